@@ -1,0 +1,182 @@
+//! The [`Backend`] trait: the small, bytes-in/bytes-out interface every store
+//! implements, and the stores that ship with the crate.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::Result;
+
+pub mod memory;
+pub mod null;
+
+pub use memory::MemoryBackend;
+pub use null::NullBackend;
+
+/// How long a stored entry lives, as a backend receives it.
+///
+/// [`Cache`](crate::Cache) resolves the user's timeout (its default timeout,
+/// "never", or a duration) into a `Ttl` before calling the backend, so a
+/// backend never needs to know the cache's defaults.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::Ttl;
+///
+/// assert_eq!(Ttl::from_duration(Duration::ZERO), Ttl::Never);
+/// assert_eq!(Ttl::from_duration(Duration::from_secs(5)).as_millis(), Some(5_000));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ttl {
+    /// The entry never expires (it may still be evicted under memory pressure).
+    Never,
+    /// The entry expires after this (non-zero) duration.
+    After(Duration),
+}
+
+impl Ttl {
+    /// `Duration::ZERO` means "never expires", as in Flask-Caching's `timeout=0`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(cache_core::Ttl::from_duration(Duration::ZERO), cache_core::Ttl::Never);
+    /// ```
+    pub fn from_duration(duration: Duration) -> Self {
+        if duration.is_zero() {
+            Self::Never
+        } else {
+            Self::After(duration)
+        }
+    }
+
+    /// The duration, or `None` for [`Ttl::Never`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(cache_core::Ttl::After(Duration::from_secs(1)).duration(), Some(Duration::from_secs(1)));
+    /// ```
+    pub fn duration(self) -> Option<Duration> {
+        match self {
+            Self::Never => None,
+            Self::After(d) => Some(d),
+        }
+    }
+
+    /// Whole milliseconds, rounded up so that a sub-millisecond TTL still
+    /// expires instead of meaning "never" (Redis `PX` takes milliseconds
+    /// and rejects 0). `None` for [`Ttl::Never`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(cache_core::Ttl::After(Duration::from_micros(10)).as_millis(), Some(1));
+    /// ```
+    pub fn as_millis(self) -> Option<u64> {
+        self.duration().map(|d| {
+            let ms = d.as_nanos().div_ceil(1_000_000);
+            u64::try_from(ms).unwrap_or(u64::MAX).max(1)
+        })
+    }
+}
+
+/// A store of byte values under string keys.
+///
+/// This is the one trait to implement to plug a new store into
+/// [`Cache`](crate::Cache). It deals in raw bytes and fully-prefixed keys:
+/// serialization, key prefixes and default timeouts belong to `Cache`.
+/// It is object safe and used as `Arc<dyn Backend>`.
+///
+/// Required semantics (checked by [`testing::conformance`](crate::testing::conformance)
+/// when the `testing` feature is on):
+///
+/// - keys are arbitrary UTF-8 (including `*`, `[`, `\n`, NUL); values are
+///   arbitrary bytes, including empty;
+/// - an expired entry is never returned;
+/// - `add` stores only when the key is absent (or expired), atomically;
+/// - `incr` is atomic, creates a missing key with `delta` and the given TTL,
+///   keeps the TTL of an existing key, and fails with
+///   [`ErrorKind::Backend`](crate::ErrorKind::Backend) if the stored value is not a
+///   decimal integer; integers are stored as ASCII decimal;
+/// - `clear_prefix` removes exactly the keys starting with `prefix`, treating
+///   every character literally, and returns how many it removed (best
+///   effort for stores that cannot count).
+///
+/// ```
+/// use async_trait::async_trait;
+/// use bytes::Bytes;
+/// use cache_core::{Backend, Result, Ttl};
+///
+/// /// Forgets everything: a store for tests that must always miss.
+/// struct Forgetful;
+///
+/// #[async_trait]
+/// impl Backend for Forgetful {
+///     async fn get(&self, _key: &str) -> Result<Option<Bytes>> { Ok(None) }
+///     async fn set(&self, _key: &str, _value: Bytes, _ttl: Ttl) -> Result<()> { Ok(()) }
+///     async fn add(&self, _key: &str, _value: Bytes, _ttl: Ttl) -> Result<bool> { Ok(true) }
+///     async fn delete_many(&self, _keys: &[&str]) -> Result<u64> { Ok(0) }
+///     async fn incr(&self, _key: &str, delta: i64, _ttl: Ttl) -> Result<i64> { Ok(delta) }
+///     async fn clear_prefix(&self, _prefix: &str) -> Result<u64> { Ok(0) }
+/// }
+///
+/// let cache = cache_core::Cache::new(Forgetful);
+/// ```
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Returns the value under `key`, or `None` if absent or expired.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>>;
+
+    /// Returns the values under `keys`, in the same order. The default calls
+    /// [`get`](Backend::get) once per key; remote stores should override it
+    /// with one round trip.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.get(key).await?);
+        }
+        Ok(out)
+    }
+
+    /// Stores `value` under `key`, replacing any previous value and TTL.
+    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()>;
+
+    /// Stores all `items` with the same `ttl`. The default calls
+    /// [`set`](Backend::set) once per item.
+    async fn set_many(&self, items: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
+        for (key, value) in items {
+            self.set(key, value.clone(), ttl).await?;
+        }
+        Ok(())
+    }
+
+    /// Stores `value` only if `key` is absent; returns whether it stored.
+    async fn add(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool>;
+
+    /// Removes `key`; returns whether it was present. The default calls
+    /// [`delete_many`](Backend::delete_many).
+    async fn delete(&self, key: &str) -> Result<bool> {
+        Ok(self.delete_many(&[key]).await? > 0)
+    }
+
+    /// Removes `keys`; returns how many were present.
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64>;
+
+    /// Whether `key` holds a live value. The default calls [`get`](Backend::get).
+    async fn contains(&self, key: &str) -> Result<bool> {
+        Ok(self.get(key).await?.is_some())
+    }
+
+    /// Adds `delta` to the integer under `key` atomically and returns the new
+    /// value. A missing key starts at 0 and gets `ttl`; an existing key keeps
+    /// its TTL.
+    async fn incr(&self, key: &str, delta: i64, ttl: Ttl) -> Result<i64>;
+
+    /// Removes every key that starts with `prefix` (literally: no glob
+    /// characters), and only those. Returns how many were removed.
+    async fn clear_prefix(&self, prefix: &str) -> Result<u64>;
+
+    /// Checks that the store is reachable. The default succeeds.
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,1234 @@
+//! The [`Cache`] handle, its builder and the process-wide cache.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::backend::memory::{key_for_message, Stored};
+use crate::backend::{Backend, MemoryBackend, Ttl};
+use crate::blocking::Blocking;
+use crate::codec::{self, Codec};
+use crate::flight::{Flights, Join};
+use crate::{config, runtime, Error, ErrorKind, Result};
+
+/// The default timeout: 300 seconds, as Flask-Caching's `CACHE_DEFAULT_TIMEOUT`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The default key prefix.
+pub const DEFAULT_KEY_PREFIX: &str = "cache:";
+
+/// A cheap, cloneable handle to a cache: a store plus the key prefix,
+/// default timeout, codec and error policy applied to everything that
+/// goes through it.
+///
+/// All operations are `async`; [`Cache::blocking`] gives the same
+/// operations for sync code. Keys passed to operations are relative: the
+/// prefix is added by the cache, and [`clear`](Cache::clear) removes
+/// exactly the keys under it.
+///
+/// Timeouts are `impl Into<Option<Duration>>`: pass `None` for the default
+/// timeout, a `Duration` for that duration, and `Duration::ZERO` for
+/// "never expires".
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// use std::time::Duration;
+/// use cache_core::Cache;
+///
+/// let cache = Cache::builder().key_prefix("app:").build()?;
+/// cache.set("greeting", &"hello".to_string(), Duration::from_secs(60)).await?;
+/// assert_eq!(cache.get::<String>("greeting").await?.as_deref(), Some("hello"));
+/// cache.clear().await?;
+/// assert_eq!(cache.get::<String>("greeting").await?, None);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Cache {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) backend: Arc<dyn Backend>,
+    /// The same store as `backend` when it is a [`MemoryBackend`]: values go
+    /// in and out as typed Rust values, with no codec and no future.
+    pub(crate) local: Option<MemoryBackend>,
+    pub(crate) prefix: Box<str>,
+    pub(crate) default_ttl: Ttl,
+    pub(crate) ignore_errors: bool,
+    pub(crate) codec: Codec,
+    pub(crate) stats: Counters,
+    pub(crate) flights: Flights,
+    /// Whether the last backend call failed: errors are logged at `warn`
+    /// once per outage, then at `debug` until a call succeeds again.
+    degraded: AtomicBool,
+}
+
+/// Counts of what the cache did since it was built.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// let cache = cache_core::Cache::default();
+/// cache.get::<u32>("missing").await?;
+/// assert_eq!(cache.stats().misses, 1);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Lookups that found a value.
+    pub hits: u64,
+    /// Lookups that found nothing (or an undecodable value).
+    pub misses: u64,
+    /// Values stored.
+    pub sets: u64,
+    /// Keys removed by `delete`, `delete_many` and `clear`.
+    pub deletes: u64,
+    /// Backend and codec errors, including those absorbed by `ignore_errors`
+    /// and by memoized functions.
+    pub errors: u64,
+}
+
+impl Stats {
+    /// Hits divided by lookups, or 0 when there were none.
+    ///
+    /// ```
+    /// assert_eq!(cache_core::Stats::default().hit_ratio(), 0.0);
+    /// ```
+    #[allow(clippy::cast_precision_loss)]
+    pub fn hit_ratio(&self) -> f64 {
+        let lookups = self.hits + self.misses;
+        if lookups == 0 {
+            0.0
+        } else {
+            self.hits as f64 / lookups as f64
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    sets: AtomicU64,
+    deletes: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl Counters {
+    #[inline]
+    pub(crate) fn hit(&self) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+    }
+    #[inline]
+    pub(crate) fn miss(&self) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+    }
+    fn set(&self, n: u64) {
+        self.sets.fetch_add(n, Ordering::Relaxed);
+    }
+    fn deleted(&self, n: u64) {
+        self.deletes.fetch_add(n, Ordering::Relaxed);
+    }
+    fn error(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    static KEY: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Runs `f` with `<prefix><parts…>` built in a reused per-thread buffer, so
+/// building a key costs no allocation.
+#[inline]
+pub(crate) fn with_key<R>(
+    prefix: &str,
+    build: impl FnOnce(&mut String) -> Result<()>,
+    f: impl FnOnce(&str) -> R,
+) -> Result<R> {
+    KEY.with(|cell| {
+        if let Ok(mut buf) = cell.try_borrow_mut() {
+            buf.clear();
+            buf.push_str(prefix);
+            build(&mut buf)?;
+            Ok(f(&buf))
+        } else {
+            // Re-entered from inside `f` or `build`: use a fresh buffer.
+            let mut buf = String::from(prefix);
+            build(&mut buf)?;
+            Ok(f(&buf))
+        }
+    })
+}
+
+impl Default for Cache {
+    /// An in-memory cache with the default prefix, timeout and capacity.
+    fn default() -> Self {
+        Self::new(MemoryBackend::new())
+    }
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("prefix", &self.inner.prefix)
+            .field("default_ttl", &self.inner.default_ttl)
+            .field("ignore_errors", &self.inner.ignore_errors)
+            .field("codec", &self.inner.codec)
+            .field("in_memory", &self.inner.local.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cache {
+    /// A builder to configure a cache.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = cache_core::Cache::builder()
+    ///     .url("memory://?max_capacity=32MiB")
+    ///     .key_prefix("shop:")
+    ///     .default_timeout(Duration::from_secs(60))
+    ///     .build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn builder() -> CacheBuilder {
+        CacheBuilder::default()
+    }
+
+    /// A cache over `backend` with the default settings.
+    ///
+    /// # Panics
+    ///
+    /// Never: a builder given only a backend cannot fail.
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::new(cache_core::NullBackend);
+    /// ```
+    pub fn new(backend: impl Backend) -> Self {
+        Self::builder()
+            .backend(backend)
+            .build()
+            .expect("a builder with only a backend always builds")
+    }
+
+    /// A cache from a URL, with the default settings otherwise:
+    /// `memory://` (optionally `?max_capacity=64MiB`), `null://`, and the
+    /// Redis schemes when the `redis` feature is enabled. Connecting is lazy;
+    /// call [`ping`](Cache::ping) to check the store is reachable.
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::from_url("memory://?max_capacity=16MiB")?;
+    /// let err = cache_core::Cache::from_url("memcached://localhost").unwrap_err();
+    /// assert_eq!(err.kind(), cache_core::ErrorKind::Config);
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn from_url(url: &str) -> Result<Self> {
+        Self::builder().url(url).build()
+    }
+
+    /// The key prefix added to every key.
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::builder().key_prefix("app:").build()?;
+    /// assert_eq!(cache.key_prefix(), "app:");
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn key_prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// The timeout used when an operation passes `None`; `None` here
+    /// means the default is "never expires".
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(cache_core::Cache::default().default_timeout(), Some(Duration::from_secs(300)));
+    /// ```
+    pub fn default_timeout(&self) -> Option<Duration> {
+        self.inner.default_ttl.duration()
+    }
+
+    /// The store behind this cache, for raw byte access with full keys
+    /// (prefix included).
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::default();
+    /// let backend: &dyn cache_core::Backend = cache.backend();
+    /// ```
+    pub fn backend(&self) -> &dyn Backend {
+        &*self.inner.backend
+    }
+
+    /// A snapshot of the counters.
+    ///
+    /// ```
+    /// let stats = cache_core::Cache::default().stats();
+    /// assert_eq!(stats.hits, 0);
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let c = &self.inner.stats;
+        Stats {
+            hits: c.hits.load(Ordering::Relaxed),
+            misses: c.misses.load(Ordering::Relaxed),
+            sets: c.sets.load(Ordering::Relaxed),
+            deletes: c.deletes.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The same operations for sync code. See the [`Blocking`] type.
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::default();
+    /// cache.blocking().set("n", &1u64, None)?;
+    /// assert_eq!(cache.blocking().get::<u64>("n")?, Some(1));
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn blocking(&self) -> Blocking<'_> {
+        Blocking::new(self)
+    }
+
+    /// The full key (prefix included) for a relative key.
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::builder().key_prefix("app:").build()?;
+    /// assert_eq!(cache.full_key("user:1"), "app:user:1");
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn full_key(&self, key: &str) -> String {
+        let mut full = String::with_capacity(self.inner.prefix.len() + key.len());
+        full.push_str(&self.inner.prefix);
+        full.push_str(key);
+        full
+    }
+
+    pub(crate) fn ttl(&self, timeout: Option<Duration>) -> Ttl {
+        timeout.map_or(self.inner.default_ttl, Ttl::from_duration)
+    }
+
+    pub(crate) fn is_local(&self) -> bool {
+        self.inner.local.is_some()
+    }
+
+    /// Checks that the store is reachable; the error names its address.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// cache_core::Cache::default().ping().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn ping(&self) -> Result<()> {
+        let result = self.inner.backend.ping().await;
+        self.observe(&result);
+        result
+    }
+
+    /// Returns the value under `key`, or `None` if it is absent, expired,
+    /// or cannot be decoded as a `T` (a decode failure is logged and counted).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = cache_core::Cache::default();
+    /// cache.set("n", &5u64, None).await?;
+    /// assert_eq!(cache.get::<u64>("n").await?, Some(5));
+    /// assert_eq!(cache.get::<u64>("other").await?, None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn get<T>(&self, key: &str) -> Result<Option<T>>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        if let Some(local) = &self.inner.local {
+            return with_key(
+                &self.inner.prefix,
+                |b| {
+                    b.push_str(key);
+                    Ok(())
+                },
+                |full| self.read_local::<T>(local, full),
+            );
+        }
+        let full = self.full_key(key);
+        let result = self.inner.backend.get(&full).await;
+        self.observe(&result);
+        match result {
+            Ok(bytes) => Ok(self.decode_counted(&full, bytes.as_deref())),
+            Err(e) => self.absorb(e, "get", &full, None),
+        }
+    }
+
+    /// A typed read of the memory store: a clone of the stored value when it
+    /// is a `T`, a decode otherwise. Counts the hit or miss.
+    #[inline]
+    pub(crate) fn read_local<T>(&self, local: &MemoryBackend, full: &str) -> Option<T>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let value = match local.lookup(full) {
+            None => None,
+            Some(Stored::Typed(typed)) => {
+                let any: &(dyn Any + Send + Sync) = typed.as_any();
+                if let Some(v) = any.downcast_ref::<T>() {
+                    Some(v.clone())
+                } else {
+                    // Stored as another type: read it the way a remote
+                    // store would, through its bytes.
+                    match typed.encode() {
+                        Ok(bytes) => self.decode_logged(full, &bytes),
+                        Err(e) => {
+                            self.inner.stats.error();
+                            tracing::warn!(key = %key_for_message(full), error = %e, "cache value could not be re-encoded; treating as a miss");
+                            None
+                        }
+                    }
+                }
+            }
+            Some(Stored::Bytes(bytes)) => self.decode_logged(full, &bytes),
+        };
+        if value.is_some() {
+            self.inner.stats.hit();
+        } else {
+            self.inner.stats.miss();
+        }
+        value
+    }
+
+    fn decode_counted<T: DeserializeOwned>(&self, full: &str, bytes: Option<&[u8]>) -> Option<T> {
+        let value = bytes.and_then(|b| self.decode_logged(full, b));
+        if value.is_some() {
+            self.inner.stats.hit();
+        } else {
+            self.inner.stats.miss();
+        }
+        value
+    }
+
+    fn decode_logged<T: DeserializeOwned>(&self, full: &str, bytes: &[u8]) -> Option<T> {
+        match codec::decode(bytes) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.inner.stats.error();
+                tracing::warn!(
+                    key = %key_for_message(full),
+                    error = %e,
+                    "cached value cannot be decoded as {}; treating it as a miss",
+                    std::any::type_name::<T>()
+                );
+                None
+            }
+        }
+    }
+
+    /// Whether `key` holds a live value.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = cache_core::Cache::default();
+    /// assert!(!cache.has("k").await?);
+    /// cache.set("k", &(), None).await?;
+    /// assert!(cache.has("k").await?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn has(&self, key: &str) -> Result<bool> {
+        let full = self.full_key(key);
+        let result = self.inner.backend.contains(&full).await;
+        self.observe(&result);
+        result.or_else(|e| self.absorb(e, "has", &full, false))
+    }
+
+    /// Stores `value` under `key` for `timeout` (`None`: the default timeout;
+    /// `Duration::ZERO`: never expires).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// use std::time::Duration;
+    /// let cache = cache_core::Cache::default();
+    /// cache.set("a", &vec![1, 2, 3], None).await?;
+    /// cache.set("b", &"forever", Duration::ZERO).await?;
+    /// cache.set("c", &1.5f64, Duration::from_secs(10)).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn set<T>(
+        &self,
+        key: &str,
+        value: &T,
+        timeout: impl Into<Option<Duration>>,
+    ) -> Result<()>
+    where
+        T: Serialize + Clone + Send + Sync + 'static,
+    {
+        let full = self.full_key(key);
+        self.store_full(&full, value, self.ttl(timeout.into()))
+            .await
+    }
+
+    /// Stores under a full key (prefix included).
+    pub(crate) async fn store_full<T>(&self, full: &str, value: &T, ttl: Ttl) -> Result<()>
+    where
+        T: Serialize + Clone + Send + Sync + 'static,
+    {
+        let result = if let Some(local) = &self.inner.local {
+            local.insert_typed(full, value.clone(), self.inner.codec, ttl)
+        } else {
+            match codec::encode(value, self.inner.codec) {
+                Ok(bytes) => {
+                    let result = self.inner.backend.set(full, bytes, ttl).await;
+                    self.observe(&result);
+                    result
+                }
+                Err(e) => Err(e),
+            }
+        };
+        match result {
+            Ok(()) => {
+                self.inner.stats.set(1);
+                Ok(())
+            }
+            Err(e) => self.absorb(e, "set", full, ()),
+        }
+    }
+
+    /// Stores `value` only if `key` holds no live value; returns whether it
+    /// stored. Atomic on every built-in store.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = cache_core::Cache::default();
+    /// assert!(cache.add("lock", &1u8, None).await?);
+    /// assert!(!cache.add("lock", &2u8, None).await?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn add<T>(
+        &self,
+        key: &str,
+        value: &T,
+        timeout: impl Into<Option<Duration>>,
+    ) -> Result<bool>
+    where
+        T: Serialize + Clone + Send + Sync + 'static,
+    {
+        let full = self.full_key(key);
+        let ttl = self.ttl(timeout.into());
+        let result = if let Some(local) = &self.inner.local {
+            local.add_typed(&full, value.clone(), self.inner.codec, ttl)
+        } else {
+            match codec::encode(value, self.inner.codec) {
+                Ok(bytes) => {
+                    let result = self.inner.backend.add(&full, bytes, ttl).await;
+                    self.observe(&result);
+                    result
+                }
+                Err(e) => Err(e),
+            }
+        };
+        match result {
+            Ok(stored) => {
+                self.inner.stats.set(u64::from(stored));
+                Ok(stored)
+            }
+            Err(e) => self.absorb(e, "add", &full, false),
+        }
+    }
+
+    /// Removes `key`; returns whether it held a live value.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = cache_core::Cache::default();
+    /// cache.set("k", &1u8, None).await?;
+    /// assert!(cache.delete("k").await?);
+    /// assert!(!cache.delete("k").await?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn delete(&self, key: &str) -> Result<bool> {
+        let full = self.full_key(key);
+        self.delete_full(&full).await
+    }
+
+    pub(crate) async fn delete_full(&self, full: &str) -> Result<bool> {
+        let result = self.inner.backend.delete(full).await;
+        self.observe(&result);
+        match result {
+            Ok(existed) => {
+                self.inner.stats.deleted(u64::from(existed));
+                Ok(existed)
+            }
+            Err(e) => self.absorb(e, "delete", full, false),
+        }
+    }
+
+    /// Returns the values under `keys`, in the same order, in one round
+    /// trip on remote stores.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = cache_core::Cache::default();
+    /// cache.set("a", &1u32, None).await?;
+    /// assert_eq!(cache.get_many::<u32>(&["a", "b"]).await?, vec![Some(1), None]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn get_many<T>(&self, keys: &[&str]) -> Result<Vec<Option<T>>>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let full: Vec<String> = keys.iter().map(|k| self.full_key(k)).collect();
+        if let Some(local) = &self.inner.local {
+            return Ok(full
+                .iter()
+                .map(|k| self.read_local::<T>(local, k))
+                .collect());
+        }
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        let result = self.inner.backend.get_many(&refs).await;
+        self.observe(&result);
+        match result {
+            Ok(values) => Ok(values
+                .iter()
+                .zip(&full)
+                .map(|(bytes, key)| self.decode_counted(key, bytes.as_deref()))
+                .collect()),
+            Err(e) => {
+                let what = format!(
+                    "{} keys starting with `{}`",
+                    keys.len(),
+                    full.first().map_or("", String::as_str)
+                );
+                self.absorb(e, "get_many", &what, vec![None; keys.len()])
+            }
+        }
+    }
+
+    /// Stores every `(key, value)` pair with one timeout, in one round trip
+    /// on remote stores.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = cache_core::Cache::default();
+    /// cache.set_many(&[("a", 1u32), ("b", 2)], None).await?;
+    /// assert_eq!(cache.get::<u32>("b").await?, Some(2));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn set_many<T>(
+        &self,
+        items: &[(&str, T)],
+        timeout: impl Into<Option<Duration>>,
+    ) -> Result<()>
+    where
+        T: Serialize + Clone + Send + Sync + 'static,
+    {
+        let ttl = self.ttl(timeout.into());
+        let full: Vec<String> = items.iter().map(|(k, _)| self.full_key(k)).collect();
+        let what = || {
+            format!(
+                "{} keys starting with `{}`",
+                items.len(),
+                full.first().map_or("", String::as_str)
+            )
+        };
+        if let Some(local) = &self.inner.local {
+            for ((_, value), key) in items.iter().zip(&full) {
+                if let Err(e) = local.insert_typed(key, value.clone(), self.inner.codec, ttl) {
+                    return self.absorb(e, "set", key, ());
+                }
+            }
+            self.inner.stats.set(items.len() as u64);
+            return Ok(());
+        }
+        let mut encoded = Vec::with_capacity(items.len());
+        for ((_, value), key) in items.iter().zip(&full) {
+            match codec::encode(value, self.inner.codec) {
+                Ok(bytes) => encoded.push((key.as_str(), bytes)),
+                Err(e) => return self.absorb(e, "set_many", key, ()),
+            }
+        }
+        let result = self.inner.backend.set_many(&encoded, ttl).await;
+        self.observe(&result);
+        match result {
+            Ok(()) => {
+                self.inner.stats.set(items.len() as u64);
+                Ok(())
+            }
+            Err(e) => self.absorb(e, "set_many", &what(), ()),
+        }
+    }
+
+    /// Removes `keys`; returns how many held a live value.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = cache_core::Cache::default();
+    /// cache.set("a", &1u32, None).await?;
+    /// assert_eq!(cache.delete_many(&["a", "b"]).await?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        let full: Vec<String> = keys.iter().map(|k| self.full_key(k)).collect();
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        let result = self.inner.backend.delete_many(&refs).await;
+        self.observe(&result);
+        match result {
+            Ok(n) => {
+                self.inner.stats.deleted(n);
+                Ok(n)
+            }
+            Err(e) => {
+                let what = format!(
+                    "{} keys starting with `{}`",
+                    keys.len(),
+                    full.first().map_or("", String::as_str)
+                );
+                self.absorb(e, "delete_many", &what, 0)
+            }
+        }
+    }
+
+    /// Adds `delta` to the integer under `key` atomically and returns the
+    /// new value. A missing key starts at 0 and gets the default timeout;
+    /// an existing key keeps its expiry. Values written by [`set`](Cache::set)
+    /// as integers can be incremented.
+    ///
+    /// Errors are returned even with `ignore_errors`, as there is no
+    /// sensible value to return instead.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = cache_core::Cache::default();
+    /// assert_eq!(cache.incr("visits", 1).await?, 1);
+    /// assert_eq!(cache.incr("visits", 10).await?, 11);
+    /// assert_eq!(cache.get::<i64>("visits").await?, Some(11));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
+        let full = self.full_key(key);
+        let result = self
+            .inner
+            .backend
+            .incr(&full, delta, self.inner.default_ttl)
+            .await;
+        self.observe(&result);
+        result.map_err(|e| {
+            self.inner.stats.error();
+            e.context(format_args!("incr `{}`", key_for_message(&full)))
+        })
+    }
+
+    /// Subtracts `delta`; see [`incr`](Cache::incr).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = cache_core::Cache::default();
+    /// assert_eq!(cache.decr("stock", 2).await?, -2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn decr(&self, key: &str, delta: i64) -> Result<i64> {
+        let delta = delta.checked_neg().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("cannot decr `{key}` by i64::MIN"),
+            )
+        })?;
+        self.incr(key, delta).await
+    }
+
+    /// Removes every key under this cache's prefix, and nothing else; returns
+    /// how many were removed. On Redis this is `SCAN MATCH <prefix>*` and
+    /// `UNLINK`, never `FLUSHDB`.
+    ///
+    /// A cache with an empty prefix over a shared store refuses to clear
+    /// (it would remove keys that are not its own); the memory store is not
+    /// shared, so it clears.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = cache_core::Cache::default();
+    /// cache.set("a", &1u8, None).await?;
+    /// assert_eq!(cache.clear().await?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn clear(&self) -> Result<u64> {
+        if self.inner.prefix.is_empty() && !self.is_local() {
+            return Err(Error::config(
+                "clear() needs a key prefix: with an empty prefix it would remove every key in the store, including keys this cache did not write",
+            ));
+        }
+        self.clear_full_prefix(&self.inner.prefix).await
+    }
+
+    pub(crate) async fn clear_full_prefix(&self, prefix: &str) -> Result<u64> {
+        let result = self.inner.backend.clear_prefix(prefix).await;
+        self.observe(&result);
+        match result {
+            Ok(n) => {
+                self.inner.stats.deleted(n);
+                Ok(n)
+            }
+            Err(e) => self.absorb(e, "clear", &format!("{prefix}*"), 0),
+        }
+    }
+
+    /// Returns the value under `key`, or computes it with `f`, stores it
+    /// for `timeout` and returns it.
+    ///
+    /// Concurrent callers in this process that miss the same key wait for
+    /// one computation and share its result. The cache is an optimization
+    /// here: if the store fails, `f` still runs and its value is returned
+    /// (the error is logged and counted in [`stats`](Cache::stats)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = cache_core::Cache::default();
+    /// let v = cache.get_or_set_with("answer", None, || async { 42u32 }).await;
+    /// let again = cache.get_or_set_with("answer", None, || async { unreachable!() }).await;
+    /// assert_eq!((v, again), (42, 42));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn get_or_set_with<T, F, Fut>(
+        &self,
+        key: &str,
+        timeout: impl Into<Option<Duration>>,
+        f: F,
+    ) -> T
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let full = self.full_key(key);
+        let ttl = self.ttl(timeout.into());
+        let computed: Result<T, std::convert::Infallible> = self
+            .compute(&full, ttl, true, |_| true, || async { Ok(f().await) })
+            .await;
+        match computed {
+            Ok(v) => v,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Like [`get_or_set_with`](Cache::get_or_set_with) for a fallible
+    /// computation: only `Ok` values are stored; an `Err` is returned as is
+    /// and the next caller computes again.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = cache_core::Cache::default();
+    /// let r: Result<u32, String> = cache.try_get_or_set_with("k", None, || async { Err("db down".to_string()) }).await;
+    /// assert!(r.is_err());
+    /// assert!(!cache.has("k").await?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn try_get_or_set_with<T, E, F, Fut>(
+        &self,
+        key: &str,
+        timeout: impl Into<Option<Duration>>,
+        f: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let full = self.full_key(key);
+        let ttl = self.ttl(timeout.into());
+        self.compute(&full, ttl, true, |_| true, f).await
+    }
+
+    /// The read-through engine behind `get_or_set_with` and the memoize
+    /// macros. `full` includes the prefix. `store_if` decides whether a
+    /// computed value is stored; `wait` is false when waiting for another
+    /// caller's computation could deadlock (a blocking call on a
+    /// current-thread runtime). Fail-open: store errors are logged and
+    /// counted, never returned.
+    pub(crate) async fn compute<T, E, F, Fut>(
+        &self,
+        full: &str,
+        ttl: Ttl,
+        wait: bool,
+        store_if: impl Fn(&T) -> bool,
+        f: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut f = Some(f);
+        loop {
+            if let Some(v) = self.lookup_full::<T>(full).await {
+                return Ok(v);
+            }
+            let leader = if wait {
+                match self.inner.flights.join(full) {
+                    Join::Follower(flight) => {
+                        match flight.wait().await {
+                            Some(shared) => {
+                                if let Some(v) = shared.downcast_ref::<T>() {
+                                    return Ok(v.clone());
+                                }
+                                None // another type under the same key: compute alone
+                            }
+                            None => continue, // the leader gave up: try again
+                        }
+                    }
+                    Join::Leader(leader) => {
+                        // A computation may have finished between our miss and our
+                        // join; in memory a second look is free.
+                        if let Some(local) = &self.inner.local {
+                            if let Some(v) = Self::peek_local::<T>(local, full) {
+                                leader.finish(Arc::new(v.clone()));
+                                return Ok(v);
+                            }
+                        }
+                        Some(leader)
+                    }
+                }
+            } else {
+                None
+            };
+            let f = f
+                .take()
+                .expect("the computation runs at most once: the loop returns after it");
+            let value = f().await?;
+            if store_if(&value) {
+                self.store_full_open(full, &value, ttl).await;
+            }
+            if let Some(leader) = leader {
+                leader.finish(Arc::new(value.clone()));
+            }
+            return Ok(value);
+        }
+    }
+
+    /// A read that never fails: errors are logged, counted and become misses.
+    pub(crate) async fn lookup_full<T>(&self, full: &str) -> Option<T>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        if let Some(local) = &self.inner.local {
+            return self.read_local::<T>(local, full);
+        }
+        let result = self.inner.backend.get(full).await;
+        self.observe(&result);
+        match result {
+            Ok(bytes) => self.decode_counted(full, bytes.as_deref()),
+            Err(e) => {
+                self.inner.stats.miss();
+                self.note_error(&e, "get", full);
+                None
+            }
+        }
+    }
+
+    /// A store that never fails: errors are logged and counted.
+    pub(crate) async fn store_full_open<T>(&self, full: &str, value: &T, ttl: Ttl)
+    where
+        T: Serialize + Clone + Send + Sync + 'static,
+    {
+        let result = if let Some(local) = &self.inner.local {
+            local.insert_typed(full, value.clone(), self.inner.codec, ttl)
+        } else {
+            match codec::encode(value, self.inner.codec) {
+                Ok(bytes) => {
+                    let r = self.inner.backend.set(full, bytes, ttl).await;
+                    self.observe(&r);
+                    r
+                }
+                Err(e) => Err(e),
+            }
+        };
+        match result {
+            Ok(()) => self.inner.stats.set(1),
+            Err(e) => self.note_error(&e, "set", full),
+        }
+    }
+
+    fn peek_local<T: Clone + 'static>(local: &MemoryBackend, full: &str) -> Option<T> {
+        match local.lookup(full)? {
+            Stored::Typed(t) => t.as_any().downcast_ref::<T>().cloned(),
+            Stored::Bytes(_) => None,
+        }
+    }
+
+    /// Records the outcome of a backend call for the outage log policy.
+    #[inline]
+    fn observe<T>(&self, result: &Result<T>) {
+        if result.is_ok()
+            && self.inner.degraded.load(Ordering::Relaxed)
+            && self.inner.degraded.swap(false, Ordering::Relaxed)
+        {
+            tracing::info!(prefix = %self.inner.prefix, "cache backend is answering again");
+        }
+    }
+
+    /// Logs and counts an error: at `warn` for the first error of an
+    /// outage, at `debug` after that, so a dead store does not flood logs.
+    fn note_error(&self, error: &Error, op: &str, key: &str) {
+        self.inner.stats.error();
+        if self.inner.degraded.swap(true, Ordering::Relaxed) {
+            tracing::debug!(op, key = %key_for_message(key), %error, "cache backend error");
+        } else {
+            tracing::warn!(
+                op,
+                key = %key_for_message(key),
+                %error,
+                "cache backend error; the cache is bypassed while it lasts (further errors are logged at debug level until it recovers)"
+            );
+        }
+    }
+
+    /// The error policy: with `ignore_errors`, log and return `fallback`;
+    /// otherwise return the error with the operation and key in its message.
+    fn absorb<T>(&self, error: Error, op: &str, key: &str, fallback: T) -> Result<T> {
+        if self.inner.ignore_errors {
+            self.note_error(&error, op, key);
+            Ok(fallback)
+        } else {
+            self.inner.stats.error();
+            Err(error.context(format_args!("{op} `{}`", key_for_message(key))))
+        }
+    }
+}
+
+/// Configures and builds a [`Cache`].
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::{Cache, MemoryBackend};
+///
+/// let cache = Cache::builder()
+///     .backend(MemoryBackend::with_capacity(8 << 20))
+///     .key_prefix("app:")
+///     .default_timeout(Duration::from_secs(120))
+///     .ignore_errors(true)
+///     .build()?;
+/// # Ok::<(), cache_core::Error>(())
+/// ```
+#[must_use]
+pub struct CacheBuilder {
+    backend: Option<(Arc<dyn Backend>, Option<MemoryBackend>)>,
+    url: Option<String>,
+    prefix: String,
+    default_ttl: Ttl,
+    ignore_errors: bool,
+    codec: Codec,
+}
+
+impl Default for CacheBuilder {
+    fn default() -> Self {
+        Self {
+            backend: None,
+            url: None,
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            default_ttl: Ttl::After(DEFAULT_TIMEOUT),
+            ignore_errors: false,
+            codec: Codec::default(),
+        }
+    }
+}
+
+impl fmt::Debug for CacheBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheBuilder")
+            .field("url", &self.url)
+            .field("prefix", &self.prefix)
+            .field("default_ttl", &self.default_ttl)
+            .field("ignore_errors", &self.ignore_errors)
+            .field("codec", &self.codec)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CacheBuilder {
+    /// Uses `backend` as the store (instead of a URL). A [`MemoryBackend`]
+    /// is recognized and used through its typed, zero-decode path.
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::builder().backend(cache_core::NullBackend).build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn backend(mut self, backend: impl Backend) -> Self {
+        let local = (&backend as &dyn Any)
+            .downcast_ref::<MemoryBackend>()
+            .cloned();
+        self.backend = Some((Arc::new(backend), local));
+        self.url = None;
+        self
+    }
+
+    /// Uses the store named by `url` (see [`Cache::from_url`]). Parsed by
+    /// [`build`](CacheBuilder::build).
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::builder().url("memory://").build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self.backend = None;
+        self
+    }
+
+    /// The prefix added to every key (default `"cache:"`). Two caches with
+    /// different prefixes can share a store without seeing or clearing each
+    /// other's keys.
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::builder().key_prefix("billing:").build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The timeout used when an operation passes `None` (default 300 s;
+    /// `Duration::ZERO` means never expire).
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::builder().default_timeout(std::time::Duration::from_secs(60)).build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn default_timeout(mut self, timeout: Duration) -> Self {
+        self.default_ttl = Ttl::from_duration(timeout);
+        self
+    }
+
+    /// When `true`, store errors on reads become misses and on writes become
+    /// no-ops; they are logged through `tracing` and counted in
+    /// [`Cache::stats`]. `incr`, `decr` and `ping` still return errors.
+    /// Default `false`. (Memoized functions and `get_or_set_with` are always
+    /// fail-open.)
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::builder().ignore_errors(true).build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn ignore_errors(mut self, ignore: bool) -> Self {
+        self.ignore_errors = ignore;
+        self
+    }
+
+    /// The codec for values stored outside the process (default bincode).
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::builder().codec(cache_core::Codec::Bincode).build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// Builds the cache. Fails with [`ErrorKind::Config`] on an invalid URL.
+    /// Does not connect: see [`Cache::ping`].
+    ///
+    /// ```
+    /// let err = cache_core::Cache::builder().url("memory://?max_capacity=lots").build().unwrap_err();
+    /// assert!(err.to_string().contains("max_capacity"));
+    /// ```
+    pub fn build(self) -> Result<Cache> {
+        let (backend, local) = match (self.backend, self.url) {
+            (Some(b), _) => b,
+            (None, Some(url)) => config::backend_from_url(&url)?,
+            (None, None) => {
+                let memory = MemoryBackend::new();
+                (Arc::new(memory.clone()) as Arc<dyn Backend>, Some(memory))
+            }
+        };
+        Ok(Cache {
+            inner: Arc::new(Inner {
+                backend,
+                local,
+                prefix: self.prefix.into_boxed_str(),
+                default_ttl: self.default_ttl,
+                ignore_errors: self.ignore_errors,
+                codec: self.codec,
+                stats: Counters::default(),
+                flights: Flights::default(),
+                degraded: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+static GLOBAL: OnceLock<Cache> = OnceLock::new();
+
+/// Sets the process-wide cache used by `#[memoize]` and `#[cached]` when
+/// they are not given `cache = …`. Call it once at start-up, before the
+/// first memoized call; it fails if the global cache is already set (or was
+/// already used, which fixes it to the in-memory default).
+///
+/// ```
+/// let cache = cache_core::Cache::from_url("memory://")?;
+/// cache_core::init(cache)?;
+/// assert!(cache_core::init(cache_core::Cache::default()).is_err());
+/// # Ok::<(), cache_core::Error>(())
+/// ```
+pub fn init(cache: Cache) -> Result<()> {
+    GLOBAL.set(cache).map_err(|_| {
+        Error::config(
+            "cache_core::init called twice, or after the global cache was first used; call it once at start-up",
+        )
+    })
+}
+
+/// The process-wide cache: the one given to [`init`], or an in-memory cache
+/// with the default settings if `init` was never called.
+///
+/// ```
+/// let cache = cache_core::global();
+/// assert!(!cache.key_prefix().is_empty());
+/// ```
+pub fn global() -> &'static Cache {
+    GLOBAL.get_or_init(Cache::default)
+}
+
+impl Cache {
+    /// Whether blocking calls need the crate's I/O runtime.
+    pub(crate) fn needs_io(&self) -> bool {
+        !self.is_local()
+    }
+
+    pub(crate) fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        runtime::block_on(fut, self.needs_io())
+    }
+}

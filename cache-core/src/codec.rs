@@ -1,0 +1,450 @@
+//! How typed values become bytes and back: a one-byte envelope naming the
+//! format, then the codec's payload.
+//!
+//! Integers are the exception: a value that serializes as a single integer
+//! (`i64`, `u32`, …) is stored as plain ASCII decimal, with no envelope, so
+//! that `incr` works on values written by `set` and Redis `INCRBY` works on
+//! both. Decoding looks at the first byte: a format byte selects the codec,
+//! anything else must be a decimal integer.
+//!
+//! Decoding never trusts the bytes: lengths inside a payload are bounded by
+//! [`MAX_VALUE_SIZE`], so a crafted length prefix cannot make the process
+//! allocate more than that, and every failure is an [`ErrorKind::Codec`]
+//! error that [`Cache`](crate::Cache) turns into a miss.
+
+use std::fmt;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use serde::ser::{self, Impossible, Serialize};
+
+use crate::{Error, ErrorKind, Result};
+
+/// The largest value, in bytes, that is encoded or decoded (64 MiB).
+///
+/// ```
+/// assert_eq!(cache_core::codec::MAX_VALUE_SIZE, 64 * 1024 * 1024);
+/// ```
+pub const MAX_VALUE_SIZE: usize = 64 * 1024 * 1024;
+
+const FORMAT_BINCODE: u8 = 0x01;
+#[cfg_attr(not(feature = "json"), allow(dead_code))]
+const FORMAT_JSON: u8 = 0x02;
+
+type BincodeConfig = bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<MAX_VALUE_SIZE>,
+>;
+
+const BINCODE: BincodeConfig = bincode::config::standard().with_limit::<MAX_VALUE_SIZE>();
+
+/// The serialization format used for values stored outside the process.
+///
+/// Values in the in-memory store are kept as typed Rust values and are not
+/// serialized at all. Reading never depends on the configured codec: every
+/// stored value names its format in its first byte, so changing codecs keeps
+/// old entries readable (as long as that codec's feature is enabled).
+///
+/// ```
+/// use cache_core::{Cache, Codec};
+///
+/// let cache = Cache::builder().codec(Codec::Bincode).build()?;
+/// # Ok::<(), cache_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Codec {
+    /// [bincode 2](https://docs.rs/bincode/2) with its standard (varint)
+    /// configuration: compact and fast. The default.
+    #[default]
+    Bincode,
+    /// JSON through `serde_json`: readable in `redis-cli`, larger and slower.
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+    Json,
+}
+
+impl Codec {
+    fn format_byte(self) -> u8 {
+        match self {
+            Self::Bincode => FORMAT_BINCODE,
+            #[cfg(feature = "json")]
+            Self::Json => FORMAT_JSON,
+        }
+    }
+}
+
+/// Encodes `value` as stored bytes: decimal for integers, otherwise the
+/// format byte of `codec` followed by its payload.
+///
+/// ```
+/// use cache_core::codec::{decode, encode};
+/// use cache_core::Codec;
+///
+/// let bytes = encode(&vec!["a".to_string()], Codec::Bincode)?;
+/// assert_eq!(decode::<Vec<String>>(&bytes)?, vec!["a".to_string()]);
+/// assert_eq!(&encode(&42u32, Codec::Bincode)?[..], b"42");
+/// # Ok::<(), cache_core::Error>(())
+/// ```
+pub fn encode<T: Serialize + ?Sized>(value: &T, codec: Codec) -> Result<Bytes> {
+    if let Some(n) = integer_value(value) {
+        return Ok(Bytes::from(n.to_string()));
+    }
+    let mut out = BytesMut::with_capacity(64).writer();
+    out.get_mut().put_u8(codec.format_byte());
+    match codec {
+        Codec::Bincode => {
+            bincode::serde::encode_into_std_write(value, &mut out, BINCODE)
+                .map_err(|e| Error::codec("cannot encode value with bincode", e))?;
+        }
+        #[cfg(feature = "json")]
+        Codec::Json => {
+            serde_json::to_writer(&mut out, value)
+                .map_err(|e| Error::codec("cannot encode value as JSON", e))?;
+        }
+    }
+    let bytes = out.into_inner().freeze();
+    if bytes.len() > MAX_VALUE_SIZE {
+        return Err(Error::new(
+            ErrorKind::TooLarge,
+            format!(
+                "encoded value is {} bytes, more than the {MAX_VALUE_SIZE} bytes allowed",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Decodes stored bytes into `T`. Fails with [`ErrorKind::Codec`] on
+/// anything that is not a valid encoding of a `T`; never panics.
+///
+/// ```
+/// use cache_core::codec::decode;
+/// use cache_core::ErrorKind;
+///
+/// assert_eq!(decode::<i64>(b"-7")?, -7);
+/// assert_eq!(decode::<String>(b"\x01\xff\xff\xff\xff").unwrap_err().kind(), ErrorKind::Codec);
+/// # Ok::<(), cache_core::Error>(())
+/// ```
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    if bytes.len() > MAX_VALUE_SIZE {
+        return Err(Error::new(
+            ErrorKind::TooLarge,
+            format!(
+                "stored value is {} bytes, more than the {MAX_VALUE_SIZE} bytes allowed",
+                bytes.len()
+            ),
+        ));
+    }
+    match bytes.first() {
+        None => Err(Error::new(ErrorKind::Codec, "stored value is empty")),
+        Some(&FORMAT_BINCODE) => {
+            let (value, used) = bincode::serde::decode_from_slice(&bytes[1..], BINCODE)
+                .map_err(|e| Error::codec("stored bytes are not valid bincode for this type", e))?;
+            if used + 1 != bytes.len() {
+                return Err(Error::new(
+                    ErrorKind::Codec,
+                    "stored bincode value has trailing bytes (written by another type?)",
+                ));
+            }
+            Ok(value)
+        }
+        #[cfg(feature = "json")]
+        Some(&FORMAT_JSON) => serde_json::from_slice(&bytes[1..])
+            .map_err(|e| Error::codec("stored bytes are not valid JSON for this type", e)),
+        #[cfg(not(feature = "json"))]
+        Some(&FORMAT_JSON) => Err(Error::new(
+            ErrorKind::Codec,
+            "stored value is JSON but the `json` feature of cache-core is disabled",
+        )),
+        Some(_) => decode_integer(bytes),
+    }
+}
+
+fn decode_integer<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    let text = std::str::from_utf8(bytes).ok();
+    let bad = || {
+        Error::new(
+            ErrorKind::Codec,
+            "stored value has an unknown format byte and is not a decimal integer",
+        )
+    };
+    let text = text.ok_or_else(bad)?;
+    let err = |e: serde::de::value::Error| Error::codec("stored integer does not fit this type", e);
+    if let Ok(n) = text.parse::<i64>() {
+        T::deserialize(n.into_deserializer()).map_err(err)
+    } else if let Ok(n) = text.parse::<u64>() {
+        T::deserialize(n.into_deserializer()).map_err(err)
+    } else {
+        Err(bad())
+    }
+}
+
+/// Parses a value stored as a decimal integer (as `incr` writes them).
+pub(crate) fn parse_integer(bytes: &[u8]) -> Option<i64> {
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+/// The number of bytes `value` takes in bincode: the weight of a typed
+/// entry in the memory store.
+pub(crate) fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    bincode::serde::encode_into_std_write(value, &mut std::io::sink(), BINCODE).unwrap_or(0)
+}
+
+/// If `value` serializes as exactly one integer that fits in an `i64` or
+/// `u64`, returns it.
+pub(crate) fn integer_value<T: Serialize + ?Sized>(value: &T) -> Option<i128> {
+    value.serialize(IntegerProbe).ok()
+}
+
+/// A serializer that succeeds only for a bare integer.
+struct IntegerProbe;
+
+#[derive(Debug)]
+struct NotInteger;
+
+impl fmt::Display for NotInteger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not an integer")
+    }
+}
+
+impl std::error::Error for NotInteger {}
+
+impl ser::Error for NotInteger {
+    fn custom<M: fmt::Display>(_msg: M) -> Self {
+        NotInteger
+    }
+}
+
+macro_rules! probe_int {
+    ($($method:ident: $ty:ty),* $(,)?) => {
+        $(fn $method(self, v: $ty) -> Result<i128, NotInteger> {
+            Ok(i128::from(v))
+        })*
+    };
+}
+
+macro_rules! probe_reject {
+    ($($method:ident($($arg:ty),*)),* $(,)?) => {
+        $(fn $method(self, $(_: $arg),*) -> Result<i128, NotInteger> {
+            Err(NotInteger)
+        })*
+    };
+}
+
+impl ser::Serializer for IntegerProbe {
+    type Ok = i128;
+    type Error = NotInteger;
+    type SerializeSeq = Impossible<i128, NotInteger>;
+    type SerializeTuple = Impossible<i128, NotInteger>;
+    type SerializeTupleStruct = Impossible<i128, NotInteger>;
+    type SerializeTupleVariant = Impossible<i128, NotInteger>;
+    type SerializeMap = Impossible<i128, NotInteger>;
+    type SerializeStruct = Impossible<i128, NotInteger>;
+    type SerializeStructVariant = Impossible<i128, NotInteger>;
+
+    probe_int!(
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64,
+    );
+
+    probe_reject!(
+        serialize_bool(bool),
+        serialize_f32(f32),
+        serialize_f64(f64),
+        serialize_char(char),
+        serialize_str(&str),
+        serialize_bytes(&[u8]),
+        serialize_none(),
+        serialize_unit(),
+        serialize_unit_struct(&'static str),
+        serialize_unit_variant(&'static str, u32, &'static str),
+        serialize_i128(i128),
+        serialize_u128(u128),
+    );
+
+    fn serialize_some<V: Serialize + ?Sized>(self, _: &V) -> Result<i128, NotInteger> {
+        Err(NotInteger)
+    }
+    fn serialize_newtype_struct<V: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: &V,
+    ) -> Result<i128, NotInteger> {
+        Err(NotInteger)
+    }
+    fn serialize_newtype_variant<V: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &V,
+    ) -> Result<i128, NotInteger> {
+        Err(NotInteger)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotInteger> {
+        Err(NotInteger)
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotInteger> {
+        Err(NotInteger)
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, NotInteger> {
+        Err(NotInteger)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, NotInteger> {
+        Err(NotInteger)
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotInteger> {
+        Err(NotInteger)
+    }
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStruct, NotInteger> {
+        Err(NotInteger)
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, NotInteger> {
+        Err(NotInteger)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Profile {
+        id: u64,
+        name: String,
+        tags: Vec<String>,
+    }
+
+    fn profile() -> Profile {
+        Profile {
+            id: 7,
+            name: "Ada".into(),
+            tags: vec!["admin".into()],
+        }
+    }
+
+    #[test]
+    fn struct_round_trips_through_bincode() {
+        let bytes = encode(&profile(), Codec::Bincode).unwrap();
+        assert_eq!(bytes[0], FORMAT_BINCODE);
+        assert_eq!(decode::<Profile>(&bytes).unwrap(), profile());
+    }
+
+    #[cfg(feature = "json")]
+    #[test]
+    fn struct_round_trips_through_json_and_is_readable() {
+        let bytes = encode(&profile(), Codec::Json).unwrap();
+        assert_eq!(
+            &bytes[..],
+            b"\x02{\"id\":7,\"name\":\"Ada\",\"tags\":[\"admin\"]}"
+        );
+        assert_eq!(decode::<Profile>(&bytes).unwrap(), profile());
+    }
+
+    #[test]
+    fn integers_are_stored_as_decimal_and_read_back_as_any_integer_type() {
+        assert_eq!(&encode(&-12i64, Codec::Bincode).unwrap()[..], b"-12");
+        assert_eq!(
+            &encode(&u64::MAX, Codec::Bincode).unwrap()[..],
+            b"18446744073709551615"
+        );
+        assert_eq!(decode::<u8>(b"200").unwrap(), 200);
+        assert_eq!(decode::<u64>(b"18446744073709551615").unwrap(), u64::MAX);
+        assert_eq!(decode::<u8>(b"300").unwrap_err().kind(), ErrorKind::Codec);
+    }
+
+    #[test]
+    fn non_integers_are_not_mistaken_for_integers() {
+        assert_eq!(integer_value(&"12"), None);
+        assert_eq!(integer_value(&Some(12)), None);
+        assert_eq!(integer_value(&1.5f64), None);
+        assert_eq!(integer_value(&(1, 2)), None);
+        assert_eq!(integer_value(&12u16), Some(12));
+    }
+
+    #[test]
+    fn a_value_of_another_type_is_a_codec_error() {
+        let bytes = encode(&profile(), Codec::Bincode).unwrap();
+        assert_eq!(
+            decode::<Vec<u64>>(&bytes).unwrap_err().kind(),
+            ErrorKind::Codec
+        );
+        assert_eq!(decode::<u64>(&bytes).unwrap_err().kind(), ErrorKind::Codec);
+    }
+
+    #[test]
+    fn a_huge_length_prefix_is_refused_without_allocating_it() {
+        // Format byte, then a varint length of u64::MAX for a String.
+        let crafted = [
+            FORMAT_BINCODE,
+            0xFF,
+            0xFF,
+            0xFF,
+            0xFF,
+            0xFF,
+            0xFF,
+            0xFF,
+            0xFF,
+            0xFF,
+        ];
+        assert_eq!(
+            decode::<String>(&crafted).unwrap_err().kind(),
+            ErrorKind::Codec
+        );
+        let crafted = [FORMAT_BINCODE, 0xFC, 0xFF, 0xFF, 0xFF, 0x7F];
+        assert_eq!(
+            decode::<Vec<u8>>(&crafted).unwrap_err().kind(),
+            ErrorKind::Codec
+        );
+    }
+
+    #[test]
+    fn empty_and_garbage_bytes_are_codec_errors() {
+        for bytes in [&b""[..], b"\xff\x00", b"hello", b"\x7f"] {
+            assert_eq!(
+                decode::<String>(bytes).unwrap_err().kind(),
+                ErrorKind::Codec,
+                "{bytes:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = decode::<Profile>(&bytes);
+            let _ = decode::<String>(&bytes);
+            let _ = decode::<i64>(&bytes);
+        }
+
+        #[test]
+        fn strings_round_trip(s in ".*") {
+            let bytes = encode(&s, Codec::Bincode).unwrap();
+            proptest::prop_assert_eq!(decode::<String>(&bytes).unwrap(), s);
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Single-flight: concurrent callers that miss the same key wait for one
+//! computation instead of each running their own.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::Notify;
+
+pub(crate) type Shared = Arc<dyn Any + Send + Sync>;
+
+#[derive(Default)]
+pub(crate) struct Flights {
+    running: Mutex<HashMap<String, Arc<Flight>>>,
+}
+
+#[derive(Default)]
+pub(crate) struct Flight {
+    state: Mutex<State>,
+    done: Notify,
+}
+
+#[derive(Default)]
+enum State {
+    #[default]
+    Running,
+    Done(Shared),
+    Abandoned,
+}
+
+pub(crate) enum Join<'a> {
+    /// This caller computes; the others wait for it.
+    Leader(Leader<'a>),
+    /// Another caller is computing this key.
+    Follower(Arc<Flight>),
+}
+
+impl Flights {
+    pub(crate) fn join(&self, key: &str) -> Join<'_> {
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(flight) = running.get(key) {
+            return Join::Follower(Arc::clone(flight));
+        }
+        let flight = Arc::new(Flight::default());
+        running.insert(key.to_owned(), Arc::clone(&flight));
+        Join::Leader(Leader {
+            flights: self,
+            key: key.to_owned(),
+            flight,
+            finished: false,
+        })
+    }
+}
+
+impl Flight {
+    /// Waits for the leader. `None` when it gave up (its computation failed
+    /// or was cancelled): the caller should try again.
+    pub(crate) async fn wait(&self) -> Option<Shared> {
+        loop {
+            let notified = self.done.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            match &*self.state.lock().unwrap_or_else(PoisonError::into_inner) {
+                State::Running => {}
+                State::Done(value) => return Some(Arc::clone(value)),
+                State::Abandoned => return None,
+            }
+            notified.await;
+        }
+    }
+}
+
+/// The computing caller's handle. Dropping it without [`Leader::finish`]
+/// (an error, a panic, a cancelled future) releases the waiters.
+pub(crate) struct Leader<'a> {
+    flights: &'a Flights,
+    key: String,
+    flight: Arc<Flight>,
+    finished: bool,
+}
+
+impl Leader<'_> {
+    pub(crate) fn finish(mut self, value: Shared) {
+        self.settle(State::Done(value));
+    }
+
+    fn settle(&mut self, state: State) {
+        self.finished = true;
+        self.flights
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.key);
+        *self
+            .flight
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = state;
+        self.flight.done.notify_waiters();
+    }
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.settle(State::Abandoned);
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Key building: `<prefix><fn path>:<version>:<args>`.
+//!
+//! `<args>` identifies one argument list. It is derived from the bincode
+//! encoding of the arguments (deterministic, and identical on every
+//! platform, process and run; `usize` is encoded as a 64-bit varint):
+//!
+//! - up to 48 bytes of encoding are written as lowercase hex: an injective
+//!   encoding, so two different argument lists of one function can never
+//!   share a key, and no hashing cost is paid on the hot path;
+//! - longer encodings are replaced by `~` and the hex SHA-256 of the
+//!   encoding, so keys stay short (at most 65 characters for the arguments)
+//!   and collisions would need a SHA-256 collision, which an attacker who
+//!   controls the arguments cannot produce.
+//!
+//! Neither form can contain `*`, `?`, `[`, `:` or anything else special to
+//! Redis, whatever the arguments hold. Arguments whose serialization order is
+//! not deterministic (`HashMap`, `HashSet`) give unstable keys: use
+//! `BTreeMap`/`BTreeSet` in key arguments.
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+/// Encodings longer than this many bytes are hashed instead of hex-encoded.
+pub const MAX_INLINE_ARGS: usize = 48;
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Writes the `<args>` part of a key for `args` (usually a tuple of
+/// references to the key arguments) to `out`.
+///
+/// ```
+/// let mut out = String::new();
+/// cache_core::key::write_args(&mut out, &(5u64,))?;
+/// assert_eq!(out, "05");
+/// # Ok::<(), cache_core::Error>(())
+/// ```
+pub fn write_args<A: Serialize + ?Sized>(out: &mut String, args: &A) -> Result<()> {
+    SCRATCH.with(|scratch| {
+        // A re-entrant call (a Serialize impl that builds a key) gets its own buffer.
+        let mut own = Vec::new();
+        let mut borrowed = scratch.try_borrow_mut();
+        let buf = match borrowed.as_deref_mut() {
+            Ok(buf) => buf,
+            Err(_) => &mut own,
+        };
+        buf.clear();
+        bincode::serde::encode_into_std_write(args, &mut *buf, bincode::config::standard())
+            .map_err(|e| Error::codec("cannot encode the key arguments", e))?;
+        if buf.len() <= MAX_INLINE_ARGS {
+            push_hex(out, buf);
+        } else {
+            out.push('~');
+            push_hex(out, &Sha256::digest(&buf[..]));
+        }
+        if buf.capacity() > 64 * 1024 {
+            *buf = Vec::new();
+        }
+        Ok(())
+    })
+}
+
+/// Writes `<fn path>:<version>:<args>` to `out`.
+///
+/// ```
+/// let mut key = String::from("app:");
+/// cache_core::key::write_function_key(&mut key, "shop::get_user_profile", 1, &(5u64,))?;
+/// assert_eq!(key, "app:shop::get_user_profile:1:05");
+/// # Ok::<(), cache_core::Error>(())
+/// ```
+pub fn write_function_key<A: Serialize + ?Sized>(
+    out: &mut String,
+    path: &str,
+    version: u32,
+    args: &A,
+) -> Result<()> {
+    write_function_prefix(out, path, version);
+    write_args(out, args)
+}
+
+/// Writes `<fn path>:<version>:`, the part shared by every entry of one
+/// function (what `<fn>_invalidate_all()` clears).
+///
+/// ```
+/// let mut prefix = String::new();
+/// cache_core::key::write_function_prefix(&mut prefix, "shop::index", 3);
+/// assert_eq!(prefix, "shop::index:3:");
+/// ```
+pub fn write_function_prefix(out: &mut String, path: &str, version: u32) {
+    out.push_str(path);
+    out.push(':');
+    let _ = write!(out, "{version}");
+    out.push(':');
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn key<A: Serialize + ?Sized>(path: &str, version: u32, args: &A) -> String {
+        let mut out = String::new();
+        write_function_key(&mut out, path, version, args).unwrap();
+        out
+    }
+
+    /// These strings are part of the storage format: two processes (or two
+    /// releases) must compute the same key for the same call. If this test
+    /// fails, the change breaks every deployed cache; don't update it lightly.
+    #[test]
+    fn known_keys_are_pinned() {
+        assert_eq!(
+            key("app::get_user_profile", 1, &(5u64,)),
+            "app::get_user_profile:1:05"
+        );
+        assert_eq!(
+            key("app::get_user_profile", 1, &(300u64,)),
+            "app::get_user_profile:1:fb2c01"
+        );
+        assert_eq!(key("app::index", 2, &()), "app::index:2:");
+        assert_eq!(key("m::f", 1, &("ada", -1i32)), "m::f:1:0361646101");
+        assert_eq!(
+            key("m::f", 1, &(usize::MAX, true)),
+            "m::f:1:fdffffffffffffffff01"
+        );
+        assert_eq!(
+            key("m::f", 1, &"x".repeat(100)),
+            "m::f:1:~4f4e0e6264e46a6f918a8d68faca013ac96f2fc0ccdaf9745458880f705bd310"
+        );
+    }
+
+    #[test]
+    fn argument_characters_never_reach_the_key() {
+        for arg in ["*", "a:b", "[x]", "\n", "\0", "\\?"] {
+            let k = key("m::f", 1, &(arg,));
+            let args = k.rsplit(':').next().unwrap();
+            assert!(
+                args.bytes().all(|b| b.is_ascii_hexdigit() || b == b'~'),
+                "{k}"
+            );
+        }
+    }
+
+    #[test]
+    fn distinct_argument_lists_give_distinct_keys() {
+        let mut seen = HashSet::new();
+        for a in 0u64..300 {
+            for b in ["", "a", "ab", "a:b", "\0", &"long".repeat(20)] {
+                assert!(
+                    seen.insert(key("m::f", 1, &(a, b))),
+                    "collision for ({a}, {b:?})"
+                );
+            }
+        }
+        // Same bytes split differently across arguments must differ too.
+        assert_ne!(key("m::f", 1, &("ab", "c")), key("m::f", 1, &("a", "bc")));
+    }
+
+    #[test]
+    fn long_arguments_are_hashed_to_a_bounded_length() {
+        let k = key("m::f", 1, &"y".repeat(1_000_000));
+        assert_eq!(k.len(), "m::f:1:".len() + 65);
+    }
+}

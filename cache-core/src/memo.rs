@@ -1,0 +1,238 @@
+//! The runtime the `#[memoize]` and `#[cached]` macros call. Hidden from
+//! the docs (`cache_core::__private`); its API is not stable and may change
+//! with any release of the macros, which pin this crate exactly.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::cache::with_key;
+use crate::key;
+use crate::{runtime, Cache, Result};
+
+/// The fixed facts of one memoized function, emitted as a `static` by the macros.
+#[derive(Debug)]
+pub struct Memo {
+    /// `module_path!()` + `::` + the function name (and `Self`'s type name for methods).
+    pub path: &'static str,
+    /// The `version = N` option (default 1): bump it to orphan old entries.
+    pub version: u32,
+    /// The `timeout = N` option in seconds; `None` uses the cache's default.
+    pub timeout: Option<u64>,
+}
+
+impl Memo {
+    fn timeout(&self) -> Option<Duration> {
+        self.timeout.map(Duration::from_secs)
+    }
+
+    /// Writes `<path>:<version>:` to `out`.
+    pub fn write_prefix(&self, out: &mut String) {
+        key::write_function_prefix(out, self.path, self.version);
+    }
+}
+
+/// How the macros describe one call's key: the part after `<path>:<version>:`.
+pub trait KeyArgs {
+    /// Appends the argument part of the key.
+    fn write(&self, out: &mut String) -> Result<()>;
+}
+
+/// Key arguments identified by their serde encoding (see [`crate::key`]).
+#[derive(Debug)]
+pub struct Hashed<'a, A: ?Sized>(pub &'a A);
+
+impl<A: Serialize + ?Sized> KeyArgs for Hashed<'_, A> {
+    #[inline]
+    fn write(&self, out: &mut String) -> Result<()> {
+        key::write_args(out, self.0)
+    }
+}
+
+/// A key rendered from a `key = "…"` template.
+#[derive(Debug)]
+pub struct Template(pub String);
+
+impl KeyArgs for Template {
+    fn write(&self, out: &mut String) -> Result<()> {
+        out.push_str(&self.0);
+        Ok(())
+    }
+}
+
+fn full_key(cache: &Cache, memo: &Memo, args: &dyn KeyArgs) -> Result<String> {
+    let mut full = String::with_capacity(cache.key_prefix().len() + memo.path.len() + 24);
+    full.push_str(cache.key_prefix());
+    memo.write_prefix(&mut full);
+    args.write(&mut full)?;
+    Ok(full)
+}
+
+/// The in-memory hit path: no allocation, no future, no decoding.
+#[inline]
+fn local_hit<T>(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Option<T>
+where
+    T: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    let local = cache.inner.local.as_ref()?;
+    with_key(
+        cache.key_prefix(),
+        |out| {
+            memo.write_prefix(out);
+            args.write(out)
+        },
+        |full| cache.read_local::<T>(local, full),
+    )
+    .ok()
+    .flatten()
+}
+
+fn key_error(memo: &Memo, e: &crate::Error) {
+    tracing::warn!(function = memo.path, error = %e, "cannot build the cache key; calling the function uncached");
+}
+
+/// A memoized call of a sync function: returns the cached `Ok` value or
+/// runs `f`, storing its `Ok` value when `store_if` agrees. Never fails
+/// because of the cache.
+pub fn call_sync<T, E>(
+    cache: &Cache,
+    memo: &Memo,
+    args: &impl KeyArgs,
+    store_if: impl Fn(&T) -> bool,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E>
+where
+    T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    if let Some(v) = local_hit(cache, memo, args) {
+        return Ok(v);
+    }
+    let full = match full_key(cache, memo, args) {
+        Ok(full) => full,
+        Err(e) => {
+            key_error(memo, &e);
+            return f();
+        }
+    };
+    let ttl = cache.ttl(memo.timeout());
+    let wait = !runtime::on_current_thread_runtime();
+    cache.block_on(cache.compute(&full, ttl, wait, store_if, || async { f() }))
+}
+
+/// A memoized call of an async function; see [`call_sync`].
+pub fn call_async<'a, T, E, Fut>(
+    cache: &'a Cache,
+    memo: &'a Memo,
+    args: &impl KeyArgs,
+    store_if: impl Fn(&T) -> bool + 'a,
+    f: impl FnOnce() -> Fut + 'a,
+) -> impl Future<Output = Result<T, E>> + 'a
+where
+    T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    E: 'a,
+    Fut: Future<Output = Result<T, E>> + 'a,
+{
+    let hit = local_hit::<T>(cache, memo, args);
+    let full = if hit.is_some() {
+        None
+    } else {
+        Some(full_key(cache, memo, args))
+    };
+    async move {
+        if let Some(v) = hit {
+            return Ok(v);
+        }
+        match full {
+            Some(Ok(full)) => {
+                let ttl = cache.ttl(memo.timeout());
+                cache.compute(&full, ttl, true, store_if, f).await
+            }
+            Some(Err(e)) => {
+                key_error(memo, &e);
+                f().await
+            }
+            None => unreachable!("a miss always builds its key"),
+        }
+    }
+}
+
+/// Runs `f` and stores its `Ok` value (when `store_if` agrees), replacing
+/// the cached entry: the `<fn>_refresh` helper of a sync function.
+pub fn refresh_sync<T, E>(
+    cache: &Cache,
+    memo: &Memo,
+    args: &impl KeyArgs,
+    store_if: impl Fn(&T) -> bool,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E>
+where
+    T: Serialize + Clone + Send + Sync + 'static,
+{
+    let value = f()?;
+    if store_if(&value) {
+        match full_key(cache, memo, args) {
+            Ok(full) => {
+                cache.block_on(cache.store_full_open(&full, &value, cache.ttl(memo.timeout())));
+            }
+            Err(e) => key_error(memo, &e),
+        }
+    }
+    Ok(value)
+}
+
+/// The `<fn>_refresh` helper of an async function; see [`refresh_sync`].
+pub async fn refresh_async<T, E, Fut>(
+    cache: &Cache,
+    memo: &Memo,
+    args: impl KeyArgs,
+    store_if: impl Fn(&T) -> bool,
+    f: impl FnOnce() -> Fut,
+) -> Result<T, E>
+where
+    T: Serialize + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let full = full_key(cache, memo, &args);
+    let value = f().await?;
+    if store_if(&value) {
+        match full {
+            Ok(full) => {
+                cache
+                    .store_full_open(&full, &value, cache.ttl(memo.timeout()))
+                    .await;
+            }
+            Err(e) => key_error(memo, &e),
+        }
+    }
+    Ok(value)
+}
+
+/// Removes the entry for one argument list: `<fn>_invalidate` (async).
+/// Returns whether there was one. Errors are returned (not absorbed) so a
+/// caller who must know the entry is gone can check.
+pub async fn invalidate_async(cache: &Cache, memo: &Memo, args: impl KeyArgs) -> Result<bool> {
+    let full = full_key(cache, memo, &args)?;
+    cache.delete_full(&full).await
+}
+
+/// `<fn>_invalidate` for a sync function.
+pub fn invalidate_sync(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Result<bool> {
+    let full = full_key(cache, memo, args)?;
+    cache.block_on(cache.delete_full(&full))
+}
+
+/// Removes every entry of the function (all argument lists, written by any
+/// process sharing the store): `<fn>_invalidate_all` (async). Returns how
+/// many were removed.
+pub async fn invalidate_all_async(cache: &Cache, memo: &Memo) -> Result<u64> {
+    let mut prefix = String::from(cache.key_prefix());
+    memo.write_prefix(&mut prefix);
+    cache.clear_full_prefix(&prefix).await
+}
+
+/// `<fn>_invalidate_all` for a sync function.
+pub fn invalidate_all_sync(cache: &Cache, memo: &Memo) -> Result<u64> {
+    cache.block_on(invalidate_all_async(cache, memo))
+}

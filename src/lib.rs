@@ -1,0 +1,1 @@
+//! Shared support code for the workspace examples, tests and benchmarks.
