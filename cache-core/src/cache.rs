@@ -334,6 +334,9 @@ impl Cache {
     pub async fn ping(&self) -> Result<()> {
         let result = self.inner.backend.ping().await;
         self.observe(&result);
+        if result.is_err() {
+            self.inner.stats.error();
+        }
         result
     }
 
