@@ -12,11 +12,15 @@ use crate::cache::with_key;
 use crate::key;
 use crate::{runtime, Cache, Result};
 
-/// The fixed facts of one memoized function, emitted as a `static` by the macros.
+/// The fixed facts of one memoized function, built by the macros at each
+/// call (it is a handful of constants, so that costs nothing).
 #[derive(Debug)]
 pub struct Memo {
-    /// `module_path!()` + `::` + the function name (and `Self`'s type name for methods).
-    pub path: &'static str,
+    /// Where the function lives: `module_path!()` for free functions,
+    /// `std::any::type_name::<Self>()` for methods and associated functions.
+    pub owner: &'static str,
+    /// The function's name.
+    pub name: &'static str,
     /// The `version = N` option (default 1): bump it to orphan old entries.
     pub version: u32,
     /// The `timeout = N` option in seconds; `None` uses the cache's default.
@@ -28,9 +32,11 @@ impl Memo {
         self.timeout.map(Duration::from_secs)
     }
 
-    /// Writes `<path>:<version>:` to `out`.
+    /// Writes `<owner>::<name>:<version>:` to `out`.
     pub fn write_prefix(&self, out: &mut String) {
-        key::write_function_prefix(out, self.path, self.version);
+        out.push_str(self.owner);
+        out.push_str("::");
+        key::write_function_prefix(out, self.name, self.version);
     }
 }
 
@@ -51,6 +57,11 @@ impl<A: Serialize + ?Sized> KeyArgs for Hashed<'_, A> {
     }
 }
 
+/// Marks a `None` result that must not be stored (`Option` returns
+/// without `cache_none`).
+#[derive(Debug, Clone, Copy)]
+pub struct NotCached;
+
 /// A key rendered from a `key = "…"` template.
 #[derive(Debug)]
 pub struct Template(pub String);
@@ -63,7 +74,8 @@ impl KeyArgs for Template {
 }
 
 fn full_key(cache: &Cache, memo: &Memo, args: &dyn KeyArgs) -> Result<String> {
-    let mut full = String::with_capacity(cache.key_prefix().len() + memo.path.len() + 24);
+    let mut full =
+        String::with_capacity(cache.key_prefix().len() + memo.owner.len() + memo.name.len() + 24);
     full.push_str(cache.key_prefix());
     memo.write_prefix(&mut full);
     args.write(&mut full)?;
@@ -90,7 +102,7 @@ where
 }
 
 fn key_error(memo: &Memo, e: &crate::Error) {
-    tracing::warn!(function = memo.path, error = %e, "cannot build the cache key; calling the function uncached");
+    tracing::warn!(function = memo.name, owner = memo.owner, error = %e, "cannot build the cache key; calling the function uncached");
 }
 
 /// A memoized call of a sync function: returns the cached `Ok` value or
