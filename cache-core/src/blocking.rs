@@ -45,6 +45,9 @@ impl<'a> Blocking<'a> {
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
+        if let Some(local) = &self.cache.inner.local {
+            return self.cache.get_local(local, key);
+        }
         self.cache.block_on(self.cache.get(key))
     }
 

@@ -358,14 +358,7 @@ impl Cache {
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
         if let Some(local) = &self.inner.local {
-            return with_key(
-                &self.inner.prefix,
-                |b| {
-                    b.push_str(key);
-                    Ok(())
-                },
-                |full| self.read_local::<T>(local, full),
-            );
+            return self.get_local(local, key);
         }
         let full = self.full_key(key);
         let result = self.inner.backend.get(&full).await;
@@ -374,6 +367,21 @@ impl Cache {
             Ok(bytes) => Ok(self.decode_counted(&full, bytes.as_deref())),
             Err(e) => self.absorb(e, "get", &full, None),
         }
+    }
+
+    #[inline]
+    pub(crate) fn get_local<T>(&self, local: &MemoryBackend, key: &str) -> Result<Option<T>>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        with_key(
+            &self.inner.prefix,
+            |b| {
+                b.push_str(key);
+                Ok(())
+            },
+            |full| self.read_local::<T>(local, full),
+        )
     }
 
     /// A typed read of the memory store: a clone of the stored value when it

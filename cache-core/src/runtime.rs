@@ -62,13 +62,14 @@ pub(crate) fn on_current_thread_runtime() -> bool {
 /// future never touches tokio I/O or timers (the in-memory store), which
 /// skips the crate runtime entirely.
 pub(crate) fn block_on<F: Future>(fut: F, needs_io: bool) -> F::Output {
-    let on_multi_thread =
-        Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if !needs_io {
+        return park_on(fut);
+    }
     let run = move || {
-        let _io = needs_io.then(|| io_handle().enter());
+        let _io = io_handle().enter();
         park_on(fut)
     };
-    if on_multi_thread && needs_io {
+    if Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread) {
         tokio::task::block_in_place(run)
     } else {
         run()
