@@ -13,9 +13,9 @@ use std::time::Duration;
 use cache_core::Cache;
 use criterion::{criterion_group, criterion_main, Criterion};
 
-const KEYS: u64 = 1024;
+const KEYS: usize = 1024;
 
-fn key(i: u64) -> String {
+fn key(i: usize) -> String {
     format!("user:{i}")
 }
 
@@ -26,48 +26,48 @@ fn hits(c: &mut Criterion) {
 
     let keys: Vec<String> = (0..KEYS).map(key).collect();
 
-    let floor: Mutex<HashMap<String, u64>> = Mutex::new(keys.iter().cloned().zip(0..).collect());
+    let floor: Mutex<HashMap<String, usize>> = Mutex::new(keys.iter().cloned().zip(0..).collect());
     let mut i = 0usize;
     group.bench_function("mutex_hashmap", |b| {
         b.iter(|| {
-            i = (i + 1) & (KEYS as usize - 1);
+            i = (i + 1) & (KEYS - 1);
             black_box(floor.lock().unwrap().get(keys[i].as_str()).copied())
         });
     });
 
-    let quick: quick_cache::sync::Cache<String, u64> = quick_cache::sync::Cache::new(4096);
+    let quick: quick_cache::sync::Cache<String, usize> = quick_cache::sync::Cache::new(4096);
     for (n, k) in keys.iter().enumerate() {
-        quick.insert(k.clone(), n as u64);
+        quick.insert(k.clone(), n);
     }
     group.bench_function("quick_cache_get", |b| {
         b.iter(|| {
-            i = (i + 1) & (KEYS as usize - 1);
+            i = (i + 1) & (KEYS - 1);
             black_box(quick.get(keys[i].as_str()))
         });
     });
 
-    let moka: moka::sync::Cache<String, u64> = moka::sync::Cache::builder()
+    let moka: moka::sync::Cache<String, usize> = moka::sync::Cache::builder()
         .max_capacity(4096)
         .time_to_live(Duration::from_secs(60))
         .build();
     for (n, k) in keys.iter().enumerate() {
-        moka.insert(k.clone(), n as u64);
+        moka.insert(k.clone(), n);
     }
     group.bench_function("moka_sync_get", |b| {
         b.iter(|| {
-            i = (i + 1) & (KEYS as usize - 1);
+            i = (i + 1) & (KEYS - 1);
             black_box(moka.get(keys[i].as_str()))
         });
     });
 
     let cache = Cache::builder().key_prefix("bench:").build().unwrap();
     for (n, k) in keys.iter().enumerate() {
-        cache.blocking().set(k, &(n as u64), None).unwrap();
+        cache.blocking().set(k, &(n), None).unwrap();
     }
     group.bench_function("cache_core_blocking_get", |b| {
         b.iter(|| {
-            i = (i + 1) & (KEYS as usize - 1);
-            black_box(cache.blocking().get::<u64>(&keys[i]).unwrap())
+            i = (i + 1) & (KEYS - 1);
+            black_box(cache.blocking().get::<usize>(&keys[i]).unwrap())
         });
     });
 
@@ -76,8 +76,8 @@ fn hits(c: &mut Criterion) {
         .unwrap();
     group.bench_function("cache_core_async_get", |b| {
         b.iter(|| {
-            i = (i + 1) & (KEYS as usize - 1);
-            black_box(rt.block_on(cache.get::<u64>(&keys[i])).unwrap())
+            i = (i + 1) & (KEYS - 1);
+            black_box(rt.block_on(cache.get::<usize>(&keys[i])).unwrap())
         });
     });
     group.finish();

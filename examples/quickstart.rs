@@ -59,7 +59,7 @@ async fn main() -> cache_core::Result<()> {
         let took = started.elapsed();
         show(
             &format!("get_or_set_with \"user:1\" #{attempt}"),
-            format_args!("{profile:?} in {:.1?}", took),
+            format_args!("{profile:?} in {took:.1?}"),
         );
     }
 

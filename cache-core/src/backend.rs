@@ -10,7 +10,13 @@ use crate::Result;
 
 pub mod memory;
 pub mod null;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::RedisBackend;
 pub use memory::MemoryBackend;
 pub use null::NullBackend;
 

@@ -4,7 +4,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use crate::backend::{Backend, MemoryBackend, Ttl};
 use crate::blocking::Blocking;
 use crate::codec::{self, Codec};
 use crate::flight::{Flights, Join};
+use crate::stats::{Counters, Stats};
 use crate::{config, runtime, Error, ErrorKind, Result};
 
 /// The default timeout: 300 seconds, as Flask-Caching's `CACHE_DEFAULT_TIMEOUT`.
@@ -70,79 +71,6 @@ pub(crate) struct Inner {
     /// Whether the last backend call failed: errors are logged at `warn`
     /// once per outage, then at `debug` until a call succeeds again.
     degraded: AtomicBool,
-}
-
-/// Counts of what the cache did since it was built.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> cache_core::Result<()> {
-/// let cache = cache_core::Cache::default();
-/// cache.get::<u32>("missing").await?;
-/// assert_eq!(cache.stats().misses, 1);
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Lookups that found a value.
-    pub hits: u64,
-    /// Lookups that found nothing (or an undecodable value).
-    pub misses: u64,
-    /// Values stored.
-    pub sets: u64,
-    /// Keys removed by `delete`, `delete_many` and `clear`.
-    pub deletes: u64,
-    /// Backend and codec errors, including those absorbed by `ignore_errors`
-    /// and by memoized functions.
-    pub errors: u64,
-}
-
-impl Stats {
-    /// Hits divided by lookups, or 0 when there were none.
-    ///
-    /// ```
-    /// assert_eq!(cache_core::Stats::default().hit_ratio(), 0.0);
-    /// ```
-    #[allow(clippy::cast_precision_loss)]
-    pub fn hit_ratio(&self) -> f64 {
-        let lookups = self.hits + self.misses;
-        if lookups == 0 {
-            0.0
-        } else {
-            self.hits as f64 / lookups as f64
-        }
-    }
-}
-
-#[derive(Default)]
-pub(crate) struct Counters {
-    hits: AtomicU64,
-    misses: AtomicU64,
-    sets: AtomicU64,
-    deletes: AtomicU64,
-    errors: AtomicU64,
-}
-
-impl Counters {
-    #[inline]
-    pub(crate) fn hit(&self) {
-        self.hits.fetch_add(1, Ordering::Relaxed);
-    }
-    #[inline]
-    pub(crate) fn miss(&self) {
-        self.misses.fetch_add(1, Ordering::Relaxed);
-    }
-    fn set(&self, n: u64) {
-        self.sets.fetch_add(n, Ordering::Relaxed);
-    }
-    fn deleted(&self, n: u64) {
-        self.deletes.fetch_add(n, Ordering::Relaxed);
-    }
-    fn error(&self) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 thread_local! {
@@ -278,14 +206,7 @@ impl Cache {
     /// assert_eq!(stats.hits, 0);
     /// ```
     pub fn stats(&self) -> Stats {
-        let c = &self.inner.stats;
-        Stats {
-            hits: c.hits.load(Ordering::Relaxed),
-            misses: c.misses.load(Ordering::Relaxed),
-            sets: c.sets.load(Ordering::Relaxed),
-            deletes: c.deletes.load(Ordering::Relaxed),
-            errors: c.errors.load(Ordering::Relaxed),
-        }
+        self.inner.stats.snapshot()
     }
 
     /// The same operations for sync code. See the [`Blocking`] type.
@@ -391,7 +312,23 @@ impl Cache {
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
-        let value = match local.lookup(full) {
+        let value = self.read_local_uncounted(local, full);
+        if value.is_some() {
+            self.inner.stats.hit();
+        } else {
+            self.inner.stats.miss();
+        }
+        value
+    }
+
+    /// [`read_local`](Self::read_local) without counting: for a first look
+    /// whose miss is counted by the read that follows it.
+    #[inline]
+    pub(crate) fn read_local_uncounted<T>(&self, local: &MemoryBackend, full: &str) -> Option<T>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        match local.lookup(full) {
             None => None,
             Some(Stored::Typed(typed)) => {
                 let any: &(dyn Any + Send + Sync) = typed.as_any();
@@ -411,13 +348,11 @@ impl Cache {
                 }
             }
             Some(Stored::Bytes(bytes)) => self.decode_logged(full, &bytes),
-        };
-        if value.is_some() {
-            self.inner.stats.hit();
-        } else {
-            self.inner.stats.miss();
         }
-        value
+    }
+
+    pub(crate) fn count_hit(&self) {
+        self.inner.stats.hit();
     }
 
     fn decode_counted<T: DeserializeOwned>(&self, full: &str, bytes: Option<&[u8]>) -> Option<T> {

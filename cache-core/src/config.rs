@@ -9,9 +9,10 @@ use crate::{Error, Result};
 /// memory store).
 pub(crate) fn backend_from_url(url: &str) -> Result<(Arc<dyn Backend>, Option<MemoryBackend>)> {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(Error::config(format!(
-            "`{url}` is not a cache URL: expected `memory://`, `null://` or `redis://host:port/db`"
-        )));
+        // Not quoted: without `://` there is no telling where a password is.
+        return Err(Error::config(
+            "the cache URL has no `scheme://` part: expected `memory://`, `null://` or `redis://host:port/db`",
+        ));
     };
     let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
     match scheme.to_ascii_lowercase().as_str() {
@@ -44,16 +45,54 @@ pub(crate) fn backend_from_url(url: &str) -> Result<(Arc<dyn Backend>, Option<Me
             redis_backend(url)
         }
         other => Err(Error::config(format!(
-            "`{url}`: unknown cache URL scheme `{other}` (known: memory, null, redis, rediss, redis+cluster, redis+sentinel)"
+            "`{}`: unknown cache URL scheme `{other}` (known: memory, null, redis, rediss, redis+cluster, redis+sentinel)",
+            redact(url)
         ))),
     }
 }
 
+#[cfg(feature = "redis")]
+fn redis_backend(url: &str) -> Result<(Arc<dyn Backend>, Option<MemoryBackend>)> {
+    let scheme = url.split_once("://").map_or("", |(s, _)| s);
+    if scheme.contains('+') {
+        return Err(Error::config(format!(
+            "`{}`: `{scheme}://` (Redis Cluster / Sentinel) is not supported yet; use `redis://` or `rediss://`",
+            redact(url)
+        )));
+    }
+    let backend = crate::backend::RedisBackend::from_url(url)?;
+    Ok((Arc::new(backend), None))
+}
+
+#[cfg(not(feature = "redis"))]
 #[allow(clippy::unnecessary_wraps)]
 fn redis_backend(url: &str) -> Result<(Arc<dyn Backend>, Option<MemoryBackend>)> {
     Err(Error::config(format!(
-        "`{url}` needs Redis support, which is not built in: enable the `redis` feature of cache-core"
+        "`{}` needs Redis support, which is not built in: enable the `redis` feature of cache-core",
+        redact(url)
     )))
+}
+
+/// `url` with its password replaced by `***`, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let Some(colon) = authority[..at].find(':') else {
+        return url.to_owned();
+    };
+    format!(
+        "{}{}:***{}",
+        &url[..scheme_end],
+        &authority[..colon],
+        &url[scheme_end + at..]
+    )
 }
 
 fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
@@ -88,6 +127,21 @@ mod tests {
     use crate::ErrorKind;
 
     #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("redis://user:pw@host:1/0"),
+            "redis://user:***@host:1/0"
+        );
+        assert_eq!(
+            redact("redis://:p@ss@host/0?x=1"),
+            "redis://:***@host/0?x=1"
+        );
+        assert_eq!(redact("redis://user@host"), "redis://user@host");
+        assert_eq!(redact("redis://host:6379/0"), "redis://host:6379/0");
+        assert_eq!(redact("not a url"), "not a url");
+    }
+
+    #[test]
     fn sizes_parse_in_the_usual_spellings() {
         assert_eq!(parse_size("64MiB"), Some(64 << 20));
         assert_eq!(parse_size("64mb"), Some(64 << 20));
@@ -113,9 +167,22 @@ mod tests {
     }
 
     #[test]
-    fn bad_urls_are_config_errors_that_quote_the_url() {
+    fn url_errors_never_show_the_password() {
         for url in [
-            "localhost:6379",
+            "redi://:hunter2@host/0",
+            "redis:/:hunter2@host",
+            "memcached://u:hunter2@h",
+        ] {
+            let err = backend_from_url(url).err().unwrap();
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn bad_urls_are_config_errors_that_quote_the_url() {
+        let err = backend_from_url("localhost:6379").err().unwrap();
+        assert!(err.to_string().contains("scheme://"), "{err}");
+        for url in [
             "ftp://x",
             "memory://?max_capacity=lots",
             "memory://?size=1",

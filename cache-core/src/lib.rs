@@ -24,6 +24,7 @@
 //! |---|---|
 //! | `memory://?max_capacity=64MiB` | [`MemoryBackend`]: in-process, bounded by bytes, typed hits with no decoding |
 //! | `null://` | [`NullBackend`]: stores nothing (caching off) |
+//! | `redis://[[user]:pass@]host[:port][/db][?connect_timeout=2s&response_timeout=1s]`, `rediss://…` (TLS) | [`backend::RedisBackend`] (feature `redis`): one shared connection, reconnected automatically |
 //!
 //! Any other store plugs in by implementing [`Backend`]; the
 //! `testing` feature's [`testing::conformance`] checks it behaves.
@@ -33,6 +34,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `macros` | yes | `#[memoize]` and `#[cached]` |
+//! | `redis` | yes | [`backend::RedisBackend`] and the `redis://` / `rediss://` URLs (redis-rs; TLS through rustls) |
 //! | `json` | no | [`Codec::Json`] |
 //! | `testing` | no | [`testing`]: the backend conformance suite |
 
@@ -49,21 +51,38 @@ mod flight;
 pub mod key;
 mod memo;
 mod runtime;
+mod stats;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use backend::RedisBackend;
 pub use backend::{Backend, MemoryBackend, NullBackend, Ttl};
 pub use blocking::Blocking;
-pub use cache::{global, init, Cache, CacheBuilder, Stats, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT};
+pub use cache::{global, init, Cache, CacheBuilder, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT};
 pub use codec::Codec;
 pub use error::{Error, ErrorKind, Result};
+pub use stats::Stats;
 
 /// Re-exported so a custom [`Backend`] can be written with only this crate
 /// as a dependency.
 pub use async_trait::async_trait;
 /// Re-exported: [`Backend`] values are [`Bytes`](bytes::Bytes).
 pub use bytes;
+
+/// Caches a function's result per distinct argument list, with generated
+/// `_invalidate`, `_invalidate_all`, `_refresh` and `_uncached` functions.
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use cache_macros::memoize;
+
+/// Caches a function's result as one entry (or one per rendered `key`
+/// template), with the same generated functions as [`memoize`].
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use cache_macros::cached;
 
 #[doc(hidden)]
 pub mod __private {
@@ -73,7 +92,30 @@ pub mod __private {
     pub use std;
     pub use tracing;
 
-    /// Type-checks that key arguments can be serialized, with an error that
-    /// points at the argument.
-    pub fn assert_key_arg<T: serde::Serialize + ?Sized>(_: &T) {}
+    /// A key argument: `Serialize`, with a compile error that says what to do.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be part of the cache key: it does not implement `serde::Serialize`",
+        label = "this argument is part of the key",
+        note = "derive or implement `Serialize` for it, or leave the argument out of the key with `#[memoize(ignore(name))]`"
+    )]
+    pub trait KeyArg {}
+    impl<T: serde::Serialize + ?Sized> KeyArg for T {}
+
+    /// The receiver as a key argument.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be part of the cache key: it does not implement `serde::Serialize`",
+        label = "`self` is part of the key",
+        note = "leave the receiver out of the key with `#[memoize(ignore(self))]`, or derive `Serialize` for the type"
+    )]
+    pub trait KeySelf {}
+    impl<T: serde::Serialize + ?Sized> KeySelf for T {}
+
+    /// Type-checks that a key argument can be serialized; the macros span
+    /// the call on the argument, so the error points at it.
+    #[inline(always)]
+    pub fn assert_key_arg<T: KeyArg + ?Sized>(_: &T) {}
+
+    /// [`assert_key_arg`] for the `self` receiver.
+    #[inline(always)]
+    pub fn assert_key_self<T: KeySelf + ?Sized>(_: &T) {}
 }

@@ -40,6 +40,19 @@ impl Memo {
     }
 }
 
+/// What a memoized function stores: the bounds of a cached value, named
+/// once so that a missing one is reported with a message that says what a
+/// cached value needs (on the function's return type, where the macros
+/// point it).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored in the cache",
+    label = "the value this function caches",
+    note = "a memoized function's value (for `Result` the `Ok` type, for `Option` the `Some` type) must be `Serialize + DeserializeOwned + Clone + Send + Sync + 'static`"
+)]
+pub trait Value: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Value for T {}
+
 /// How the macros describe one call's key: the part after `<path>:<version>:`.
 pub trait KeyArgs {
     /// Appends the argument part of the key.
@@ -73,7 +86,8 @@ impl KeyArgs for Template {
     }
 }
 
-fn full_key(cache: &Cache, memo: &Memo, args: &dyn KeyArgs) -> Result<String> {
+/// The full key (prefix included) of one call.
+pub fn full_key(cache: &Cache, memo: &Memo, args: &dyn KeyArgs) -> Result<String> {
     let mut full =
         String::with_capacity(cache.key_prefix().len() + memo.owner.len() + memo.name.len() + 24);
     full.push_str(cache.key_prefix());
@@ -95,14 +109,37 @@ where
             memo.write_prefix(out);
             args.write(out)
         },
-        |full| cache.read_local::<T>(local, full),
+        // A miss is counted by the read that follows it in `compute`.
+        |full| cache.read_local_uncounted::<T>(local, full),
     )
     .ok()
     .flatten()
+    .inspect(|_| cache.count_hit())
 }
 
 fn key_error(memo: &Memo, e: &crate::Error) {
     tracing::warn!(function = memo.name, owner = memo.owner, error = %e, "cannot build the cache key; calling the function uncached");
+}
+
+/// One call looked up before its arguments move into the function body
+/// (the key borrows them; the body may consume them): the value of an
+/// in-process hit, or the full key to compute under.
+#[derive(Debug)]
+pub enum Lookup<T> {
+    /// An in-process hit: no allocation, no future, no decoding.
+    Hit(T),
+    /// Not found in process (or a remote store, read later): the full key,
+    /// or why it could not be built.
+    Miss(Result<String>),
+}
+
+/// Looks a call up; pass the result to [`call_sync`] or [`call_async`].
+#[inline]
+pub fn lookup<T: Value>(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Lookup<T> {
+    match local_hit(cache, memo, args) {
+        Some(v) => Lookup::Hit(v),
+        None => Lookup::Miss(full_key(cache, memo, args)),
+    }
 }
 
 /// A memoized call of a sync function: returns the cached `Ok` value or
@@ -111,19 +148,17 @@ fn key_error(memo: &Memo, e: &crate::Error) {
 pub fn call_sync<T, E>(
     cache: &Cache,
     memo: &Memo,
-    args: &impl KeyArgs,
+    lookup: Lookup<T>,
     store_if: impl Fn(&T) -> bool,
     f: impl FnOnce() -> Result<T, E>,
 ) -> Result<T, E>
 where
-    T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    T: Value,
 {
-    if let Some(v) = local_hit(cache, memo, args) {
-        return Ok(v);
-    }
-    let full = match full_key(cache, memo, args) {
-        Ok(full) => full,
-        Err(e) => {
+    let full = match lookup {
+        Lookup::Hit(v) => return Ok(v),
+        Lookup::Miss(Ok(full)) => full,
+        Lookup::Miss(Err(e)) => {
             key_error(memo, &e);
             return f();
         }
@@ -134,57 +169,46 @@ where
 }
 
 /// A memoized call of an async function; see [`call_sync`].
-pub fn call_async<'a, T, E, Fut>(
-    cache: &'a Cache,
-    memo: &'a Memo,
-    args: &impl KeyArgs,
-    store_if: impl Fn(&T) -> bool + 'a,
-    f: impl FnOnce() -> Fut + 'a,
-) -> impl Future<Output = Result<T, E>> + 'a
+pub async fn call_async<T, E, Fut>(
+    cache: &Cache,
+    memo: &Memo,
+    lookup: Lookup<T>,
+    store_if: impl Fn(&T) -> bool,
+    f: impl FnOnce() -> Fut,
+) -> Result<T, E>
 where
-    T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
-    E: 'a,
-    Fut: Future<Output = Result<T, E>> + 'a,
+    T: Value,
+    Fut: Future<Output = Result<T, E>>,
 {
-    let hit = local_hit::<T>(cache, memo, args);
-    let full = if hit.is_some() {
-        None
-    } else {
-        Some(full_key(cache, memo, args))
-    };
-    async move {
-        if let Some(v) = hit {
-            return Ok(v);
+    match lookup {
+        Lookup::Hit(v) => Ok(v),
+        Lookup::Miss(Ok(full)) => {
+            let ttl = cache.ttl(memo.timeout());
+            cache.compute(&full, ttl, true, store_if, f).await
         }
-        match full {
-            Some(Ok(full)) => {
-                let ttl = cache.ttl(memo.timeout());
-                cache.compute(&full, ttl, true, store_if, f).await
-            }
-            Some(Err(e)) => {
-                key_error(memo, &e);
-                f().await
-            }
-            None => unreachable!("a miss always builds its key"),
+        Lookup::Miss(Err(e)) => {
+            key_error(memo, &e);
+            f().await
         }
     }
 }
 
 /// Runs `f` and stores its `Ok` value (when `store_if` agrees), replacing
 /// the cached entry: the `<fn>_refresh` helper of a sync function.
+/// `full` is [`full_key`] of the call, built before `f` takes the arguments.
 pub fn refresh_sync<T, E>(
     cache: &Cache,
     memo: &Memo,
-    args: &impl KeyArgs,
+    full: Result<String>,
     store_if: impl Fn(&T) -> bool,
     f: impl FnOnce() -> Result<T, E>,
 ) -> Result<T, E>
 where
-    T: Serialize + Clone + Send + Sync + 'static,
+    T: Value,
 {
     let value = f()?;
     if store_if(&value) {
-        match full_key(cache, memo, args) {
+        match full {
             Ok(full) => {
                 cache.block_on(cache.store_full_open(&full, &value, cache.ttl(memo.timeout())));
             }
@@ -198,15 +222,14 @@ where
 pub async fn refresh_async<T, E, Fut>(
     cache: &Cache,
     memo: &Memo,
-    args: impl KeyArgs,
+    full: Result<String>,
     store_if: impl Fn(&T) -> bool,
     f: impl FnOnce() -> Fut,
 ) -> Result<T, E>
 where
-    T: Serialize + Clone + Send + Sync + 'static,
+    T: Value,
     Fut: Future<Output = Result<T, E>>,
 {
-    let full = full_key(cache, memo, &args);
     let value = f().await?;
     if store_if(&value) {
         match full {

@@ -88,3 +88,16 @@ fn park_on<F: Future>(fut: F) -> F::Output {
         }
     })
 }
+
+/// Polls `fut` inside the context of the crate's I/O runtime: sockets,
+/// timers and tasks that redis-rs creates while it runs (connections,
+/// reconnections, response timeouts) belong to that runtime, whatever
+/// runtime (or none) the caller is on.
+pub(crate) async fn on_io<F: Future>(fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    std::future::poll_fn(|cx| {
+        let _io = io_handle().enter();
+        fut.as_mut().poll(cx)
+    })
+    .await
+}

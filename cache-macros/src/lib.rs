@@ -1,1 +1,161 @@
-//! Attribute macros for `cache-core`. Use them through `cache_core::{memoize, cached}`.
+//! Attribute macros for `cache-core`. Use them through
+//! `cache_core::{memoize, cached}`; the generated code calls
+//! `cache_core::__private`, whose API this crate pins exactly.
+//!
+//! Parsing and validation of the options live in `attr.rs`, code
+//! generation in `expand.rs`; this file only holds the entry points and
+//! their documentation.
+
+mod attr;
+mod expand;
+
+use proc_macro::TokenStream;
+
+use crate::attr::Kind;
+
+/// Caches a function's result per distinct argument list.
+///
+/// ```
+/// use cache_core::memoize;
+/// # #[derive(Clone, serde::Serialize, serde::Deserialize)]
+/// # pub struct Profile { name: String }
+///
+/// #[memoize(timeout = 120)]
+/// async fn get_user_profile(user_id: u64) -> Profile {
+///     Profile { name: format!("user {user_id}") } // a database call, say
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// let first = get_user_profile(5).await; // runs the body
+/// let again = get_user_profile(5).await; // from the cache
+/// assert_eq!(first.name, again.name);
+///
+/// // After user 5 edits the profile: only user 5's entry goes.
+/// assert!(get_user_profile_invalidate(5).await?);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Works on `fn` and `async fn`: free functions, methods and associated
+/// functions, generic or not, with borrowed arguments (`&str`, `&[T]`,
+/// `&T`). A sync function uses the blocking path of the cache and may be
+/// called from anywhere, inside a tokio runtime or not.
+///
+/// # Options
+///
+/// | option | meaning |
+/// |---|---|
+/// | `timeout = 120` | seconds an entry lives; `0` = never expires; absent = the cache's default timeout |
+/// | `cache = expr` | the cache to use: an expression of type `Cache`, `&Cache`, `LazyLock<Cache>`…, evaluated at each call (it may use `self`, not the other arguments); default `cache_core::global()` |
+/// | `ignore(a, self)` | arguments left out of the key (they need not be `Serialize`) |
+/// | `key = "user:{user_id}"` | a readable key rendered from the named arguments with `Display`, instead of hashing them |
+/// | `unless = expr` | a closure or function taking `&V`, the value that would be stored; when it returns `true` the value is returned but not stored |
+/// | `version = 2` | part of the key (default 1): bump it when the function's result changes meaning, to leave old entries behind |
+/// | `result` | the return type is a `Result` under another name: store `Ok` only |
+/// | `option` | the return type is an `Option` under another name: do not store `None` |
+/// | `cache_none` | with an `Option` return type, store `None` too |
+/// | `method` | the function is an associated function in an `impl` block (see "Keys") |
+///
+/// # Return types
+///
+/// - `Result<T, E>` (any type whose last path segment is `Result`, or the
+///   `result` option): only `Ok(T)` is stored; an `Err` is returned and the
+///   next call runs the body again.
+/// - `Option<T>` (or `option`): `None` is not stored unless `cache_none`.
+/// - Anything else is stored as is.
+///
+/// The stored type must be `Serialize + DeserializeOwned + Clone + Send +
+/// Sync + 'static`; the key arguments must be `Serialize` (a compile error
+/// points at any that is not). `&mut` arguments and `&mut self` are
+/// rejected: a cache hit skips the body and whatever it would change.
+/// `impl Trait` arguments must be `ignore`d.
+///
+/// # Keys
+///
+/// `<prefix><owner>::<name>:<version>:<args>`, where `<args>` is a stable
+/// encoding of the key arguments (and of the type names of the function's
+/// type parameters, so each instantiation of a generic function has its own
+/// entries). The owner is `module_path!()` for a free function and
+/// `std::any::type_name::<Self>()` for a function in an `impl` block. A
+/// function counts as being in an `impl` block when it has a `self`
+/// receiver, mentions `Self` in its signature or body, or is given the
+/// `method` option: an associated function that does none of these needs
+/// `method` (without it, the generated code calls `name_uncached` as a free
+/// function, and the compiler says it cannot find it).
+///
+/// With `&self`, the receiver is part of the key: `Self` must be
+/// `Serialize`, or write `ignore(self)` to key the entries by the other
+/// arguments only.
+///
+/// # Generated functions
+///
+/// Next to `fn name(args…) -> R`, with the same visibility and generics
+/// (async when `name` is async; for methods, in the same `impl` block and
+/// taking `&self`, or the same receiver for `_refresh` and `_uncached`):
+///
+/// | function | what it does |
+/// |---|---|
+/// | `name_invalidate(key args…) -> cache_core::Result<bool>` | removes the entry of these arguments only; `true` if there was one |
+/// | `name_invalidate_all() -> cache_core::Result<u64>` | removes every entry of `name` (all argument lists, written by any process sharing the store) |
+/// | `name_refresh(args…) -> R` | runs the body and stores its result, replacing the entry |
+/// | `name_uncached(args…) -> R` | runs the body without touching the cache |
+///
+/// Generated code needs the `cache_core` crate under that name.
+///
+/// # Behaviour
+///
+/// Concurrent callers that miss the same key in one process wait for one
+/// computation and share its result. If the cache fails (Redis down, a
+/// timeout), the function still runs and returns its value; the error is
+/// logged through `tracing` and counted in `Cache::stats`.
+///
+/// # Not supported
+///
+/// `const fn`, `unsafe fn`, `extern` functions and functions in trait
+/// definitions or trait impls (the helpers cannot be added to a trait
+/// impl): memoize an inherent function and call it from there.
+#[proc_macro_attribute]
+pub fn memoize(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(Kind::Memoize, args.into(), item.into()).into()
+}
+
+/// Caches a function's result as one entry, whatever its arguments (as
+/// Flask-Caching's `@cache.cached`), or one entry per rendered `key`.
+///
+/// ```
+/// use cache_core::cached;
+///
+/// #[cached(timeout = 60)]
+/// async fn index() -> String {
+///     "<h1>Home</h1>".to_string() // an expensive render, say
+/// }
+///
+/// #[cached(timeout = 60, key = "page:{slug}")]
+/// fn page(slug: &str) -> String {
+///     format!("<h1>{slug}</h1>")
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// assert_eq!(index().await, "<h1>Home</h1>");
+/// assert_eq!(page("about"), "<h1>about</h1>"); // stored under "…page:about"
+/// page_invalidate("about")?;
+/// index_invalidate().await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// The arguments are not part of the key (they need not be `Serialize`);
+/// with `key = "…{arg}…"` the key is the template rendered with the named
+/// arguments' `Display`, and `name_invalidate` takes exactly those
+/// arguments. A placeholder that names no argument is a compile error; `{{`
+/// and `}}` are literal braces.
+///
+/// Everything else (options, return types, generated functions, keys,
+/// behaviour) is as for [`macro@memoize`], except `ignore`, which has no
+/// meaning here.
+#[proc_macro_attribute]
+pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(Kind::Cached, args.into(), item.into()).into()
+}

@@ -1,0 +1,475 @@
+//! Parsing and validating the options of `#[memoize(…)]` and `#[cached(…)]`.
+//!
+//! Options are parsed with [`syn::meta::parser`]. Mistakes that do not stop
+//! the parser (an unknown or repeated option, a literal of the wrong type)
+//! are collected in [`Errors`] and reported together, so one compile shows
+//! every problem, as serde_derive's `Ctxt` does.
+
+use proc_macro2::TokenStream;
+use syn::ext::IdentExt as _;
+use syn::meta::ParseNestedMeta;
+use syn::parse::{ParseStream, Parser as _};
+use syn::punctuated::Punctuated;
+use syn::{parenthesized, Expr, Ident, Lit, LitStr, Token};
+
+/// Which attribute is being expanded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `#[memoize]`: one entry per distinct argument list.
+    Memoize,
+    /// `#[cached]`: one entry for the whole function (or per rendered `key`).
+    Cached,
+}
+
+impl Kind {
+    /// The attribute's name, for messages and generated docs.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Memoize => "memoize",
+            Self::Cached => "cached",
+        }
+    }
+}
+
+/// Errors collected while parsing and validating, reported together.
+#[derive(Default)]
+pub(crate) struct Errors {
+    errors: Vec<syn::Error>,
+}
+
+impl Errors {
+    /// Records an error spanned on `tokens`.
+    pub(crate) fn error_spanned_by(
+        &mut self,
+        tokens: impl quote::ToTokens,
+        message: impl std::fmt::Display,
+    ) {
+        self.errors
+            .push(syn::Error::new_spanned(tokens.into_token_stream(), message));
+    }
+
+    /// Records a `syn` error (a parse error, say).
+    pub(crate) fn push(&mut self, error: syn::Error) {
+        self.errors.push(error);
+    }
+
+    /// `Ok` when nothing was recorded, otherwise all the errors combined.
+    pub(crate) fn finish(self) -> syn::Result<()> {
+        let mut errors = self.errors.into_iter();
+        let Some(mut combined) = errors.next() else {
+            return Ok(());
+        };
+        for e in errors {
+            combined.combine(e);
+        }
+        Err(combined)
+    }
+}
+
+/// A flag option such as `result`, with where it was written.
+pub(crate) type Flag = Option<Ident>;
+
+/// The options of one attribute, as written.
+#[derive(Default)]
+pub(crate) struct Options {
+    /// `timeout = N`: seconds (`0` = never expires); `None` = the cache's default.
+    pub(crate) timeout: Option<Expr>,
+    /// `cache = <expr>`: the cache to use; `None` = `cache_core::global()`.
+    pub(crate) cache: Option<Expr>,
+    /// `key = "…{arg}…"`: a readable key template.
+    pub(crate) key: Option<LitStr>,
+    /// `ignore(a, b)`: arguments left out of the key (`self` included).
+    pub(crate) ignore: Option<(Ident, Vec<Ident>)>,
+    /// `unless = <expr>`: a predicate on the value; `true` = do not store it.
+    pub(crate) unless: Option<Expr>,
+    /// `version = N` (u32): bump it to orphan the entries of older code.
+    pub(crate) version: Option<Expr>,
+    /// `result`: the return type is a `Result` (an alias, say): store `Ok` only.
+    pub(crate) result: Flag,
+    /// `option`: the return type is an `Option`: do not store `None`.
+    pub(crate) option: Flag,
+    /// `cache_none`: with an `Option` return type, store `None` too.
+    pub(crate) cache_none: Flag,
+    /// `method`: the function is in an `impl` block; key it under `Self`.
+    pub(crate) method: Flag,
+}
+
+const OPTIONS: &str = "`timeout`, `cache`, `key`, `ignore`, `unless`, `version`, `result`, `option`, `cache_none` and `method`";
+
+impl Options {
+    /// Parses the attribute's arguments, recording every problem in `errors`.
+    pub(crate) fn parse(kind: Kind, args: TokenStream, errors: &mut Errors) -> Self {
+        let mut options = Self::default();
+        let parser = syn::meta::parser(|meta| options.parse_one(kind, &meta, errors));
+        if let Err(e) = parser.parse2(args) {
+            errors.push(e);
+        }
+        options
+    }
+
+    fn parse_one(
+        &mut self,
+        kind: Kind,
+        meta: &ParseNestedMeta<'_>,
+        errors: &mut Errors,
+    ) -> syn::Result<()> {
+        let Some(name) = meta.path.get_ident().cloned() else {
+            let path: Vec<String> = meta
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
+            errors.error_spanned_by(
+                &meta.path,
+                format_args!(
+                    "unknown option `{}` for #[{}]: expected one of {OPTIONS}",
+                    path.join("::"),
+                    kind.name()
+                ),
+            );
+            return skip_value(meta);
+        };
+        match name.to_string().as_str() {
+            "timeout" => {
+                let value = parse_count(meta, &name, "u64", "timeout = 60", errors)?;
+                set_once(&mut self.timeout, &name, value, errors);
+            }
+            "version" => {
+                let value = parse_count(meta, &name, "u32", "version = 2", errors)?;
+                set_once(&mut self.version, &name, value, errors);
+            }
+            "cache" => {
+                let value = parse_expr(meta, &name, "cache = MY_CACHE")?;
+                set_once(&mut self.cache, &name, value, errors);
+            }
+            "unless" => {
+                let value = parse_expr(meta, &name, "unless = |v: &Value| v.is_empty()")?;
+                set_once(&mut self.unless, &name, value, errors);
+            }
+            "key" => {
+                let value = parse_key(meta, &name, errors)?;
+                set_once(&mut self.key, &name, value, errors);
+            }
+            "ignore" => {
+                let names = parse_ignore(meta, &name)?;
+                if self.ignore.is_some() {
+                    duplicate(&name, errors);
+                } else {
+                    self.ignore = Some((name, names));
+                }
+            }
+            "result" => self.flag(meta, Field::Result, &name, errors)?,
+            "option" => self.flag(meta, Field::Option, &name, errors)?,
+            "cache_none" => self.flag(meta, Field::CacheNone, &name, errors)?,
+            "method" => self.flag(meta, Field::Method, &name, errors)?,
+            _ => {
+                errors.error_spanned_by(
+                    &name,
+                    format_args!(
+                        "unknown option `{name}` for #[{}]: expected one of {OPTIONS}",
+                        kind.name()
+                    ),
+                );
+                skip_value(meta)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flag(
+        &mut self,
+        meta: &ParseNestedMeta<'_>,
+        field: Field,
+        name: &Ident,
+        errors: &mut Errors,
+    ) -> syn::Result<()> {
+        if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+            errors.error_spanned_by(
+                name,
+                format_args!("`{name}` takes no value: write just `{name}`"),
+            );
+            skip_value(meta)?;
+        }
+        let slot = match field {
+            Field::Result => &mut self.result,
+            Field::Option => &mut self.option,
+            Field::CacheNone => &mut self.cache_none,
+            Field::Method => &mut self.method,
+        };
+        set_once(slot, name, Some(name.clone()), errors);
+        Ok(())
+    }
+
+    /// Checks the options against each other (not against the function).
+    pub(crate) fn check(&self, kind: Kind, errors: &mut Errors) {
+        if let (Some(result), Some(_)) = (&self.result, &self.option) {
+            errors.error_spanned_by(
+                result,
+                "`result` and `option` cannot be combined: a function returns one or the other",
+            );
+        }
+        if let (Some(_), Some((ignore, _))) = (&self.key, &self.ignore) {
+            errors.error_spanned_by(
+                ignore,
+                "`ignore` has no effect with `key = \"…\"`: the template alone decides what is in the key",
+            );
+        } else if let (Kind::Cached, Some((ignore, _))) = (kind, &self.ignore) {
+            errors.error_spanned_by(
+                ignore,
+                "`ignore` has no effect on #[cached]: its arguments are not part of the key (use #[memoize] for one entry per argument list)",
+            );
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Field {
+    Result,
+    Option,
+    CacheNone,
+    Method,
+}
+
+fn set_once<T>(slot: &mut Option<T>, name: &Ident, value: Option<T>, errors: &mut Errors) {
+    let Some(value) = value else { return };
+    if slot.is_some() {
+        duplicate(name, errors);
+    } else {
+        *slot = Some(value);
+    }
+}
+
+fn duplicate(name: &Ident, errors: &mut Errors) {
+    errors.error_spanned_by(
+        name,
+        format_args!("duplicate option `{name}`: give it once"),
+    );
+}
+
+/// Consumes the value of an option we report an error for, so parsing can
+/// go on and report the next problem too.
+fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(Token![=]) {
+        meta.value()?.parse::<Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let content;
+        parenthesized!(content in meta.input);
+        content.parse::<TokenStream>()?;
+    }
+    Ok(())
+}
+
+fn value<'a>(
+    meta: &ParseNestedMeta<'a>,
+    name: &Ident,
+    example: &str,
+) -> syn::Result<ParseStream<'a>> {
+    if meta.input.peek(Token![=]) {
+        meta.value()
+    } else {
+        Err(syn::Error::new_spanned(
+            name,
+            format_args!("`{name}` needs a value: `{example}`"),
+        ))
+    }
+}
+
+fn parse_expr(
+    meta: &ParseNestedMeta<'_>,
+    name: &Ident,
+    example: &str,
+) -> syn::Result<Option<Expr>> {
+    Ok(Some(value(meta, name, example)?.parse()?))
+}
+
+/// `timeout` and `version`: an integer literal that fits `ty` (checked
+/// here, so the error is ours), or any other expression of type `ty` (a
+/// constant, say: the compiler checks its type).
+fn parse_count(
+    meta: &ParseNestedMeta<'_>,
+    name: &Ident,
+    ty: &str,
+    example: &str,
+    errors: &mut Errors,
+) -> syn::Result<Option<Expr>> {
+    let expr: Expr = value(meta, name, example)?.parse()?;
+    let Expr::Lit(lit) = &expr else {
+        return Ok(Some(expr));
+    };
+    let what = match name.to_string().as_str() {
+        "timeout" => "a number of seconds (0 = never expires)",
+        _ => "a version number",
+    };
+    let Lit::Int(int) = &lit.lit else {
+        errors.error_spanned_by(
+            &lit.lit,
+            format_args!("`{name}` expects {what} as an integer literal, e.g. `{example}`"),
+        );
+        return Ok(None);
+    };
+    let suffix_ok = int.suffix().is_empty() || int.suffix() == ty;
+    let fits = match ty {
+        "u32" => int.base10_parse::<u32>().is_ok(),
+        _ => int.base10_parse::<u64>().is_ok(),
+    };
+    if suffix_ok && fits {
+        Ok(Some(expr))
+    } else {
+        errors.error_spanned_by(
+            int,
+            format_args!("`{name}` expects {what} that fits in `{ty}`, e.g. `{example}`"),
+        );
+        Ok(None)
+    }
+}
+
+fn parse_key(
+    meta: &ParseNestedMeta<'_>,
+    name: &Ident,
+    errors: &mut Errors,
+) -> syn::Result<Option<LitStr>> {
+    let expr: Expr = value(meta, name, "key = \"user:{user_id}\"")?.parse()?;
+    if let Expr::Lit(syn::ExprLit {
+        lit: Lit::Str(s), ..
+    }) = expr
+    {
+        Ok(Some(s))
+    } else {
+        errors.error_spanned_by(
+            &expr,
+            "`key` expects a string literal template, e.g. `key = \"user:{user_id}\"`",
+        );
+        Ok(None)
+    }
+}
+
+fn parse_ignore(meta: &ParseNestedMeta<'_>, name: &Ident) -> syn::Result<Vec<Ident>> {
+    if !meta.input.peek(syn::token::Paren) {
+        return Err(syn::Error::new_spanned(
+            name,
+            "`ignore` lists the arguments to leave out of the key: `ignore(self, db)`",
+        ));
+    }
+    let content;
+    parenthesized!(content in meta.input);
+    let names = Punctuated::<Ident, Token![,]>::parse_terminated_with(&content, Ident::parse_any)?;
+    Ok(names.into_iter().collect())
+}
+
+/// One piece of a `key = "…"` template.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Piece {
+    /// Literal text.
+    Text(String),
+    /// `{name}`: an argument rendered with `Display`.
+    Arg(String),
+}
+
+/// Splits a key template into text and `{arg}` placeholders (`{{` and `}}`
+/// are literal braces). The error says what is wrong with the template.
+pub(crate) fn parse_template(template: &str) -> Result<Vec<Piece>, String> {
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                text.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                text.push('}');
+            }
+            '{' => {
+                let mut name = String::new();
+                loop {
+                    match chars.next() {
+                        Some('}') => break,
+                        Some(c) => name.push(c),
+                        None => {
+                            return Err(format!(
+                                "unclosed `{{{name}` in the key template (write `{{{{` for a literal brace)"
+                            ))
+                        }
+                    }
+                }
+                let trimmed = name.trim();
+                if syn::parse_str::<Ident>(trimmed).is_err() {
+                    return Err(format!(
+                        "`{{{name}}}` in the key template must name an argument, e.g. `{{user_id}}` (write `{{{{` for a literal brace)"
+                    ));
+                }
+                if !text.is_empty() {
+                    pieces.push(Piece::Text(std::mem::take(&mut text)));
+                }
+                pieces.push(Piece::Arg(trimmed.to_owned()));
+            }
+            '}' => {
+                return Err(
+                    "unmatched `}` in the key template (write `}}` for a literal brace)".to_owned(),
+                )
+            }
+            c => text.push(c),
+        }
+    }
+    if !text.is_empty() {
+        pieces.push(Piece::Text(text));
+    }
+    Ok(pieces)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_splits_text_and_arguments() {
+        assert_eq!(
+            parse_template("user:{user_id}/{ lang }").unwrap(),
+            vec![
+                Piece::Text("user:".into()),
+                Piece::Arg("user_id".into()),
+                Piece::Text("/".into()),
+                Piece::Arg("lang".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn template_doubled_braces_are_literal() {
+        assert_eq!(
+            parse_template("{{x}}").unwrap(),
+            vec![Piece::Text("{x}".into())]
+        );
+    }
+
+    #[test]
+    fn template_rejects_malformed_placeholders() {
+        assert!(parse_template("{").is_err());
+        assert!(parse_template("}").is_err());
+        assert!(parse_template("{}").is_err());
+        assert!(parse_template("{a b}").is_err());
+        assert!(parse_template("{0}").is_err());
+    }
+
+    #[test]
+    fn options_report_every_problem_at_once() {
+        let mut errors = Errors::default();
+        let options = Options::parse(
+            Kind::Memoize,
+            quote::quote!(
+                timeout = "x",
+                frobnicate = 3,
+                version = 1,
+                version = 2,
+                result
+            ),
+            &mut errors,
+        );
+        let message = errors.finish().unwrap_err().into_iter().count();
+        assert_eq!(message, 3);
+        assert!(options.result.is_some());
+    }
+}

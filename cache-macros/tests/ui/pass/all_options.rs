@@ -1,0 +1,81 @@
+//! Every option of `#[memoize]` and `#[cached]`, together and apart.
+#![deny(warnings, missing_docs)]
+
+use std::sync::LazyLock;
+
+use cache_core::{cached, memoize, Cache};
+
+static CACHE: LazyLock<Cache> =
+    LazyLock::new(|| Cache::builder().key_prefix("opts:").build().unwrap());
+const TTL: u64 = 60;
+
+fn is_empty(s: &String) -> bool {
+    s.is_empty()
+}
+
+/// Everything at once.
+#[memoize(timeout = 120, cache = CACHE, ignore(trace), unless = |v: &String| v.is_empty(), version = 3)]
+pub fn render(page: u32, trace: &dyn Fn(&str)) -> String {
+    trace("render");
+    format!("page {page}")
+}
+
+/// A constant timeout, a function path for `unless`, `0` = never expires.
+#[memoize(timeout = TTL, unless = is_empty)]
+pub fn label(x: u8) -> String {
+    x.to_string()
+}
+
+/// Never expires.
+#[memoize(timeout = 0, cache = &*CACHE)]
+pub fn forever(x: u8) -> u8 {
+    x
+}
+
+/// A readable key for `#[memoize]`.
+#[memoize(cache = CACHE, key = "user:{id}:{lang}")]
+pub fn greeting(id: u64, lang: &str, style: &dyn std::fmt::Debug) -> String {
+    format!("{id} {lang} {style:?}")
+}
+
+/// One entry for the whole function.
+#[cached(timeout = 60, cache = CACHE, version = 2)]
+pub async fn index(request_id: u64) -> String {
+    format!("home {request_id}")
+}
+
+/// One entry per rendered key; `{{` is a literal brace.
+#[cached(cache = CACHE, key = "page:{{{slug}}}", unless = |s: &String| s.len() > 100)]
+pub fn page(slug: &str, _request: std::time::Instant) -> String {
+    format!("<h1>{slug}</h1>")
+}
+
+/// `#[cached]` on an `Option` with `cache_none`.
+#[cached(cache = CACHE, cache_none)]
+pub fn config() -> Option<String> {
+    None
+}
+
+#[tokio::main]
+async fn main() {
+    assert_eq!(render(1, &|_| {}), "page 1");
+    assert!(render_invalidate(1).unwrap());
+    assert_eq!(label(1), "1");
+    assert_eq!(forever(1), 1);
+    assert_eq!(greeting(5, "en", &()), "5 en ()");
+    assert_eq!(greeting(5, "en", &1), "5 en ()");
+    let key = format!("{}::greeting:1:user:5:en", module_path!());
+    assert!(CACHE.has(&key).await.unwrap());
+    assert!(greeting_invalidate(5, "en").unwrap());
+
+    assert_eq!(index(1).await, "home 1");
+    assert_eq!(index(2).await, "home 1");
+    assert!(index_invalidate().await.unwrap());
+    assert_eq!(index(2).await, "home 2");
+    assert_eq!(page("a", std::time::Instant::now()), "<h1>a</h1>");
+    let key = format!("{}::page:1:page:{{a}}", module_path!());
+    assert!(CACHE.has(&key).await.unwrap());
+    assert!(page_invalidate("a").unwrap());
+    assert_eq!(config(), None);
+    assert!(config_invalidate().unwrap());
+}

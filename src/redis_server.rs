@@ -1,0 +1,560 @@
+//! Throwaway `redis-server` processes for integration tests.
+//!
+//! [`RedisServer::start`] runs `redis-server` from `PATH` on a free loopback
+//! port, with persistence off and its working directory in a temporary
+//! directory, and waits until it answers. Dropping the value kills the
+//! process and reaps it. Fault tests can [`stop`](RedisServer::stop) and
+//! [`restart`](RedisServer::restart) it in place, on the same port, and
+//! talk to it out of band with [`cli`](RedisServer::cli).
+//!
+//! ```no_run
+//! use cache_suite::redis_server::RedisServer;
+//!
+//! let server = RedisServer::start();
+//! let url = server.url(); // redis://127.0.0.1:<port>/0
+//! server.cli(&["SET", "k", "v"]);
+//! assert_eq!(server.cli(&["GET", "k"]), "v");
+//! ```
+//!
+//! The helpers below (binary lookup, free ports, readiness checks) are
+//! written to be shared by cluster and sentinel harnesses as well.
+
+use std::ffi::OsStr;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// How long a server may take to answer after it was spawned.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many times a start is retried when the chosen port was taken in
+/// the meantime by another process.
+const PORT_ATTEMPTS: usize = 20;
+
+/// A `redis-server` process owned by a test.
+///
+/// It listens on `127.0.0.1:<port>` only, saves nothing (`--save ""
+/// --appendonly no`), keeps its files in a temporary directory, and allows
+/// `DEBUG` from loopback (for `DEBUG SLEEP` in timeout tests). It is killed
+/// (`SIGKILL`) and reaped when dropped.
+///
+/// ```no_run
+/// use cache_suite::redis_server::RedisServer;
+///
+/// let mut server = RedisServer::start();
+/// server.stop(); // clients now get "connection refused"
+/// server.restart(); // same port, empty data set
+/// ```
+#[derive(Debug)]
+pub struct RedisServer {
+    port: u16,
+    args: Vec<String>,
+    tls: bool,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts a server on a free loopback port and waits until it answers.
+    ///
+    /// # Panics
+    ///
+    /// If `redis-server` is not on `PATH` (the message says how to install
+    /// it), or if the server does not come up within 10 seconds (the message
+    /// includes its log).
+    ///
+    /// ```no_run
+    /// let server = cache_suite::redis_server::RedisServer::start();
+    /// assert!(server.port() > 0);
+    /// ```
+    pub fn start() -> Self {
+        Self::start_with_args(&[])
+    }
+
+    /// Like [`start`](Self::start), with extra `redis-server` arguments,
+    /// for example `["--requirepass", "s3cret"]`.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    ///
+    /// ```no_run
+    /// let server = cache_suite::redis_server::RedisServer::start_with_args(&["--requirepass", "s3cret"]);
+    /// ```
+    pub fn start_with_args(args: &[&str]) -> Self {
+        Self::launch(args, false)
+    }
+
+    /// Starts a server that accepts only TLS connections, with a
+    /// certificate for `127.0.0.1` and `localhost` signed by a fresh test
+    /// CA (see [`tls_ca_pem`](Self::tls_ca_pem)). [`url`](Self::url) is then
+    /// `rediss://…` and [`cli`](Self::cli) speaks TLS.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start), and if `openssl` is not on `PATH` or the
+    /// installed `redis-server` was built without TLS.
+    ///
+    /// ```no_run
+    /// let server = cache_suite::redis_server::RedisServer::start_tls();
+    /// assert!(server.url().starts_with("rediss://"));
+    /// let ca_pem: Vec<u8> = server.tls_ca_pem();
+    /// ```
+    pub fn start_tls() -> Self {
+        Self::launch(&[], true)
+    }
+
+    fn launch(args: &[&str], tls: bool) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("redis-test-")
+            .tempdir()
+            .expect("cannot create a temporary directory for redis-server");
+        if tls {
+            make_test_certificates(dir.path());
+        }
+        let mut server = Self {
+            port: 0,
+            args: args.iter().map(|&a| a.to_owned()).collect(),
+            tls,
+            dir,
+            child: None,
+        };
+        for _ in 0..PORT_ATTEMPTS {
+            server.port = free_port();
+            match server.spawn() {
+                Ok(()) => return server,
+                Err(Start::PortTaken) => {}
+            }
+        }
+        panic!("redis-server: no free port found after {PORT_ATTEMPTS} attempts");
+    }
+
+    /// The port the server listens on (on 127.0.0.1).
+    ///
+    /// ```no_run
+    /// let server = cache_suite::redis_server::RedisServer::start();
+    /// println!("redis on port {}", server.port());
+    /// ```
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:<port>/0` (`rediss://` for a TLS server).
+    ///
+    /// ```no_run
+    /// let server = cache_suite::redis_server::RedisServer::start();
+    /// assert!(server.url().ends_with("/0"));
+    /// ```
+    pub fn url(&self) -> String {
+        self.url_for_db(0)
+    }
+
+    /// `redis://127.0.0.1:<port>/<db>` (`rediss://` for a TLS server).
+    ///
+    /// ```no_run
+    /// let server = cache_suite::redis_server::RedisServer::start();
+    /// assert!(server.url_for_db(3).ends_with("/3"));
+    /// ```
+    pub fn url_for_db(&self, db: u32) -> String {
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// The PEM certificate of the CA that signed a TLS server's
+    /// certificate: what a client must trust to connect.
+    ///
+    /// # Panics
+    ///
+    /// If the server was not started with [`start_tls`](Self::start_tls).
+    ///
+    /// ```no_run
+    /// let server = cache_suite::redis_server::RedisServer::start_tls();
+    /// assert!(String::from_utf8(server.tls_ca_pem()).unwrap().contains("BEGIN CERTIFICATE"));
+    /// ```
+    pub fn tls_ca_pem(&self) -> Vec<u8> {
+        assert!(
+            self.tls,
+            "tls_ca_pem: this server was not started with start_tls()"
+        );
+        std::fs::read(self.dir.path().join("ca.crt")).expect("cannot read the test CA certificate")
+    }
+
+    /// The server's working directory (a temporary directory), where its
+    /// log file `redis.log` is.
+    ///
+    /// ```no_run
+    /// let server = cache_suite::redis_server::RedisServer::start();
+    /// assert!(server.dir().join("redis.log").exists());
+    /// ```
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Whether the process is running (started and not stopped or dead).
+    ///
+    /// ```no_run
+    /// let mut server = cache_suite::redis_server::RedisServer::start();
+    /// assert!(server.is_running());
+    /// ```
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
+    /// Kills the server (`SIGKILL`, like a crash) and waits for it to exit.
+    /// Open connections are closed; new ones are refused. Does nothing if
+    /// it is already stopped.
+    ///
+    /// ```no_run
+    /// let mut server = cache_suite::redis_server::RedisServer::start();
+    /// server.stop();
+    /// assert!(!server.is_running());
+    /// ```
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the server if it runs, then starts a new one on the same port
+    /// and waits until it answers. Its data set is empty.
+    ///
+    /// # Panics
+    ///
+    /// If the port stays taken by another process for 10 seconds, or the
+    /// server does not come up.
+    ///
+    /// ```no_run
+    /// let mut server = cache_suite::redis_server::RedisServer::start();
+    /// let port = server.port();
+    /// server.restart();
+    /// assert_eq!(server.port(), port);
+    /// ```
+    pub fn restart(&mut self) {
+        self.stop();
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            match self.spawn() {
+                Ok(()) => return,
+                Err(Start::PortTaken) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(Start::PortTaken) => panic!(
+                    "redis-server cannot restart: port {} is taken by another process",
+                    self.port
+                ),
+            }
+        }
+    }
+
+    /// Runs `redis-cli -h 127.0.0.1 -p <port> <args…>` and returns its
+    /// output without the trailing newline. Replies are printed raw (as
+    /// when piped): a missing key is an empty string, an error reply is
+    /// its text (`ERR …`, `WRONGTYPE …`).
+    ///
+    /// # Panics
+    ///
+    /// If `redis-cli` is not on `PATH` or exits with a failure status.
+    ///
+    /// ```no_run
+    /// let server = cache_suite::redis_server::RedisServer::start();
+    /// assert_eq!(server.cli(&["PING"]), "PONG");
+    /// assert_eq!(server.cli(&["-n", "2", "DBSIZE"]), "0");
+    /// ```
+    pub fn cli(&self, args: &[&str]) -> String {
+        if self.tls {
+            let ca = self.dir.path().join("ca.crt");
+            let ca = ca.to_str().expect("temporary paths are UTF-8");
+            let mut all = vec!["--tls", "--cacert", ca];
+            all.extend_from_slice(args);
+            redis_cli(self.port, &all)
+        } else {
+            redis_cli(self.port, args)
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs `redis-cli` against the server on `127.0.0.1:<port>`, for use from
+/// another thread (for example a `DEBUG SLEEP` while a test waits). See
+/// [`RedisServer::cli`].
+///
+/// # Panics
+///
+/// If `redis-cli` is not on `PATH` or exits with a failure status.
+///
+/// ```no_run
+/// use cache_suite::redis_server::{redis_cli, RedisServer};
+///
+/// let server = RedisServer::start();
+/// let port = server.port();
+/// let sleeper = std::thread::spawn(move || redis_cli(port, &["DEBUG", "SLEEP", "1"]));
+/// sleeper.join().unwrap();
+/// ```
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    let port = port.to_string();
+    let output = Command::new(binary("redis-cli"))
+        .args(["-h", "127.0.0.1", "-p", &port])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run redis-cli: {e}"));
+    check_cli(&output, args);
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    if text.ends_with('\n') {
+        text.pop();
+    }
+    text
+}
+
+fn check_cli(output: &Output, args: &[&str]) {
+    assert!(
+        output.status.success(),
+        "redis-cli {args:?} failed ({}): {}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The path of `name` (`redis-server`, `redis-cli`, …) on `PATH`.
+///
+/// # Panics
+///
+/// If it is not there, with the commands that install it.
+///
+/// ```no_run
+/// let path = cache_suite::redis_server::binary("redis-server");
+/// ```
+pub fn binary(name: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| {
+            let (package, apt, dnf, brew) = if name.starts_with("redis") {
+                ("Redis", "redis-server", "redis", "redis")
+            } else {
+                (name, name, name, name)
+            };
+            panic!(
+                "`{name}` is not on PATH; the Redis integration tests start their own servers and need it. \
+                 Install {package} (Debian/Ubuntu: `sudo apt-get install {apt}`; \
+                 Fedora: `sudo dnf install {dnf}`; macOS: `brew install {brew}`) and run the tests again"
+            )
+        })
+}
+
+/// A loopback port that was free a moment ago: the kernel's pick for a
+/// socket bound to port 0. Another process may take it before the caller
+/// binds it, so callers retry on "Address already in use".
+///
+/// ```
+/// let port = cache_suite::redis_server::free_port();
+/// assert!(port > 0);
+/// ```
+///
+/// # Panics
+///
+/// If no loopback socket can be bound at all.
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("cannot bind a loopback socket to find a free port")
+}
+
+enum Start {
+    /// The port was taken between choosing it and binding it.
+    PortTaken,
+}
+
+impl RedisServer {
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("redis.log")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Spawns the process on `self.port` and waits until it answers.
+    fn spawn(&mut self) -> Result<(), Start> {
+        let port = self.port.to_string();
+        let log = self.log_path();
+        // A log from a previous run would be mistaken for this one's.
+        let _ = std::fs::remove_file(&log);
+        let mut command = Command::new(binary("redis-server"));
+        if self.tls {
+            command
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port,
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .arg("--tls-cert-file")
+                .arg(self.dir.path().join("server.crt"))
+                .arg("--tls-key-file")
+                .arg(self.dir.path().join("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(self.dir.path().join("ca.crt"));
+        } else {
+            command.args(["--port", &port]);
+        }
+        command
+            .args(["--bind", "127.0.0.1", "--daemonize", "no"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--logfile")
+            .arg(&log)
+            .args(["--enable-debug-command", "local"])
+            .args(self.args.iter().map(OsStr::new))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(self.dir.path().join("stderr.log"))
+                    .map_or_else(|_| Stdio::null(), Stdio::from),
+            );
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run redis-server: {e}"));
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                let stderr =
+                    std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default();
+                let log = self.log();
+                if log.contains("Address already in use") {
+                    return Err(Start::PortTaken);
+                }
+                panic!(
+                    "redis-server on port {} exited during start-up ({status}):\n{stderr}{log}",
+                    self.port
+                );
+            }
+            // This process's own log (fresh for this run) says it listens:
+            // the port answers as this process, not as a server another
+            // test started on the same port a moment earlier. Unlike a
+            // PING, this works with `--requirepass` too.
+            if self.log().contains("Ready to accept connections") && accepts(self.port) {
+                self.child = Some(child);
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "redis-server on port {} did not answer within {START_TIMEOUT:?}:\n{}",
+                    self.port,
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Writes a test CA (`ca.crt`) and a server certificate for `127.0.0.1`
+/// and `localhost` signed by it (`server.crt`, `server.key`) into `dir`,
+/// with the `openssl` command. ECDSA P-256 keys: quick to make.
+fn make_test_certificates(dir: &Path) {
+    let openssl = binary("openssl");
+    let run = |args: &[&str]| {
+        let output = Command::new(&openssl)
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run openssl: {e}"));
+        assert!(
+            output.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=cache-suite test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("server.ext"),
+        "basicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=serverAuth\n\
+         subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .expect("cannot write the certificate extensions file");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+}
+
+/// Whether something accepts TCP connections on `127.0.0.1:<port>`.
+fn accepts(port: u16) -> bool {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}
