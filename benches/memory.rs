@@ -1,87 +1,286 @@
-//! In-memory hit cost, side by side: our `Cache` on the memory store against
-//! the crates a user would pick instead, and a `Mutex<HashMap>` floor.
+//! In-memory costs, side by side in one run: a `#[memoize]` hit against the
+//! `cached` crate's `#[cached]` hit on the same function, moka and
+//! quick_cache gets, and a `Mutex<HashMap>` floor; the miss-and-store cost;
+//! and the key-building cost alone.
 //!
 //! ```text
-//! cargo bench --bench memory
+//! cargo bench --bench memory          # or scripts/bench.sh for the ratio table
 //! ```
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
-use cache_core::Cache;
-use criterion::{criterion_group, criterion_main, Criterion};
+use cache_core::{memoize, Cache};
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use serde::Serialize;
 
-const KEYS: usize = 1024;
+/// Hits cycle over this many warm keys.
+const KEYS: u64 = 1024;
 
-fn key(i: usize) -> String {
-    format!("user:{i}")
+fn string_of(x: u64) -> String {
+    format!("{x:0>100}")
+}
+
+// --- The functions under test: the same bodies, cached by each library. --------------
+
+static OURS: LazyLock<Cache> =
+    LazyLock::new(|| Cache::builder().key_prefix("bench:").build().unwrap());
+
+#[memoize(timeout = 60, cache = OURS)]
+fn ours_u64(x: u64) -> u64 {
+    x.wrapping_mul(31)
+}
+
+#[memoize(timeout = 60, cache = OURS)]
+fn ours_string(x: u64) -> String {
+    string_of(x)
+}
+
+#[memoize(timeout = 60, cache = OURS)]
+async fn ours_u64_async(x: u64) -> u64 {
+    x.wrapping_mul(31)
+}
+
+#[memoize(timeout = 60, cache = OURS)]
+async fn ours_string_async(x: u64) -> String {
+    string_of(x)
+}
+
+/// Each call is a new key: a miss, a computation and a store.
+#[memoize(timeout = 60, cache = OURS)]
+fn ours_miss(x: u64) -> u64 {
+    x.wrapping_mul(31)
+}
+
+#[cached::proc_macro::cached(ttl_secs = 60)]
+fn theirs_u64(x: u64) -> u64 {
+    x.wrapping_mul(31)
+}
+
+#[cached::proc_macro::cached(ttl_secs = 60)]
+fn theirs_string(x: u64) -> String {
+    string_of(x)
+}
+
+#[cached::proc_macro::cached(ttl_secs = 60)]
+async fn theirs_u64_async(x: u64) -> u64 {
+    x.wrapping_mul(31)
+}
+
+#[cached::proc_macro::cached(ttl_secs = 60)]
+async fn theirs_string_async(x: u64) -> String {
+    string_of(x)
+}
+
+#[cached::proc_macro::cached(ttl_secs = 60)]
+fn theirs_miss(x: u64) -> u64 {
+    x.wrapping_mul(31)
+}
+
+fn configure<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+) -> BenchmarkGroup<'a, criterion::measurement::WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.measurement_time(Duration::from_secs(3));
+    group.warm_up_time(Duration::from_secs(1));
+    group
+}
+
+/// Cycles 0..KEYS.
+fn next(i: &mut u64) -> u64 {
+    *i = (*i + 1) & (KEYS - 1);
+    *i
+}
+
+fn next_cell(i: &Cell<u64>) -> u64 {
+    let x = (i.get() + 1) & (KEYS - 1);
+    i.set(x);
+    x
 }
 
 fn hits(c: &mut Criterion) {
-    let mut group = c.benchmark_group("memory_hit_1024_keys");
-    group.measurement_time(Duration::from_secs(3));
-    group.warm_up_time(Duration::from_secs(1));
-
-    let keys: Vec<String> = (0..KEYS).map(key).collect();
-
-    let floor: Mutex<HashMap<String, usize>> = Mutex::new(keys.iter().cloned().zip(0..).collect());
-    let mut i = 0usize;
-    group.bench_function("mutex_hashmap", |b| {
-        b.iter(|| {
-            i = (i + 1) & (KEYS - 1);
-            black_box(floor.lock().unwrap().get(keys[i].as_str()).copied())
-        });
-    });
-
-    let quick: quick_cache::sync::Cache<String, usize> = quick_cache::sync::Cache::new(4096);
-    for (n, k) in keys.iter().enumerate() {
-        quick.insert(k.clone(), n);
-    }
-    group.bench_function("quick_cache_get", |b| {
-        b.iter(|| {
-            i = (i + 1) & (KEYS - 1);
-            black_box(quick.get(keys[i].as_str()))
-        });
-    });
-
-    let moka: moka::sync::Cache<String, usize> = moka::sync::Cache::builder()
-        .max_capacity(4096)
-        .time_to_live(Duration::from_secs(60))
-        .build();
-    for (n, k) in keys.iter().enumerate() {
-        moka.insert(k.clone(), n);
-    }
-    group.bench_function("moka_sync_get", |b| {
-        b.iter(|| {
-            i = (i + 1) & (KEYS - 1);
-            black_box(moka.get(keys[i].as_str()))
-        });
-    });
-
-    let cache = Cache::builder().key_prefix("bench:").build().unwrap();
-    for (n, k) in keys.iter().enumerate() {
-        cache.blocking().set(k, &(n), None).unwrap();
-    }
-    group.bench_function("cache_core_blocking_get", |b| {
-        b.iter(|| {
-            i = (i + 1) & (KEYS - 1);
-            black_box(cache.blocking().get::<usize>(&keys[i]).unwrap())
-        });
-    });
-
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
-    group.bench_function("cache_core_async_get", |b| {
+    for x in 0..KEYS {
+        ours_u64(x);
+        ours_string(x);
+        theirs_u64(x);
+        theirs_string(x);
+        rt.block_on(async {
+            ours_u64_async(x).await;
+            ours_string_async(x).await;
+            theirs_u64_async(x).await;
+            theirs_string_async(x).await;
+        });
+    }
+
+    let mut group = configure(c, "hit_u64");
+    let mut i = 0;
+    group.bench_function("memoize_sync", |b| {
+        b.iter(|| black_box(ours_u64(next(&mut i))))
+    });
+    group.bench_function("cached_sync", |b| {
+        b.iter(|| black_box(theirs_u64(next(&mut i))))
+    });
+    group.bench_function("memoize_async", |b| {
+        let j = Cell::new(0);
+        b.to_async(&rt).iter(|| {
+            let x = next_cell(&j);
+            async move { black_box(ours_u64_async(x).await) }
+        });
+    });
+    group.bench_function("cached_async", |b| {
+        let j = Cell::new(0);
+        b.to_async(&rt).iter(|| {
+            let x = next_cell(&j);
+            async move { black_box(theirs_u64_async(x).await) }
+        });
+    });
+
+    let moka: moka::sync::Cache<u64, u64> = moka::sync::Cache::builder()
+        .max_capacity(4 * KEYS)
+        .time_to_live(Duration::from_secs(60))
+        .build();
+    let quick: quick_cache::sync::Cache<u64, u64> =
+        quick_cache::sync::Cache::new(4 * KEYS as usize);
+    let floor: Mutex<HashMap<u64, u64>> = Mutex::new(HashMap::new());
+    for x in 0..KEYS {
+        moka.insert(x, x);
+        quick.insert(x, x);
+        floor.lock().unwrap().insert(x, x);
+    }
+    group.bench_function("moka_get", |b| {
+        b.iter(|| black_box(moka.get(&next(&mut i))))
+    });
+    group.bench_function("quick_cache_get", |b| {
+        b.iter(|| black_box(quick.get(&next(&mut i))))
+    });
+    group.bench_function("mutex_hashmap_get", |b| {
+        b.iter(|| black_box(floor.lock().unwrap().get(&next(&mut i)).copied()));
+    });
+    group.finish();
+
+    let mut group = configure(c, "hit_string100");
+    group.bench_function("memoize_sync", |b| {
+        b.iter(|| black_box(ours_string(next(&mut i))))
+    });
+    group.bench_function("cached_sync", |b| {
+        b.iter(|| black_box(theirs_string(next(&mut i))))
+    });
+    group.bench_function("memoize_async", |b| {
+        let j = Cell::new(0);
+        b.to_async(&rt).iter(|| {
+            let x = next_cell(&j);
+            async move { black_box(ours_string_async(x).await) }
+        });
+    });
+    group.bench_function("cached_async", |b| {
+        let j = Cell::new(0);
+        b.to_async(&rt).iter(|| {
+            let x = next_cell(&j);
+            async move { black_box(theirs_string_async(x).await) }
+        });
+    });
+    let moka: moka::sync::Cache<u64, String> = moka::sync::Cache::builder()
+        .max_capacity(4 * KEYS)
+        .time_to_live(Duration::from_secs(60))
+        .build();
+    let quick: quick_cache::sync::Cache<u64, String> =
+        quick_cache::sync::Cache::new(4 * KEYS as usize);
+    for x in 0..KEYS {
+        moka.insert(x, string_of(x));
+        quick.insert(x, string_of(x));
+    }
+    group.bench_function("moka_get", |b| {
+        b.iter(|| black_box(moka.get(&next(&mut i))))
+    });
+    group.bench_function("quick_cache_get", |b| {
+        b.iter(|| black_box(quick.get(&next(&mut i))))
+    });
+    group.finish();
+}
+
+fn misses(c: &mut Criterion) {
+    static N: AtomicU64 = AtomicU64::new(1 << 40);
+    let mut group = configure(c, "miss_and_store");
+    group.bench_function("memoize_sync", |b| {
+        b.iter(|| black_box(ours_miss(N.fetch_add(1, Ordering::Relaxed))));
+    });
+    group.bench_function("cached_sync", |b| {
+        b.iter(|| black_box(theirs_miss(N.fetch_add(1, Ordering::Relaxed))));
+    });
+    group.finish();
+}
+
+#[derive(Serialize)]
+struct TenFields {
+    a: u64,
+    b: u32,
+    c: i64,
+    d: bool,
+    e: String,
+    f: Option<u16>,
+    g: Vec<u8>,
+    h: (u8, u8),
+    i: char,
+    j: f64,
+}
+
+fn keys(c: &mut Criterion) {
+    let mut group = configure(c, "key_building");
+    let mut out = String::with_capacity(256);
+    group.bench_function("u64", |b| {
         b.iter(|| {
-            i = (i + 1) & (KEYS - 1);
-            black_box(rt.block_on(cache.get::<usize>(&keys[i])).unwrap())
+            out.clear();
+            cache_core::key::write_function_key(
+                &mut out,
+                "app::get_user_profile",
+                1,
+                &(black_box(5u64),),
+            )
+            .unwrap();
+        });
+    });
+    group.bench_function("u64_and_str", |b| {
+        b.iter(|| {
+            out.clear();
+            cache_core::key::write_function_key(
+                &mut out,
+                "app::search",
+                1,
+                &(black_box(5u64), black_box("rust caching")),
+            )
+            .unwrap();
+        });
+    });
+    let ten = TenFields {
+        a: 1,
+        b: 2,
+        c: -3,
+        d: true,
+        e: "a name".into(),
+        f: Some(7),
+        g: vec![1, 2, 3],
+        h: (4, 5),
+        i: 'x',
+        j: 1.5,
+    };
+    group.bench_function("struct_10_fields", |b| {
+        b.iter(|| {
+            out.clear();
+            cache_core::key::write_function_key(&mut out, "app::report", 1, &(black_box(&ten),))
+                .unwrap();
         });
     });
     group.finish();
 }
 
-criterion_group!(benches, hits);
+criterion_group!(benches, hits, misses, keys);
 criterion_main!(benches);

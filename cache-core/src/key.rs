@@ -17,9 +17,6 @@
 //! not deterministic (`HashMap`, `HashSet`) give unstable keys: use
 //! `BTreeMap`/`BTreeSet` in key arguments.
 
-use std::cell::RefCell;
-use std::fmt::Write as _;
-
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -27,10 +24,6 @@ use crate::{Error, Result};
 
 /// Encodings longer than this many bytes are hashed instead of hex-encoded.
 pub const MAX_INLINE_ARGS: usize = 48;
-
-thread_local! {
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
 
 /// Writes the `<args>` part of a key for `args` (usually a tuple of
 /// references to the key arguments) to `out`.
@@ -41,29 +34,59 @@ thread_local! {
 /// assert_eq!(out, "05");
 /// # Ok::<(), cache_core::Error>(())
 /// ```
+#[inline]
 pub fn write_args<A: Serialize + ?Sized>(out: &mut String, args: &A) -> Result<()> {
-    SCRATCH.with(|scratch| {
-        // A re-entrant call (a Serialize impl that builds a key) gets its own buffer.
-        let mut own = Vec::new();
-        let mut borrowed = scratch.try_borrow_mut();
-        let buf = match borrowed.as_deref_mut() {
-            Ok(buf) => buf,
-            Err(_) => &mut own,
-        };
-        buf.clear();
-        bincode::serde::encode_into_std_write(args, &mut *buf, bincode::config::standard())
-            .map_err(|e| Error::codec("cannot encode the key arguments", e))?;
-        if buf.len() <= MAX_INLINE_ARGS {
-            push_hex(out, buf);
+    let mut writer = ArgsWriter {
+        out,
+        inline: [0; MAX_INLINE_ARGS],
+        len: 0,
+        hasher: None,
+    };
+    bincode::serde::encode_into_writer(args, &mut writer, bincode::config::standard())
+        .map_err(|e| Error::codec("cannot encode the key arguments", e))?;
+    writer.finish();
+    Ok(())
+}
+
+/// Collects the encoder's bytes on the stack while they fit
+/// [`MAX_INLINE_ARGS`] (then written as hex in one go), or feeds them to
+/// SHA-256 past that. No heap buffer, no allocation.
+struct ArgsWriter<'a> {
+    out: &'a mut String,
+    /// The bytes written so far while inline.
+    inline: [u8; MAX_INLINE_ARGS],
+    len: usize,
+    hasher: Option<Sha256>,
+}
+
+impl bincode::enc::write::Writer for ArgsWriter<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> std::result::Result<(), bincode::error::EncodeError> {
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(bytes);
+        } else if self.len + bytes.len() <= MAX_INLINE_ARGS {
+            self.inline[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len();
         } else {
-            out.push('~');
-            push_hex(out, &Sha256::digest(&buf[..]));
-        }
-        if buf.capacity() > 64 * 1024 {
-            *buf = Vec::new();
+            let mut hasher = Sha256::new();
+            hasher.update(&self.inline[..self.len]);
+            hasher.update(bytes);
+            self.hasher = Some(hasher);
         }
         Ok(())
-    })
+    }
+}
+
+impl ArgsWriter<'_> {
+    #[inline]
+    fn finish(self) {
+        if let Some(hasher) = self.hasher {
+            self.out.push('~');
+            push_hex(self.out, &hasher.finalize());
+        } else {
+            push_hex(self.out, &self.inline[..self.len]);
+        }
+    }
 }
 
 /// Writes `<fn path>:<version>:<args>` to `out`.
@@ -92,13 +115,37 @@ pub fn write_function_key<A: Serialize + ?Sized>(
 /// cache_core::key::write_function_prefix(&mut prefix, "shop::index", 3);
 /// assert_eq!(prefix, "shop::index:3:");
 /// ```
+#[inline]
 pub fn write_function_prefix(out: &mut String, path: &str, version: u32) {
     out.push_str(path);
     out.push(':');
-    let _ = write!(out, "{version}");
+    push_decimal(out, version);
     out.push(':');
 }
 
+/// `n` in decimal, without the formatting machinery (this is on the hit path).
+#[inline]
+fn push_decimal(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        // `n % 10` is a single digit: the cast cannot truncate.
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            digits[i] = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+}
+
+#[inline]
 fn push_hex(out: &mut String, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(bytes.len() * 2);
@@ -169,6 +216,32 @@ mod tests {
         }
         // Same bytes split differently across arguments must differ too.
         assert_ne!(key("m::f", 1, &("ab", "c")), key("m::f", 1, &("a", "bc")));
+    }
+
+    #[test]
+    fn versions_are_written_in_decimal() {
+        for v in [0, 1, 9, 10, 99, 4_294_967_295] {
+            let mut out = String::new();
+            write_function_prefix(&mut out, "f", v);
+            assert_eq!(out, format!("f:{v}:"));
+        }
+    }
+
+    #[test]
+    fn the_inline_limit_is_exact() {
+        let at_limit = key("m::f", 1, &vec![7u8; MAX_INLINE_ARGS - 1]);
+        assert!(!at_limit.contains('~'), "{at_limit}");
+        assert_eq!(at_limit.len(), "m::f:1:".len() + 2 * MAX_INLINE_ARGS);
+        let over = key("m::f", 1, &vec![7u8; MAX_INLINE_ARGS]);
+        assert!(over.contains('~'), "{over}");
+        let mut enc = vec![u8::try_from(MAX_INLINE_ARGS).unwrap()];
+        enc.extend(vec![7u8; MAX_INLINE_ARGS]);
+        let mut want = String::from("m::f:1:~");
+        push_hex(&mut want, &Sha256::digest(&enc));
+        assert_eq!(
+            over, want,
+            "the hash covers every byte, including those first written inline"
+        );
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct Memo {
     pub owner: &'static str,
     /// The function's name.
     pub name: &'static str,
+    /// `<owner>::<name>:<version>:` when the macro could build it at compile
+    /// time (free functions with a literal version).
+    pub prefix: Option<&'static str>,
     /// The `version = N` option (default 1): bump it to orphan old entries.
     pub version: u32,
     /// The `timeout = N` option in seconds; `None` uses the cache's default.
@@ -33,7 +36,12 @@ impl Memo {
     }
 
     /// Writes `<owner>::<name>:<version>:` to `out`.
+    #[inline]
     pub fn write_prefix(&self, out: &mut String) {
+        if let Some(prefix) = self.prefix {
+            out.push_str(prefix);
+            return;
+        }
         out.push_str(self.owner);
         out.push_str("::");
         key::write_function_prefix(out, self.name, self.version);

@@ -93,6 +93,7 @@ fn park_on<F: Future>(fut: F) -> F::Output {
 /// timers and tasks that redis-rs creates while it runs (connections,
 /// reconnections, response timeouts) belong to that runtime, whatever
 /// runtime (or none) the caller is on.
+#[cfg(feature = "redis")]
 pub(crate) async fn on_io<F: Future>(fut: F) -> F::Output {
     let mut fut = pin!(fut);
     std::future::poll_fn(|cx| {

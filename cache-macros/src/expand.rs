@@ -20,8 +20,8 @@ use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::ext::IdentExt as _;
 use syn::{
-    Attribute, FnArg, GenericParam, Generics, Ident, ItemFn, LitStr, Meta, Pat, Receiver,
-    ReturnType, Signature, Type,
+    Attribute, Expr, ExprLit, FnArg, GenericParam, Generics, Ident, ItemFn, Lit, LitStr, Meta, Pat,
+    Receiver, ReturnType, Signature, Type,
 };
 
 use crate::attr::{parse_template, Errors, Kind, Options, Piece};
@@ -208,6 +208,24 @@ impl<'a> Func<'a> {
             .version
             .as_ref()
             .map_or_else(|| quote!(1), ToTokens::to_token_stream);
+        // For free functions with a literal version the whole key prefix
+        // is a compile-time string: the hit path copies it in one go.
+        let version_literal = match &self.options.version {
+            None => Some("1".to_owned()),
+            Some(Expr::Lit(ExprLit {
+                lit: Lit::Int(int), ..
+            })) => Some(int.base10_digits().to_owned()),
+            Some(_) => None,
+        };
+        let prefix = match version_literal {
+            Some(v) if !self.in_impl => {
+                let tail = LitStr::new(&format!("::{}:{v}:", ident.unraw()), ident.span());
+                quote!(::core::option::Option::Some(
+                    ::core::concat!(::core::module_path!(), #tail)
+                ))
+            }
+            _ => quote!(::core::option::Option::None),
+        };
         let timeout = self.options.timeout.as_ref().map_or_else(
             || quote!(::core::option::Option::None),
             |t| quote!(::core::option::Option::Some(#t)),
@@ -239,6 +257,7 @@ impl<'a> Func<'a> {
             let #memo = ::cache_core::__private::Memo {
                 owner: #owner,
                 name: #name,
+                prefix: #prefix,
                 version: #version,
                 timeout: #timeout,
             };

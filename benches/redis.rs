@@ -1,0 +1,278 @@
+//! Redis costs, side by side in one run against one server: a `#[memoize]`
+//! hit against a raw redis-rs `GET` of the same bytes on a multiplexed
+//! connection and the `cached` crate's `AsyncRedisCache`; throughput with
+//! 50 concurrent tasks; and single-flight under 100 concurrent misses.
+//!
+//! Uses the server at `BENCH_REDIS_URL` when set (scripts/bench.sh starts
+//! one so that redis-benchmark measures the same server), otherwise starts
+//! its own through the test harness.
+//!
+//! ```text
+//! cargo bench --bench redis
+//! ```
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use cache_core::{memoize, Cache};
+use cache_suite::redis_server::RedisServer;
+use cached::ConcurrentCachedAsync;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+
+static SERVER: LazyLock<Option<RedisServer>> = LazyLock::new(|| {
+    std::env::var("BENCH_REDIS_URL")
+        .is_err()
+        .then(RedisServer::start)
+});
+
+static URL: LazyLock<String> = LazyLock::new(|| {
+    std::env::var("BENCH_REDIS_URL")
+        .unwrap_or_else(|_| SERVER.as_ref().expect("started when no URL is given").url())
+});
+
+static REDIS: LazyLock<Cache> = LazyLock::new(|| {
+    Cache::builder()
+        .url(URL.as_str())
+        .key_prefix("bench:")
+        .build()
+        .expect("a valid Redis URL")
+});
+
+fn value_of(x: u64, len: usize) -> String {
+    format!("{x:0>len$}")
+}
+
+#[memoize(timeout = 600, cache = REDIS)]
+async fn profile_100b(x: u64) -> String {
+    value_of(x, 100)
+}
+
+#[memoize(timeout = 600, cache = REDIS)]
+async fn profile_10kib(x: u64) -> String {
+    value_of(x, 10 * 1024)
+}
+
+static COMPUTATIONS: AtomicUsize = AtomicUsize::new(0);
+
+#[memoize(timeout = 600, cache = REDIS)]
+async fn expensive(round: u64) -> String {
+    COMPUTATIONS.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    value_of(round, 100)
+}
+
+fn configure<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+) -> BenchmarkGroup<'a, criterion::measurement::WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.measurement_time(Duration::from_secs(4));
+    group.warm_up_time(Duration::from_secs(1));
+    group
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn raw_connection() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(URL.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn theirs(len: usize) -> cached::AsyncRedisCache<u64, String> {
+    let store = cached::AsyncRedisCache::<u64, String>::builder(format!("theirs{len}:"))
+        .ttl_secs(600)
+        .connection_string(URL.as_str())
+        .connection_manager(true)
+        .build()
+        .await
+        .unwrap();
+    let _previous = store.async_cache_set(1, value_of(1, len)).await.unwrap();
+    store
+}
+
+fn latency(c: &mut Criterion) {
+    let rt = rt();
+    for (name, len) in [("redis_hit_100B", 100usize), ("redis_hit_10KiB", 10 * 1024)] {
+        let key = rt.block_on(async {
+            if len == 100 {
+                profile_100b(1).await;
+            } else {
+                profile_10kib(1).await;
+            }
+            let mut key = String::from("bench:");
+            let path = if len == 100 {
+                "profile_100b"
+            } else {
+                "profile_10kib"
+            };
+            let owner = module_path!();
+            cache_core::key::write_function_key(
+                &mut key,
+                &format!("{owner}::{path}"),
+                1,
+                &(&1u64,),
+            )
+            .unwrap();
+            key
+        });
+        let mut raw = rt.block_on(raw_connection());
+        let store = rt.block_on(theirs(len));
+        let mut group = configure(c, name);
+        group.bench_function("memoize_async", |b| {
+            b.to_async(&rt).iter(|| async {
+                if len == 100 {
+                    black_box(profile_100b(1).await)
+                } else {
+                    black_box(profile_10kib(1).await)
+                }
+            });
+        });
+        group.bench_function("raw_redis_get", |b| {
+            b.to_async(&rt).iter(|| {
+                let mut conn = raw.clone();
+                let key = key.clone();
+                async move {
+                    let v: Vec<u8> = redis::cmd("GET")
+                        .arg(&key)
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap();
+                    assert!(v.len() >= len, "the memoized value is there");
+                    black_box(v)
+                }
+            });
+        });
+        group.bench_function("cached_async_redis", |b| {
+            b.to_async(&rt)
+                .iter(|| async { black_box(store.async_cache_get(&1).await.unwrap()) });
+        });
+        group.finish();
+        drop(raw.clone());
+        let _ = &mut raw;
+    }
+}
+
+const TASKS: usize = 50;
+const PER_TASK: usize = 100;
+
+fn throughput(c: &mut Criterion) {
+    let rt = rt();
+    let key = rt.block_on(async {
+        REDIS.set("hot", &value_of(7, 100), None).await.unwrap();
+        REDIS.full_key("hot")
+    });
+    let raw = rt.block_on(raw_connection());
+    let mut group = configure(c, "redis_throughput_50_tasks");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements((TASKS * PER_TASK) as u64));
+    group.bench_function("cache_get", |b| {
+        b.to_async(&rt).iter(|| async {
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|_| {
+                    tokio::spawn(async {
+                        for _ in 0..PER_TASK {
+                            black_box(REDIS.get::<String>("hot").await.unwrap());
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+    });
+    group.bench_function("raw_redis_get", |b| {
+        b.to_async(&rt).iter(|| {
+            let key = key.clone();
+            let raw = raw.clone();
+            async move {
+                let tasks: Vec<_> = (0..TASKS)
+                    .map(|_| {
+                        let mut conn = raw.clone();
+                        let key = key.clone();
+                        tokio::spawn(async move {
+                            for _ in 0..PER_TASK {
+                                let v: Vec<u8> = redis::cmd("GET")
+                                    .arg(&key)
+                                    .query_async(&mut conn)
+                                    .await
+                                    .unwrap();
+                                black_box(v);
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            }
+        });
+    });
+    group.finish();
+}
+
+fn single_flight(c: &mut Criterion) {
+    static ROUND: AtomicU64 = AtomicU64::new(0);
+    let rt = rt();
+    let mut group = configure(c, "redis_single_flight_100_misses");
+    group.sample_size(10);
+    let mut rounds = 0usize;
+    group.bench_function("memoize_async", |b| {
+        b.to_async(&rt).iter_custom(|iters| async move {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let round = ROUND.fetch_add(1, Ordering::SeqCst) + 1_000_000;
+                let start = Instant::now();
+                let tasks: Vec<_> = (0..100).map(|_| tokio::spawn(expensive(round))).collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+                total += start.elapsed();
+            }
+            total
+        });
+    });
+    rounds += usize::try_from(ROUND.load(Ordering::SeqCst)).unwrap();
+    group.finish();
+    let computations = COMPUTATIONS.load(Ordering::SeqCst);
+    let naive = Arc::new(AtomicUsize::new(0));
+    let naive_time = rt.block_on({
+        let naive = naive.clone();
+        async move {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..100)
+                .map(|_| {
+                    let naive = naive.clone();
+                    tokio::spawn(async move {
+                        naive.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            start.elapsed()
+        }
+    });
+    println!(
+        "single-flight: {rounds} rounds of 100 concurrent misses ran the body {computations} times ({:.2} per round); \
+         without single-flight one round runs it {} times ({naive_time:.1?} of wall time here, 100x the load on what it calls)",
+        computations as f64 / rounds.max(1) as f64,
+        naive.load(Ordering::SeqCst),
+    );
+}
+
+criterion_group!(benches, latency, throughput, single_flight);
+criterion_main!(benches);
