@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Runs the benchmarks side by side and prints the ratio table.
+#
+# Starts its own redis-server on a free loopback port (no persistence, temp
+# dir), runs the criterion benches against it, measures the same server
+# with redis-benchmark for the floor, stops the server, and writes the
+# table to benches/RESULTS.md with the machine it ran on.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-benchmark >/dev/null 2>&1; then
+    echo "==> installing redis-server and redis-tools with apt-get"
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools
+fi
+
+dir=$(mktemp -d)
+pid=""
+cleanup() {
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+
+for _ in $(seq 1 20); do
+    port=$(( 20000 + RANDOM % 40000 ))
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" \
+        --logfile "$dir/redis.log" >/dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 1 50); do
+        if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then break 2; fi
+        if ! kill -0 "$pid" 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+    kill "$pid" 2>/dev/null || true
+    pid=""
+done
+[ -n "$pid" ] || { echo "could not start redis-server"; exit 1; }
+echo "==> redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/') on 127.0.0.1:$port"
+
+export BENCH_REDIS_URL="redis://127.0.0.1:$port/0"
+cargo bench --bench memory --bench redis
+
+floor="$dir/redis-benchmark.md"
+{
+    echo "| redis-benchmark on the same server | result |"
+    echo "|---|---|"
+    c1=$(redis-benchmark -p "$port" -c 1 -n 20000 -t get -d 100 -q | tr -d '\r' | grep -o '[0-9.]* requests per second' | head -1 | cut -d' ' -f1)
+    c50=$(redis-benchmark -p "$port" -c 50 -n 200000 -t get -d 100 -q | tr -d '\r' | grep -o '[0-9.]* requests per second' | head -1 | cut -d' ' -f1)
+    echo "| GET, 1 client (100 B) | ${c1} req/s ($(awk -v r="$c1" 'BEGIN { printf "%.1f", 1e6 / r }') µs per op) |"
+    echo "| GET, 50 clients (100 B) | ${c50} req/s |"
+} > "$floor"
+
+table=$(cargo run --quiet --release --bin bench_report -- target/criterion "$floor")
+echo
+echo "$table"
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ //' || echo unknown)
+{
+    echo "# Benchmark results"
+    echo
+    echo "Last run of \`scripts/bench.sh\` on $(date -u +%Y-%m-%d): $(nproc) cores ($cpu),"
+    echo "$(free -g | awk '/Mem:/ {print $2}') GiB, $(rustc --version), redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')."
+    echo "Ratios are ours / theirs for times (lower is better)."
+    echo
+    echo "$table"
+} > benches/RESULTS.md
+echo
+echo "==> wrote benches/RESULTS.md"

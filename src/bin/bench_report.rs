@@ -1,0 +1,188 @@
+//! Reads criterion's results and prints the side-by-side table with ratios
+//! against their targets. Run by `scripts/bench.sh` after the benches.
+//!
+//! ```text
+//! cargo run --release --bin bench_report -- target/criterion [redis-benchmark results file]
+//! ```
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// One comparison: ours against what a user would pick instead.
+struct Row {
+    what: &'static str,
+    ours: &'static str,
+    theirs: &'static str,
+    /// The ratio ours/theirs must not exceed this (for times), or must reach
+    /// it (for throughputs, `higher_is_better`).
+    target: f64,
+    higher_is_better: bool,
+}
+
+const ROWS: &[Row] = &[
+    Row {
+        what: "memory hit fn(u64)->u64, sync",
+        ours: "hit_u64/memoize_sync",
+        theirs: "hit_u64/cached_sync",
+        target: 1.0,
+        higher_is_better: false,
+    },
+    Row {
+        what: "memory hit fn(u64)->u64, sync vs quick_cache get",
+        ours: "hit_u64/memoize_sync",
+        theirs: "hit_u64/quick_cache_get",
+        target: 3.0,
+        higher_is_better: false,
+    },
+    Row {
+        what: "memory hit fn(u64)->u64, async",
+        ours: "hit_u64/memoize_async",
+        theirs: "hit_u64/cached_async",
+        target: 1.0,
+        higher_is_better: false,
+    },
+    Row {
+        what: "memory hit fn(u64)->String(100), sync",
+        ours: "hit_string100/memoize_sync",
+        theirs: "hit_string100/cached_sync",
+        target: 1.0,
+        higher_is_better: false,
+    },
+    Row {
+        what: "memory hit fn(u64)->String(100), async",
+        ours: "hit_string100/memoize_async",
+        theirs: "hit_string100/cached_async",
+        target: 1.0,
+        higher_is_better: false,
+    },
+    Row {
+        what: "memory hit vs moka get",
+        ours: "hit_u64/memoize_sync",
+        theirs: "hit_u64/moka_get",
+        target: 1.0,
+        higher_is_better: false,
+    },
+    Row {
+        what: "memory miss + store",
+        ours: "miss_and_store/memoize_sync",
+        theirs: "miss_and_store/cached_sync",
+        target: f64::INFINITY,
+        higher_is_better: false,
+    },
+    Row {
+        what: "Redis hit 100 B, c=1",
+        ours: "redis_hit_100B/memoize_async",
+        theirs: "redis_hit_100B/raw_redis_get",
+        target: 1.10,
+        higher_is_better: false,
+    },
+    Row {
+        what: "Redis hit 10 KiB, c=1",
+        ours: "redis_hit_10KiB/memoize_async",
+        theirs: "redis_hit_10KiB/raw_redis_get",
+        target: 1.10,
+        higher_is_better: false,
+    },
+    Row {
+        what: "Redis hit 100 B vs cached AsyncRedisCache",
+        ours: "redis_hit_100B/memoize_async",
+        theirs: "redis_hit_100B/cached_async_redis",
+        target: 1.0,
+        higher_is_better: false,
+    },
+    Row {
+        what: "Redis hit 10 KiB vs cached AsyncRedisCache",
+        ours: "redis_hit_10KiB/memoize_async",
+        theirs: "redis_hit_10KiB/cached_async_redis",
+        target: 1.0,
+        higher_is_better: false,
+    },
+    Row {
+        what: "Redis throughput, 50 tasks (time per 5000 GETs)",
+        ours: "redis_throughput_50_tasks/cache_get",
+        theirs: "redis_throughput_50_tasks/raw_redis_get",
+        target: 1.0 / 0.9,
+        higher_is_better: false,
+    },
+];
+
+const ALONE: &[(&str, &str)] = &[
+    ("key building, u64", "key_building/u64"),
+    ("key building, (u64, &str)", "key_building/u64_and_str"),
+    (
+        "key building, 10-field struct",
+        "key_building/struct_10_fields",
+    ),
+    (
+        "Redis: 100 concurrent misses of one key (body sleeps 20 ms)",
+        "redis_single_flight_100_misses/memoize_async",
+    ),
+];
+
+fn mean_ns(root: &Path, id: &str) -> Option<f64> {
+    let path: PathBuf = root.join(id).join("new").join("estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["mean"]["point_estimate"].as_f64()
+}
+
+fn human(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.1} µs", ns / 1e3)
+    } else {
+        format!("{ns:.1} ns")
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let root = PathBuf::from(args.next().unwrap_or_else(|| "target/criterion".into()));
+    let extra = args.next().and_then(|p| std::fs::read_to_string(p).ok());
+    let mut out = String::new();
+    out.push_str("| comparison | ours | theirs | ratio | target | |\n|---|---|---|---|---|---|\n");
+    for row in ROWS {
+        let (Some(ours), Some(theirs)) = (mean_ns(&root, row.ours), mean_ns(&root, row.theirs))
+        else {
+            let _ = writeln!(out, "| {} | not measured | | | | |", row.what);
+            continue;
+        };
+        let ratio = ours / theirs;
+        let met = if row.higher_is_better {
+            ratio >= row.target
+        } else {
+            ratio <= row.target
+        };
+        let target = if row.target.is_finite() {
+            format!("≤ {:.2}×", row.target)
+        } else {
+            "(report)".into()
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} (`{}`) | {ratio:.2}× | {target} | {} |",
+            row.what,
+            human(ours),
+            human(theirs),
+            row.theirs.split('/').nth(1).unwrap_or(row.theirs),
+            if !row.target.is_finite() {
+                ""
+            } else if met {
+                "met"
+            } else {
+                "missed"
+            },
+        );
+    }
+    out.push_str("\n| measured alone | mean |\n|---|---|\n");
+    for (what, id) in ALONE {
+        let shown = mean_ns(&root, id).map_or_else(|| "not measured".into(), human);
+        let _ = writeln!(out, "| {what} | {shown} |");
+    }
+    if let Some(extra) = extra {
+        out.push('\n');
+        out.push_str(&extra);
+    }
+    print!("{out}");
+}
