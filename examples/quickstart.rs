@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use cache_core::Cache;
+use cache_core::{memoize, Cache};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,14 +24,23 @@ async fn load_profile(id: u64) -> Profile {
     }
 }
 
+/// Memoized per argument list for 120 s, in the process-wide cache.
+#[memoize(timeout = 120)]
+async fn get_user_profile(user_id: u64) -> Profile {
+    println!("  (loading user {user_id} from the database)");
+    load_profile(user_id).await
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> cache_core::Result<()> {
     // The same builder takes `.url("redis://127.0.0.1:6379/0")` in production.
+    // `init` makes it the cache that `#[memoize]` and `#[cached]` use.
     let cache = Cache::builder()
         .url("memory://?max_capacity=64MiB")
         .key_prefix("quickstart:")
         .default_timeout(Duration::from_secs(300))
         .build()?;
+    cache_core::init(cache.clone())?;
     println!("cache: in-memory, prefix {:?}", cache.key_prefix());
 
     // set / get
@@ -62,6 +71,26 @@ async fn main() -> cache_core::Result<()> {
             format_args!("{profile:?} in {took:.1?}"),
         );
     }
+
+    // #[memoize]: one entry per argument list, invalidated one at a time
+    let started = Instant::now();
+    get_user_profile(1).await;
+    get_user_profile(2).await;
+    show(
+        "get_user_profile(1), (2): misses",
+        format_args!("{:.0?}", started.elapsed()),
+    );
+    let started = Instant::now();
+    get_user_profile(1).await;
+    get_user_profile(2).await;
+    show(
+        "get_user_profile(1), (2): hits",
+        format_args!("{:.1?}", started.elapsed()),
+    );
+    get_user_profile_invalidate(2).await?;
+    show("get_user_profile_invalidate(2)", format_args!("dropped user 2 only"));
+    get_user_profile(1).await;
+    get_user_profile(2).await;
 
     // Counters
     cache.incr("visits", 1).await?;
