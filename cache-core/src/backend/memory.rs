@@ -291,6 +291,20 @@ impl MemoryBackend {
         Some(entry.value)
     }
 
+    /// An entry holding a typed value, weighed by its encoded size plus its
+    /// inline size.
+    fn typed_entry<T: Serialize + Send + Sync + 'static>(
+        &self,
+        key: &str,
+        value: T,
+        codec: Codec,
+        ttl: Ttl,
+    ) -> Result<Entry> {
+        let weight = codec::encoded_len(&value) as u64 + std::mem::size_of::<T>() as u64;
+        let value = Stored::Typed(Arc::new(Typed { value, codec }));
+        self.entry(key, value, weight, ttl)
+    }
+
     /// Stores a typed value.
     pub(crate) fn insert_typed<T: Serialize + Send + Sync + 'static>(
         &self,
@@ -299,13 +313,7 @@ impl MemoryBackend {
         codec: Codec,
         ttl: Ttl,
     ) -> Result<()> {
-        let weight = codec::encoded_len(&value) as u64 + std::mem::size_of::<T>() as u64;
-        let entry = self.entry(
-            key,
-            Stored::Typed(Arc::new(Typed { value, codec })),
-            weight,
-            ttl,
-        )?;
+        let entry = self.typed_entry(key, value, codec, ttl)?;
         self.inner.map.insert(key.to_owned(), entry);
         Ok(())
     }
@@ -318,13 +326,7 @@ impl MemoryBackend {
         codec: Codec,
         ttl: Ttl,
     ) -> Result<bool> {
-        let weight = codec::encoded_len(&value) as u64 + std::mem::size_of::<T>() as u64;
-        let entry = self.entry(
-            key,
-            Stored::Typed(Arc::new(Typed { value, codec })),
-            weight,
-            ttl,
-        )?;
+        let entry = self.typed_entry(key, value, codec, ttl)?;
         Ok(self.insert_if_absent(key, entry))
     }
 
