@@ -4,9 +4,9 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -71,6 +71,39 @@ pub(crate) struct Inner {
     /// Whether the last backend call failed: errors are logged at `warn`
     /// once per outage, then at `debug` until a call succeeds again.
     degraded: AtomicBool,
+    /// Whether a warning was logged for the current outage (so that its end
+    /// is logged too).
+    warned: AtomicBool,
+    warnings: RateLimit,
+}
+
+/// Warnings about store errors are at least this far apart.
+const WARN_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Lets an event through at most once per [`WARN_INTERVAL`].
+#[derive(Default)]
+struct RateLimit {
+    /// Milliseconds since `RateLimit::epoch()` of the last event let
+    /// through, plus one (0 = never).
+    last: AtomicU64,
+}
+
+impl RateLimit {
+    fn epoch() -> Instant {
+        static EPOCH: OnceLock<Instant> = OnceLock::new();
+        *EPOCH.get_or_init(Instant::now)
+    }
+
+    fn due(&self) -> bool {
+        let now = u64::try_from(Self::epoch().elapsed().as_millis()).unwrap_or(u64::MAX) + 1;
+        let last = self.last.load(Ordering::Relaxed);
+        let interval = u64::try_from(WARN_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+        (last == 0 || now.saturating_sub(last) >= interval)
+            && self
+                .last
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
 }
 
 thread_local! {
@@ -245,6 +278,12 @@ impl Cache {
 
     /// Checks that the store is reachable; the error names its address.
     ///
+    /// A failure is returned, not logged, and counts as the start of an
+    /// outage: the caller has just been told, so the store errors that
+    /// follow while it lasts are logged at `debug` level, not `warn` (see
+    /// [`CacheBuilder::ignore_errors`]). An app that pings at start-up and
+    /// logs the error shows one warning for the outage, not two.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> cache_core::Result<()> {
@@ -257,6 +296,7 @@ impl Cache {
         self.observe(&result);
         if result.is_err() {
             self.inner.stats.error();
+            self.inner.degraded.store(true, Ordering::Relaxed);
         }
         result
     }
@@ -321,10 +361,8 @@ impl Cache {
         value
     }
 
-    /// [`read_local`](Self::read_local) without counting: for a first look
-    /// whose miss is counted by the read that follows it.
     #[inline]
-    pub(crate) fn read_local_uncounted<T>(&self, local: &MemoryBackend, full: &str) -> Option<T>
+    fn read_local_uncounted<T>(&self, local: &MemoryBackend, full: &str) -> Option<T>
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
@@ -428,8 +466,9 @@ impl Cache {
             .await
     }
 
-    /// Stores under a full key (prefix included).
-    pub(crate) async fn store_full<T>(&self, full: &str, value: &T, ttl: Ttl) -> Result<()>
+    /// Writes under a full key (prefix included): typed in memory, encoded
+    /// elsewhere. Counts a successful write; leaves errors to the caller.
+    async fn write_full<T>(&self, full: &str, value: &T, ttl: Ttl) -> Result<()>
     where
         T: Serialize + Clone + Send + Sync + 'static,
     {
@@ -445,11 +484,19 @@ impl Cache {
                 Err(e) => Err(e),
             }
         };
-        match result {
-            Ok(()) => {
-                self.inner.stats.set(1);
-                Ok(())
-            }
+        if result.is_ok() {
+            self.inner.stats.set(1);
+        }
+        result
+    }
+
+    /// Stores under a full key, with the `ignore_errors` policy.
+    pub(crate) async fn store_full<T>(&self, full: &str, value: &T, ttl: Ttl) -> Result<()>
+    where
+        T: Serialize + Clone + Send + Sync + 'static,
+    {
+        match self.write_full(full, value, ttl).await {
+            Ok(()) => Ok(()),
             Err(e) => self.absorb(e, "set", full, ()),
         }
     }
@@ -516,15 +563,28 @@ impl Cache {
     }
 
     pub(crate) async fn delete_full(&self, full: &str) -> Result<bool> {
-        let result = self.inner.backend.delete(full).await;
-        self.observe(&result);
-        match result {
-            Ok(existed) => {
-                self.inner.stats.deleted(u64::from(existed));
-                Ok(existed)
-            }
+        match self.remove_full(full).await {
+            Ok(existed) => Ok(existed),
             Err(e) => self.absorb(e, "delete", full, false),
         }
+    }
+
+    /// Deletes under a full key and reports a failure whatever the error
+    /// policy: a lost invalidation would leave a stale value in place.
+    pub(crate) async fn delete_full_strict(&self, full: &str) -> Result<bool> {
+        self.remove_full(full).await.map_err(|e| {
+            self.inner.stats.error();
+            e.context(format_args!("delete `{}`", key_for_message(full)))
+        })
+    }
+
+    async fn remove_full(&self, full: &str) -> Result<bool> {
+        let result = self.inner.backend.delete(full).await;
+        self.observe(&result);
+        if let Ok(existed) = result {
+            self.inner.stats.deleted(u64::from(existed));
+        }
+        result
     }
 
     /// Returns the values under `keys`, in the same order, in one round
@@ -714,6 +774,9 @@ impl Cache {
     /// how many were removed. On Redis this is `SCAN MATCH <prefix>*` and
     /// `UNLINK`, never `FLUSHDB`.
     ///
+    /// A failure is returned even with `ignore_errors`: whoever clears must
+    /// know that stale entries may still be there.
+    ///
     /// A cache with an empty prefix over a shared store refuses to clear
     /// (it would remove keys that are not its own); the memory store is not
     /// shared, so it clears.
@@ -744,7 +807,12 @@ impl Cache {
                 self.inner.stats.deleted(n);
                 Ok(n)
             }
-            Err(e) => self.absorb(e, "clear", &format!("{prefix}*"), 0),
+            Err(e) => {
+                // Reported whatever the error policy: a caller who clears
+                // must know the stale entries are still there.
+                self.inner.stats.error();
+                Err(e.context(format_args!("clear `{}*`", key_for_message(prefix))))
+            }
         }
     }
 
@@ -909,25 +977,15 @@ impl Cache {
     where
         T: Serialize + Clone + Send + Sync + 'static,
     {
-        let result = if let Some(local) = &self.inner.local {
-            local.insert_typed(full, value.clone(), self.inner.codec, ttl)
-        } else {
-            match codec::encode(value, self.inner.codec) {
-                Ok(bytes) => {
-                    let r = self.inner.backend.set(full, bytes, ttl).await;
-                    self.observe(&r);
-                    r
-                }
-                Err(e) => Err(e),
-            }
-        };
-        match result {
-            Ok(()) => self.inner.stats.set(1),
-            Err(e) => self.note_error(&e, "set", full),
+        if let Err(e) = self.write_full(full, value, ttl).await {
+            self.note_error(&e, "set", full);
         }
     }
 
-    fn peek_local<T: Clone + 'static>(local: &MemoryBackend, full: &str) -> Option<T> {
+    /// The stored value if it is a `T` kept as a Rust value: no decoding,
+    /// no logging, no counting (a first look on the memoized hit path).
+    #[inline]
+    pub(crate) fn peek_local<T: Clone + 'static>(local: &MemoryBackend, full: &str) -> Option<T> {
         match local.lookup(full)? {
             Stored::Typed(t) => t.as_any().downcast_ref::<T>().cloned(),
             Stored::Bytes(_) => None,
@@ -940,6 +998,7 @@ impl Cache {
         if result.is_ok()
             && self.inner.degraded.load(Ordering::Relaxed)
             && self.inner.degraded.swap(false, Ordering::Relaxed)
+            && self.inner.warned.swap(false, Ordering::Relaxed)
         {
             tracing::info!(prefix = %self.inner.prefix, "cache backend is answering again");
         }
@@ -947,17 +1006,22 @@ impl Cache {
 
     /// Logs and counts an error: at `warn` for the first error of an
     /// outage, at `debug` after that, so a dead store does not flood logs.
+    /// A store that fails some calls and answers others (full with
+    /// `noeviction`, a read-only replica) starts an "outage" at every
+    /// failure: warnings are also spaced by [`WARN_INTERVAL`].
     fn note_error(&self, error: &Error, op: &str, key: &str) {
         self.inner.stats.error();
-        if self.inner.degraded.swap(true, Ordering::Relaxed) {
-            tracing::debug!(op, key = %key_for_message(key), %error, "cache backend error");
-        } else {
+        let new_outage = !self.inner.degraded.swap(true, Ordering::Relaxed);
+        if new_outage && self.inner.warnings.due() {
+            self.inner.warned.store(true, Ordering::Relaxed);
             tracing::warn!(
                 op,
                 key = %key_for_message(key),
                 %error,
-                "cache backend error; the cache is bypassed while it lasts (further errors are logged at debug level until it recovers)"
+                "cache backend error; cache calls that fail are skipped while it lasts (further errors are logged at debug level until it recovers)"
             );
+        } else {
+            tracing::debug!(op, key = %key_for_message(key), %error, "cache backend error");
         }
     }
 
@@ -1079,8 +1143,12 @@ impl CacheBuilder {
     }
 
     /// When `true`, store errors on reads become misses and on writes become
-    /// no-ops; they are logged through `tracing` and counted in
-    /// [`Cache::stats`]. `incr`, `decr` and `ping` still return errors.
+    /// no-ops; they are logged through `tracing` (at `warn` for the first
+    /// error of an outage, then at `debug` until the store answers again,
+    /// which is logged at `info`) and counted in [`Cache::stats`]. `incr`,
+    /// `decr`, `ping`, `clear` and the macros' `<fn>_invalidate` /
+    /// `<fn>_invalidate_all` still return errors: there is no value to fall
+    /// back on, or the caller must know stale entries may remain.
     /// Default `false`. (Memoized functions and `get_or_set_with` are always
     /// fail-open.)
     ///
@@ -1131,6 +1199,8 @@ impl CacheBuilder {
                 stats: Counters::default(),
                 flights: Flights::default(),
                 degraded: AtomicBool::new(false),
+                warned: AtomicBool::new(false),
+                warnings: RateLimit::default(),
             }),
         })
     }

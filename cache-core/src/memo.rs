@@ -117,8 +117,10 @@ where
             memo.write_prefix(out);
             args.write(out)
         },
-        // A miss is counted by the read that follows it in `compute`.
-        |full| cache.read_local_uncounted::<T>(local, full),
+        // Only a value kept as a `T` is a hit here; anything else (a miss,
+        // bytes, another type) is read, decoded, logged and counted once by
+        // the read that follows in `compute`.
+        |full| Cache::peek_local::<T>(local, full),
     )
     .ok()
     .flatten()
@@ -257,13 +259,13 @@ where
 /// caller who must know the entry is gone can check.
 pub async fn invalidate_async(cache: &Cache, memo: &Memo, args: impl KeyArgs) -> Result<bool> {
     let full = full_key(cache, memo, &args)?;
-    cache.delete_full(&full).await
+    cache.delete_full_strict(&full).await
 }
 
 /// `<fn>_invalidate` for a sync function.
 pub fn invalidate_sync(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Result<bool> {
     let full = full_key(cache, memo, args)?;
-    cache.block_on(cache.delete_full(&full))
+    cache.block_on(cache.delete_full_strict(&full))
 }
 
 /// Removes every entry of the function (all argument lists, written by any
