@@ -17,7 +17,12 @@
 //! ```
 //!
 //! The helpers below (binary lookup, free ports, readiness checks) are
-//! written to be shared by cluster and sentinel harnesses as well.
+//! shared by the cluster and sentinel harnesses
+//! ([`redis_cluster`](crate::redis_cluster), [`redis_sentinel`](crate::redis_sentinel)),
+//! which start their processes in a linked mode: under a small shell
+//! watchdog that kills the server when the test process exits, however it
+//! exits, so that servers kept in a `static` (never dropped) do not outlive
+//! the tests.
 
 use std::ffi::OsStr;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -53,9 +58,44 @@ pub struct RedisServer {
     port: u16,
     args: Vec<String>,
     tls: bool,
+    mode: Mode,
+    /// Spawned under a watchdog that kills it when this process exits.
+    linked: bool,
+    /// The cluster bus port of a cluster node.
+    bus_port: u16,
     dir: TempDir,
     child: Option<Child>,
 }
+
+/// What kind of `redis-server` process to run.
+#[derive(Debug, Clone)]
+pub(crate) enum Mode {
+    /// A plain server (`--save "" --appendonly no`).
+    Standalone,
+    /// A cluster node: `--cluster-enabled yes`, its `nodes.conf` and a
+    /// cluster bus port of its own.
+    ClusterNode,
+    /// A sentinel (`redis-server sentinel.conf --sentinel`), with this
+    /// configuration (written to its directory before each start).
+    Sentinel { config: String },
+}
+
+/// Runs `redis-server` (`$0`, with the arguments `$@`) so that it dies
+/// with the test process: a reader holds the read end of a pipe whose
+/// write end only the test process has (the child's stdin); when the test
+/// process exits, however it exits, the pipe reaches end-of-file and the
+/// reader kills the server. The shell itself waits for the server and
+/// exits with its status, so it can be waited on like the server.
+const WATCHDOG: &str = r#"exec 3<&0 0</dev/null
+"$0" "$@" 3<&- &
+server=$!
+{ read -r _ <&3; kill -9 "$server" 2>/dev/null; } &
+reader=$!
+exec 3<&-
+wait "$server"
+status=$?
+kill "$reader" 2>/dev/null
+exit "$status""#;
 
 impl RedisServer {
     /// Starts a server on a free loopback port and waits until it answers.
@@ -85,7 +125,7 @@ impl RedisServer {
     /// let server = cache_suite::redis_server::RedisServer::start_with_args(&["--requirepass", "s3cret"]);
     /// ```
     pub fn start_with_args(args: &[&str]) -> Self {
-        Self::launch(args, false)
+        Self::launch(args, false, Mode::Standalone, false)
     }
 
     /// Starts a server that accepts only TLS connections, with a
@@ -104,10 +144,17 @@ impl RedisServer {
     /// let ca_pem: Vec<u8> = server.tls_ca_pem();
     /// ```
     pub fn start_tls() -> Self {
-        Self::launch(&[], true)
+        Self::launch(&[], true, Mode::Standalone, false)
     }
 
-    fn launch(args: &[&str], tls: bool) -> Self {
+    /// Starts a process of the given `mode` that dies with the test
+    /// process (see [`WATCHDOG`]) even if it is never dropped, as servers
+    /// kept in a `static` are not: for the cluster and sentinel harnesses.
+    pub(crate) fn start_linked(mode: Mode, args: &[&str]) -> Self {
+        Self::launch(args, false, mode, true)
+    }
+
+    fn launch(args: &[&str], tls: bool, mode: Mode, linked: bool) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("redis-test-")
             .tempdir()
@@ -119,6 +166,9 @@ impl RedisServer {
             port: 0,
             args: args.iter().map(|&a| a.to_owned()).collect(),
             tls,
+            mode,
+            linked,
+            bus_port: 0,
             dir,
             child: None,
         };
@@ -216,8 +266,7 @@ impl RedisServer {
     /// ```
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill(&mut child, self.linked);
         }
     }
 
@@ -391,11 +440,82 @@ impl RedisServer {
 
     /// Spawns the process on `self.port` and waits until it answers.
     fn spawn(&mut self) -> Result<(), Start> {
-        let port = self.port.to_string();
         let log = self.log_path();
         // A log from a previous run would be mistaken for this one's.
         let _ = std::fs::remove_file(&log);
-        let mut command = Command::new(binary("redis-server"));
+        let mut command = self.command(&log);
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run redis-server: {e}"));
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                let stderr =
+                    std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default();
+                let log = self.log();
+                if log.contains("Address already in use") {
+                    return Err(Start::PortTaken);
+                }
+                panic!(
+                    "redis-server on port {} exited during start-up ({status}):\n{stderr}{log}",
+                    self.port
+                );
+            }
+            // This process's own log (fresh for this run) says it listens:
+            // the port answers as this process, not as a server another
+            // test started on the same port a moment earlier. Unlike a
+            // PING, this works with `--requirepass` too. A sentinel logs
+            // its id where a server says it is ready.
+            let ready = match self.mode {
+                Mode::Sentinel { .. } => "Sentinel ID is",
+                _ => "Ready to accept connections",
+            };
+            if self.log().contains(ready) && accepts(self.port) {
+                self.child = Some(child);
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                kill(&mut child, self.linked);
+                panic!(
+                    "redis-server on port {} did not answer within {START_TIMEOUT:?}:\n{}",
+                    self.port,
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The command that runs the server as configured, logging to `log`.
+    fn command(&mut self, log: &Path) -> Command {
+        let port = self.port.to_string();
+        let mut command = if self.linked {
+            let mut command = Command::new("sh");
+            command
+                .arg("-c")
+                .arg(WATCHDOG)
+                .arg(binary("redis-server"))
+                .stdin(Stdio::piped());
+            command
+        } else {
+            let mut command = Command::new(binary("redis-server"));
+            command.stdin(Stdio::null());
+            command
+        };
+        match &self.mode {
+            Mode::Standalone => {}
+            Mode::ClusterNode => {
+                // A node that finds a `nodes.conf` rejoins the cluster it
+                // names: a restart starts afresh.
+                let _ = std::fs::remove_file(self.dir.path().join("nodes.conf"));
+                self.bus_port = free_port();
+            }
+            Mode::Sentinel { config } => {
+                let path = self.dir.path().join("sentinel.conf");
+                std::fs::write(&path, config).expect("cannot write the sentinel configuration");
+                command.arg(path).arg("--sentinel");
+            }
+        }
         if self.tls {
             command
                 .args([
@@ -417,56 +537,42 @@ impl RedisServer {
         }
         command
             .args(["--bind", "127.0.0.1", "--daemonize", "no"])
-            .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
             .arg("--logfile")
-            .arg(&log)
-            .args(["--enable-debug-command", "local"])
+            .arg(log);
+        if !matches!(self.mode, Mode::Sentinel { .. }) {
+            command
+                .args(["--save", "", "--appendonly", "no"])
+                .args(["--enable-debug-command", "local"]);
+        }
+        if matches!(self.mode, Mode::ClusterNode) {
+            command
+                .args(["--cluster-enabled", "yes"])
+                .args(["--cluster-config-file", "nodes.conf"])
+                .args(["--cluster-port", &self.bus_port.to_string()]);
+        }
+        command
             .args(self.args.iter().map(OsStr::new))
-            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(
                 std::fs::File::create(self.dir.path().join("stderr.log"))
                     .map_or_else(|_| Stdio::null(), Stdio::from),
             );
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run redis-server: {e}"));
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                let stderr =
-                    std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default();
-                let log = self.log();
-                if log.contains("Address already in use") {
-                    return Err(Start::PortTaken);
-                }
-                panic!(
-                    "redis-server on port {} exited during start-up ({status}):\n{stderr}{log}",
-                    self.port
-                );
-            }
-            // This process's own log (fresh for this run) says it listens:
-            // the port answers as this process, not as a server another
-            // test started on the same port a moment earlier. Unlike a
-            // PING, this works with `--requirepass` too.
-            if self.log().contains("Ready to accept connections") && accepts(self.port) {
-                self.child = Some(child);
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "redis-server on port {} did not answer within {START_TIMEOUT:?}:\n{}",
-                    self.port,
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        command
     }
+}
+
+/// Kills a server process (`SIGKILL`) and waits for it to exit. A
+/// `linked` one is the watchdog shell: end-of-file on its pipe makes it
+/// kill the server, then exit.
+fn kill(child: &mut Child, linked: bool) {
+    if linked {
+        drop(child.stdin.take());
+    } else {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
 }
 
 /// Writes a test CA (`ca.crt`) and a server certificate for `127.0.0.1`

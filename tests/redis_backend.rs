@@ -316,8 +316,8 @@ async fn from_url_does_not_connect() {
 #[test]
 fn bad_redis_urls_are_config_errors() {
     for url in [
-        "redis+cluster://127.0.0.1:7000,127.0.0.1:7001",
-        "redis+sentinel://127.0.0.1:26379/mymaster",
+        "redis+cluster://127.0.0.1:7000,127.0.0.1:7001/1",
+        "redis+sentinel://127.0.0.1:26379",
         "redis://127.0.0.1:6379/0?timeout=1s",
         "redis://127.0.0.1:6379/0?response_timeout=soon",
         "redis://127.0.0.1:6379/zero",
@@ -325,7 +325,7 @@ fn bad_redis_urls_are_config_errors() {
         let err = Cache::from_url(url).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config, "{url}: {err}");
     }
-    let err = Cache::from_url("redis+cluster://:pw1234@h1,h2").unwrap_err();
+    let err = Cache::from_url("redis+cluster://:pw1234@h1,h2/5").unwrap_err();
     assert!(!err.to_string().contains("pw1234"), "{err}");
 }
 

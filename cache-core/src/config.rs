@@ -53,13 +53,6 @@ pub(crate) fn backend_from_url(url: &str) -> Result<(Arc<dyn Backend>, Option<Me
 
 #[cfg(feature = "redis")]
 fn redis_backend(url: &str) -> Result<(Arc<dyn Backend>, Option<MemoryBackend>)> {
-    let scheme = url.split_once("://").map_or("", |(s, _)| s);
-    if scheme.contains('+') {
-        return Err(Error::config(format!(
-            "`{}`: `{scheme}://` (Redis Cluster / Sentinel) is not supported yet; use `redis://` or `rediss://`",
-            redact(url)
-        )));
-    }
     let backend = crate::backend::RedisBackend::from_url(url)?;
     Ok((Arc::new(backend), None))
 }
@@ -95,23 +88,29 @@ pub(crate) fn redact(url: &str) -> String {
     )
 }
 
-fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+pub(crate) fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
     query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|p| p.split_once('=').unwrap_or((p, "")))
 }
 
-/// Parses `64MiB`, `64MB`, `64M`, `512KiB`, `1GiB`, `1048576`: K, M and G are
-/// powers of 1024, whatever the spelling.
-pub(crate) fn parse_size(text: &str) -> Option<u64> {
+/// `64 MiB` as `(64, "MiB")`: the leading decimal number and the unit
+/// after it, trimmed; `None` without a number.
+pub(crate) fn number_and_unit(text: &str) -> Option<(u64, &str)> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let n: u64 = digits.parse().ok()?;
-    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+    Some((digits.parse().ok()?, unit.trim()))
+}
+
+/// Parses `64MiB`, `64MB`, `64M`, `512KiB`, `1GiB`, `1048576`: K, M and G are
+/// powers of 1024, whatever the spelling.
+pub(crate) fn parse_size(text: &str) -> Option<u64> {
+    let (n, unit) = number_and_unit(text)?;
+    let factor: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
@@ -175,6 +174,21 @@ mod tests {
         ] {
             let err = backend_from_url(url).err().unwrap();
             assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn cluster_and_sentinel_urls_build_without_connecting() {
+        for url in [
+            "redis+cluster://127.0.0.1:7000,127.0.0.1:7001",
+            "rediss+cluster://:pw@10.0.0.1:7000?connect_timeout=1s",
+            "redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster/1",
+            "rediss+sentinel://:pw@10.0.0.1/mymaster",
+        ] {
+            let (backend, local) = backend_from_url(url).unwrap();
+            assert!(local.is_none(), "{url}");
+            drop(backend);
         }
     }
 

@@ -1,6 +1,7 @@
-//! The Redis store, on [redis-rs](https://docs.rs/redis): one multiplexed
-//! connection per backend, reconnected automatically, with connect and
-//! response timeouts.
+//! The Redis store, on [redis-rs](https://docs.rs/redis): a standalone
+//! server, a Redis Cluster, or a master found through Redis Sentinel,
+//! chosen by the URL. Connections are shared, multiplexed and
+//! re-established automatically, with connect and response timeouts.
 //!
 //! ```no_run
 //! # #[tokio::main(flavor = "current_thread")]
@@ -14,24 +15,39 @@
 //!     .build()?;
 //! cache.ping().await?;
 //! cache.set("greeting", &"hello".to_string(), None).await?;
+//!
+//! // The same cache on a cluster, or behind sentinels: only the URL changes.
+//! let on_cluster = Cache::from_url("redis+cluster://10.0.0.1:7000,10.0.0.2:7000")?;
+//! let failing_over = Cache::from_url("redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster/0")?;
 //! # Ok(())
 //! # }
 //! ```
 
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Cmd, ConnectionAddr, FromRedisValue, Pipeline, RedisError};
+use ::redis::{FromRedisValue, IntoConnectionInfo};
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::future::{BoxFuture, FutureExt, Shared};
 
+use self::cluster::{Cluster, ClusterSettings};
+use self::common::{
+    check_mget, clear_server, install_crypto_provider, set_cmd, tls_certificates, with_credentials,
+    IncrRequest, Request, Retry, Timeouts, UrlOptions,
+};
+use self::sentinel::{Sentinel, SentinelSettings};
+use self::standalone::Server;
 use crate::backend::memory::key_for_message;
 use crate::backend::{Backend, Ttl};
-use crate::runtime::{io_handle, on_io};
+use crate::config::redact;
 use crate::{Error, ErrorKind, Result};
+
+mod cluster;
+mod common;
+mod sentinel;
+mod standalone;
+mod url;
 
 /// How long establishing a connection (TCP, TLS, `AUTH`, `SELECT`) may take
 /// before it fails with [`ErrorKind::Timeout`]: 2 seconds.
@@ -56,42 +72,77 @@ pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// ```
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
 
-/// Keys asked for per `SCAN` call by [`Backend::clear_prefix`].
-const SCAN_COUNT: usize = 500;
-
-/// A store on a Redis server (standalone), through one shared, multiplexed
-/// connection.
+/// A store on Redis: a standalone server, a Redis Cluster, or the master
+/// of a Redis Sentinel deployment.
 ///
-/// - **URL**: `redis://[[user]:password@]host[:port][/db][?options]`, or
-///   `rediss://…` for TLS (rustls; the server's certificate is checked
-///   against the system's root certificates, or against the CA given to
-///   [`RedisBackendBuilder::tls_root_certificates`]). Options:
-///   `connect_timeout` and `response_timeout` (`2s`, `500ms`, `1m`, or a
-///   number of milliseconds) and `protocol` (`resp2`, the default, or
-///   `resp3`). User names and passwords are percent-decoded.
-/// - **Connection**: a redis-rs `ConnectionManager`, shared by all clones
-///   of the backend: one socket, requests pipelined on it. Nothing is
-///   connected until the first operation; if that connection attempt
-///   fails, the error is returned and the next operation tries again.
-///   A lost connection is re-established in the background, and
-///   operations that are safe to repeat (everything but `add` and `incr`)
-///   are retried once on a fresh connection before giving up.
+/// # URLs
+///
+/// - **Standalone**: `redis://[[user]:password@]host[:port][/db][?options]`,
+///   or `rediss://…` for TLS.
+/// - **Cluster**: `redis+cluster://[[user]:password@]host[:port],host[:port]…[?options]`,
+///   or `rediss+cluster://…`. The hosts are seed nodes: a few are enough,
+///   the others are discovered. Only database 0 exists on a cluster (a
+///   path other than empty or `/0` is an error).
+/// - **Sentinel**: `redis+sentinel://[[user]:password@]host[:port],host[:port]…/<service name>[/<db>][?options]`,
+///   or `rediss+sentinel://…` (TLS to the sentinels and to the master).
+///   The hosts are sentinels (port 26379 if not given); the credentials
+///   and the database are the master's. Sentinels that require a password
+///   are configured with [`RedisBackendBuilder::sentinel_password`] (and
+///   [`sentinel_username`](RedisBackendBuilder::sentinel_username)), not
+///   in the URL.
+///
+/// Options, for every form: `connect_timeout` and `response_timeout`
+/// (`2s`, `500ms`, `1m`, or a number of milliseconds) and `protocol`
+/// (`resp2`, the default, or `resp3`). User names and passwords are
+/// percent-decoded. With TLS, the server's certificate is checked against
+/// the system's root certificates, or against the CA given to
+/// [`RedisBackendBuilder::tls_root_certificates`].
+///
+/// # Behaviour
+///
+/// - **Connection**: nothing is connected until the first operation; if
+///   that connection attempt fails, the error is returned and the next
+///   operation tries again. A standalone server or a master is reached
+///   through one redis-rs `ConnectionManager` (one socket, requests
+///   pipelined on it), a cluster through one redis-rs cluster connection
+///   (one socket per node), shared by all clones of the backend. Lost
+///   connections are re-established in the background.
+/// - **Retries**: operations that are safe to repeat (everything but
+///   `add` and `incr`) are retried once on a fresh connection before
+///   giving up. On a cluster, redis-rs follows `MOVED`/`ASK` redirections
+///   and retries on lost connections by itself, within the response
+///   timeout; note that this includes `INCRBY` (an `incr` whose node fails
+///   mid-request may be applied twice).
+/// - **Failover (Sentinel)**: the master is asked of the sentinels, and
+///   asked again when a sentinel announces a new master (`+switch-master`,
+///   watched on every sentinel in the background) or when a request fails
+///   as after a failover (connection refused, lost or silent; `READONLY`).
+///   Such a request is sent once more to the new master if it is safe to
+///   repeat (for `add` and `incr`: only if it was refused unsent or with
+///   `READONLY`). The same backend keeps working across failovers.
 /// - **Timeouts**: connecting may take [`connect_timeout`](Self::connect_timeout)
 ///   (default 2 s), each command [`response_timeout`](Self::response_timeout)
 ///   (default 1 s); past that an operation fails with
 ///   [`ErrorKind::Timeout`] instead of waiting. While Redis is down, an
 ///   operation fails with [`ErrorKind::Connection`] after at most one
-///   connection attempt.
-/// - **Runtime**: the connection and its background tasks live on a small
+///   connection attempt (a cluster: connecting reaches a seed, reads the
+///   slot map and reaches every node, within twice the connect timeout
+///   plus the response timeout).
+/// - **Runtime**: connections and their background tasks live on a small
 ///   runtime owned by this crate, so the backend works from any tokio
 ///   runtime (either flavour, even one that is shut down later), from
 ///   the blocking API, and from no runtime at all.
 /// - **Commands**: `GET`, `MGET`, `SET … PX`, a pipeline of `SET`s,
 ///   `SET … NX PX`, `UNLINK`, `EXISTS`, `MULTI`/`SET NX`/`INCRBY`/`EXEC`,
 ///   and `SCAN MATCH` + `UNLINK` for [`clear_prefix`](Backend::clear_prefix),
-///   which never calls `FLUSHDB` or `FLUSHALL`.
+///   which never calls `FLUSHDB` or `FLUSHALL`. On a cluster, `MGET` and
+///   `UNLINK` are split per slot by redis-rs (replies in the caller's
+///   order), `set_many` sends one pipeline per slot, all at once, and
+///   `clear_prefix` scans every primary.
 ///
-/// Errors name the server as `host:port/db`, never the password.
+/// Errors name the server (`host:port/db`), the cluster's seed nodes or
+/// the node concerned, or the Sentinel service, its sentinels and its
+/// current master; never a password.
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
@@ -115,40 +166,51 @@ pub struct RedisBackend {
 }
 
 struct Inner {
-    client: ::redis::Client,
-    /// `host:port/db`, for messages.
+    topology: Topology,
+    /// What [`RedisBackend::address`] returns.
     address: Box<str>,
     tls: bool,
-    connect_timeout: Duration,
-    response_timeout: Duration,
-    /// Set once the first connection is established; from then on the
-    /// manager reconnects by itself.
-    manager: OnceLock<ConnectionManager>,
-    /// The first connection attempt in progress, shared by every caller
-    /// that waits for it; cleared when it settles, so a failure is not kept.
-    connecting: Mutex<Option<Connecting>>,
+    username: Option<Box<str>>,
+    has_password: bool,
+    timeouts: Timeouts,
 }
 
-type Connecting = Shared<BoxFuture<'static, Result<ConnectionManager, RedisError>>>;
+// Built once per backend and kept behind the `Arc`: the variants' sizes
+// do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Topology {
+    Standalone(Server),
+    Cluster(Cluster),
+    Sentinel(Sentinel),
+}
 
 impl fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let info = self.inner.client.get_connection_info().redis_settings();
-        f.debug_struct("RedisBackend")
-            .field("address", &self.inner.address)
-            .field("tls", &self.inner.tls)
-            .field("username", &info.username())
-            .field("password", &info.password().map(|_| "<hidden>"))
-            .field("connect_timeout", &self.inner.connect_timeout)
-            .field("response_timeout", &self.inner.response_timeout)
-            .field("connected", &self.inner.manager.get().is_some())
-            .finish()
+        let inner = &*self.inner;
+        let mut d = f.debug_struct("RedisBackend");
+        let (topology, connected) = match &inner.topology {
+            Topology::Standalone(server) => ("standalone", server.is_connected()),
+            Topology::Cluster(cluster) => ("cluster", cluster.is_connected()),
+            Topology::Sentinel(sentinel) => ("sentinel", sentinel.master_address().is_some()),
+        };
+        d.field("topology", &topology)
+            .field("address", &inner.address)
+            .field("tls", &inner.tls)
+            .field("username", &inner.username)
+            .field("password", &inner.has_password.then_some("<hidden>"))
+            .field("connect_timeout", &inner.timeouts.connect)
+            .field("response_timeout", &inner.timeouts.response);
+        if let Topology::Sentinel(sentinel) = &inner.topology {
+            d.field("master", &sentinel.master_address());
+        }
+        d.field("connected", &connected).finish()
     }
 }
 
 impl RedisBackend {
-    /// A backend for the server named by `url` (see the [type-level
-    /// docs](RedisBackend) for the format). Does not connect.
+    /// A backend for the server, cluster or Sentinel deployment named by
+    /// `url` (see the [type-level docs](RedisBackend) for the formats).
+    /// Does not connect.
     ///
     /// ```
     /// use cache_core::backend::RedisBackend;
@@ -156,13 +218,17 @@ impl RedisBackend {
     /// let backend = RedisBackend::from_url("redis://cache.internal:6380/3?response_timeout=250ms")?;
     /// assert_eq!(backend.address(), "cache.internal:6380/3");
     /// assert_eq!(backend.response_timeout().as_millis(), 250);
+    ///
+    /// let cluster = RedisBackend::from_url("redis+cluster://10.0.0.1:7000,10.0.0.2:7000")?;
+    /// assert_eq!(cluster.address(), "10.0.0.1:7000,10.0.0.2:7000");
     /// # Ok::<(), cache_core::Error>(())
     /// ```
     pub fn from_url(url: &str) -> Result<Self> {
         Self::builder().url(url).build()
     }
 
-    /// A builder, to set timeouts in code rather than in the URL.
+    /// A builder, to set timeouts, credentials and certificates in code
+    /// rather than in the URL, or to list cluster nodes or sentinels.
     ///
     /// ```
     /// use std::time::Duration;
@@ -179,11 +245,18 @@ impl RedisBackend {
         RedisBackendBuilder::default()
     }
 
-    /// The server, as `host:port/db`: what error messages name.
+    /// Where the data is, as messages name it: `host:port/db` for a
+    /// standalone server, the seed nodes `host:port,host:port` for a
+    /// cluster, `<service>/<db> via host:port,host:port` (the sentinels)
+    /// for Sentinel.
     ///
     /// ```
-    /// let backend = cache_core::backend::RedisBackend::from_url("redis://user:pw@10.0.0.5/1")?;
+    /// use cache_core::backend::RedisBackend;
+    ///
+    /// let backend = RedisBackend::from_url("redis://user:pw@10.0.0.5/1")?;
     /// assert_eq!(backend.address(), "10.0.0.5:6379/1");
+    /// let sentinel = RedisBackend::from_url("redis+sentinel://10.0.0.5,10.0.0.6:26380/mymaster")?;
+    /// assert_eq!(sentinel.address(), "mymaster/0 via 10.0.0.5:26379,10.0.0.6:26380");
     /// # Ok::<(), cache_core::Error>(())
     /// ```
     pub fn address(&self) -> &str {
@@ -198,7 +271,7 @@ impl RedisBackend {
     /// # Ok::<(), cache_core::Error>(())
     /// ```
     pub fn connect_timeout(&self) -> Duration {
-        self.inner.connect_timeout
+        self.inner.timeouts.connect
     }
 
     /// How long one command may wait for its answer.
@@ -209,207 +282,40 @@ impl RedisBackend {
     /// # Ok::<(), cache_core::Error>(())
     /// ```
     pub fn response_timeout(&self) -> Duration {
-        self.inner.response_timeout
+        self.inner.timeouts.response
     }
 
-    /// The shared connection manager, connecting first if needed.
-    async fn connection(&self) -> std::result::Result<ConnectionManager, RedisError> {
-        if let Some(manager) = self.inner.manager.get() {
-            return Ok(manager.clone());
-        }
-        let attempt = {
-            let mut slot = self
-                .inner
-                .connecting
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some(manager) = self.inner.manager.get() {
-                return Ok(manager.clone());
-            }
-            slot.get_or_insert_with(|| self.start_connecting()).clone()
-        };
-        let result = attempt.clone().await;
-        let mut slot = self
-            .inner
-            .connecting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Ok(manager) = &result {
-            // Every waiter of this attempt gets the same manager; setting
-            // it twice is a no-op.
-            let _ = self.inner.manager.set(manager.clone());
-        }
-        // Forget a settled attempt (a failure in particular, so that the
-        // next call connects afresh), unless a newer one replaced it.
-        if slot
-            .as_ref()
-            .is_some_and(|current| current.ptr_eq(&attempt))
-        {
-            *slot = None;
-        }
-        result
-    }
-
-    /// Starts connecting on the crate's I/O runtime, so the connection's
-    /// driver and the manager's tasks never live on a caller's runtime.
-    fn start_connecting(&self) -> Connecting {
-        let client = self.inner.client.clone();
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.inner.connect_timeout))
-            .set_response_timeout(Some(self.inner.response_timeout))
-            // One attempt per (re)connection: while Redis is down an
-            // operation fails after one connect timeout at most, and the
-            // next operation tries again.
-            .set_number_of_retries(0);
-        let task = io_handle().spawn(ConnectionManager::new_with_config(client, config));
-        async move {
-            task.await.unwrap_or_else(|join| {
-                Err(RedisError::from(std::io::Error::other(format!(
-                    "the Redis connection task failed: {join}"
-                ))))
-            })
-        }
-        .boxed()
-        .shared()
-    }
-
-    /// Sends `request` and parses its reply, with the connection and every
-    /// task and timer it creates on the crate's I/O runtime.
+    /// Sends `request` to where its key lives, retrying as `retry` allows.
     async fn query<T: FromRedisValue>(&self, request: Request<'_>, retry: Retry) -> Result<T> {
-        on_io(async {
-            let mut retried = false;
-            loop {
-                // A failed first connection was a fresh attempt: no retry.
-                let mut conn = self
-                    .connection()
-                    .await
-                    .map_err(|e| self.error(e, Phase::Connect))?;
-                let result = match request {
-                    Request::Cmd(cmd) => cmd.query_async(&mut conn).await,
-                    Request::Pipe(pipe) => pipe.query_async(&mut conn).await,
-                };
-                match result {
-                    Ok(value) => return Ok(value),
-                    // The manager has started reconnecting: try once more
-                    // on the new connection.
-                    Err(e) if !retried && retry.allows(&e) => retried = true,
-                    Err(e) => return Err(self.error(e, Phase::Command)),
-                }
-            }
-        })
+        match &self.inner.topology {
+            Topology::Standalone(server) => server.query(request, retry).await,
+            Topology::Cluster(cluster) => cluster.query(request).await,
+            Topology::Sentinel(sentinel) => sentinel.query(request, retry).await,
+        }
+    }
+
+    /// `SCAN` + `UNLINK` on the one server of a standalone or Sentinel store.
+    async fn clear_server(&self, prefix: &str) -> Result<u64> {
+        clear_server(
+            prefix,
+            |scan| {
+                Box::pin(async move { self.query(Request::Cmd(&scan), Retry::Idempotent).await })
+            },
+            |unlink| {
+                Box::pin(async move { self.query(Request::Cmd(&unlink), Retry::Idempotent).await })
+            },
+        )
         .await
     }
 
-    /// Turns a redis-rs error into ours, naming the server but never the
-    /// password.
-    fn error(&self, e: RedisError, phase: Phase) -> Error {
-        let address = &self.inner.address;
-        let (kind, message) = if e.is_timeout() {
-            let message = match phase {
-                Phase::Connect => format!(
-                    "cannot connect to Redis at {address}: no answer within the connect timeout ({:?})",
-                    self.inner.connect_timeout
-                ),
-                Phase::Command => format!(
-                    "Redis at {address} did not answer in time (response timeout {:?}, connect timeout {:?})",
-                    self.inner.response_timeout, self.inner.connect_timeout
-                ),
-            };
-            (ErrorKind::Timeout, message)
-        } else if e.is_io_error() {
-            let lost = matches!(phase, Phase::Command)
-                && e.is_connection_dropped()
-                && !e.is_connection_refusal();
-            let message = if lost {
-                format!("lost the connection to Redis at {address}")
-            } else {
-                format!("cannot connect to Redis at {address}")
-            };
-            (ErrorKind::Connection, message)
-        } else if e.code() == Some("NOAUTH") {
-            (
-                ErrorKind::Connection,
-                format!("Redis at {address} requires a password, and the URL gives none"),
-            )
-        } else {
-            match e.kind() {
-                ::redis::ErrorKind::AuthenticationFailed => (
-                    ErrorKind::Connection,
-                    format!("Redis at {address} refused the credentials"),
-                ),
-                ::redis::ErrorKind::InvalidClientConfig => (
-                    ErrorKind::Config,
-                    format!("invalid configuration for Redis at {address}"),
-                ),
-                ::redis::ErrorKind::Parse | ::redis::ErrorKind::UnexpectedReturnType => (
-                    ErrorKind::Backend,
-                    format!("unexpected reply from Redis at {address}"),
-                ),
-                _ => (
-                    ErrorKind::Backend,
-                    format!("Redis at {address} answered with an error"),
-                ),
-            }
-        };
-        Error::with_source(kind, message, e)
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Request<'a> {
-    Cmd(&'a Cmd),
-    Pipe(&'a Pipeline),
-}
-
-/// Whether a failed request may be sent again on a new connection.
-#[derive(Clone, Copy)]
-enum Retry {
-    /// Idempotent: retry once when the connection was lost or refused.
-    Idempotent,
-    /// Not idempotent (`SET NX`, `INCRBY`): retry once only when the
-    /// connection was refused, so the request cannot have reached Redis.
-    IfNotSent,
-}
-
-impl Retry {
-    fn allows(self, e: &RedisError) -> bool {
-        match self {
-            Self::Idempotent => e.is_io_error() && e.is_connection_dropped(),
-            Self::IfNotSent => e.is_connection_refusal(),
+    /// What messages call the store as a whole.
+    fn peer(&self) -> String {
+        match &self.inner.topology {
+            Topology::Standalone(server) => server.peer().to_owned(),
+            Topology::Cluster(cluster) => cluster.peer().to_owned(),
+            Topology::Sentinel(sentinel) => sentinel.peer(),
         }
     }
-}
-
-#[derive(Clone, Copy)]
-enum Phase {
-    Connect,
-    Command,
-}
-
-/// `SET key value [NX] [PX ms]`.
-fn set_cmd(key: &str, value: &[u8], ttl: Ttl, only_if_absent: bool) -> Cmd {
-    let mut cmd = ::redis::cmd("SET");
-    cmd.arg(key).arg(value);
-    if only_if_absent {
-        cmd.arg("NX");
-    }
-    if let Some(ms) = ttl.as_millis() {
-        cmd.arg("PX").arg(ms);
-    }
-    cmd
-}
-
-/// `prefix` as a `SCAN MATCH` pattern: glob characters escaped, then `*`.
-fn match_pattern(prefix: &str) -> Vec<u8> {
-    let mut pattern = Vec::with_capacity(prefix.len() + 8);
-    for &byte in prefix.as_bytes() {
-        if matches!(byte, b'*' | b'?' | b'[' | b']' | b'\\') {
-            pattern.push(b'\\');
-        }
-        pattern.push(byte);
-    }
-    pattern.push(b'*');
-    pattern
 }
 
 #[async_trait]
@@ -426,20 +332,8 @@ impl Backend for RedisBackend {
         }
         let mut cmd = ::redis::cmd("MGET");
         cmd.arg(keys);
-        let values: Vec<Option<Bytes>> = self.query(Request::Cmd(&cmd), Retry::Idempotent).await?;
-        if values.len() == keys.len() {
-            Ok(values)
-        } else {
-            Err(Error::new(
-                ErrorKind::Backend,
-                format!(
-                    "Redis at {} answered MGET of {} keys with {} values",
-                    self.inner.address,
-                    keys.len(),
-                    values.len()
-                ),
-            ))
-        }
+        let values = self.query(Request::Cmd(&cmd), Retry::Idempotent).await?;
+        check_mget(&self.peer(), keys.len(), values)
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
@@ -450,6 +344,9 @@ impl Backend for RedisBackend {
     async fn set_many(&self, items: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
         if items.is_empty() {
             return Ok(());
+        }
+        if let Topology::Cluster(cluster) = &self.inner.topology {
+            return cluster.set_many(items, ttl).await;
         }
         let mut pipe = ::redis::pipe();
         for (key, value) in items {
@@ -486,29 +383,12 @@ impl Backend for RedisBackend {
     }
 
     async fn incr(&self, key: &str, delta: i64, ttl: Ttl) -> Result<i64> {
-        let result = if let Some(ms) = ttl.as_millis() {
-            // Create the key at 0 with the TTL only if it is missing, then
-            // add: one transaction, so a new key never lives without TTL
-            // and an existing key keeps its own.
-            let mut pipe = ::redis::pipe();
-            pipe.atomic()
-                .cmd("SET")
-                .arg(key)
-                .arg(0)
-                .arg("NX")
-                .arg("PX")
-                .arg(ms)
-                .ignore()
-                .cmd("INCRBY")
-                .arg(key)
-                .arg(delta);
-            self.query::<(i64,)>(Request::Pipe(&pipe), Retry::IfNotSent)
+        let result = match IncrRequest::new(key, delta, ttl) {
+            IncrRequest::Transaction(pipe) => self
+                .query::<(i64,)>(Request::Pipe(&pipe), Retry::IfNotSent)
                 .await
-                .map(|(n,)| n)
-        } else {
-            let mut cmd = ::redis::cmd("INCRBY");
-            cmd.arg(key).arg(delta);
-            self.query(Request::Cmd(&cmd), Retry::IfNotSent).await
+                .map(|(n,)| n),
+            IncrRequest::Cmd(cmd) => self.query(Request::Cmd(&cmd), Retry::IfNotSent).await,
         };
         result.map_err(|e| {
             if e.kind() == ErrorKind::Backend {
@@ -520,35 +400,27 @@ impl Backend for RedisBackend {
     }
 
     async fn clear_prefix(&self, prefix: &str) -> Result<u64> {
-        let pattern = match_pattern(prefix);
-        let mut cursor: u64 = 0;
-        let mut removed = 0;
-        loop {
-            let mut scan = ::redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(SCAN_COUNT);
-            let (next, mut keys): (u64, Vec<Vec<u8>>) =
-                self.query(Request::Cmd(&scan), Retry::Idempotent).await?;
-            // The pattern is exact; this guards against a server that reads
-            // escapes differently.
-            keys.retain(|key| key.starts_with(prefix.as_bytes()));
-            if !keys.is_empty() {
-                let mut unlink = ::redis::cmd("UNLINK");
-                unlink.arg(&keys);
-                let n: u64 = self.query(Request::Cmd(&unlink), Retry::Idempotent).await?;
-                removed += n;
+        match &self.inner.topology {
+            Topology::Standalone(_) => self.clear_server(prefix).await,
+            Topology::Cluster(cluster) => cluster.clear_prefix(prefix).await,
+            Topology::Sentinel(sentinel) => {
+                // A cursor means nothing to another server: if the master
+                // changed during the scan, scan the new one from the start.
+                let mut removed = 0;
+                for _ in 0..3 {
+                    let generation = sentinel.generation();
+                    removed += self.clear_server(prefix).await?;
+                    if sentinel.generation() == generation {
+                        break;
+                    }
+                }
+                Ok(removed)
             }
-            if next == 0 {
-                return Ok(removed);
-            }
-            cursor = next;
         }
     }
 
     async fn ping(&self) -> Result<()> {
+        // On a cluster, redis-rs sends it to every primary.
         let cmd = ::redis::cmd("PING");
         let _: ::redis::Value = self.query(Request::Cmd(&cmd), Retry::Idempotent).await?;
         Ok(())
@@ -557,7 +429,11 @@ impl Backend for RedisBackend {
 
 /// Configures a [`RedisBackend`]; from [`RedisBackend::builder`].
 ///
-/// Timeouts set here take precedence over the same options in the URL.
+/// Where the data is comes from one of [`url`](Self::url) (any of the
+/// forms in [`RedisBackend`]; the default is [`DEFAULT_URL`]),
+/// [`cluster_nodes`](Self::cluster_nodes) or [`sentinel`](Self::sentinel).
+/// Timeouts and credentials set here take precedence over the same
+/// settings in the URL.
 ///
 /// ```
 /// use std::time::Duration;
@@ -575,6 +451,12 @@ impl Backend for RedisBackend {
 #[must_use]
 pub struct RedisBackendBuilder {
     url: Option<String>,
+    cluster_nodes: Option<Vec<String>>,
+    sentinel: Option<(Vec<String>, String)>,
+    username: Option<String>,
+    password: Option<String>,
+    sentinel_username: Option<String>,
+    sentinel_password: Option<String>,
     connect_timeout: Option<Duration>,
     response_timeout: Option<Duration>,
     tls_root_certificates: Option<Vec<u8>>,
@@ -582,8 +464,15 @@ pub struct RedisBackendBuilder {
 
 impl fmt::Debug for RedisBackendBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hidden = |password: &Option<String>| password.as_ref().map(|_| "<hidden>");
         f.debug_struct("RedisBackendBuilder")
-            .field("url", &self.url.as_deref().map(crate::config::redact))
+            .field("url", &self.url.as_deref().map(redact))
+            .field("cluster_nodes", &self.cluster_nodes)
+            .field("sentinel", &self.sentinel)
+            .field("username", &self.username)
+            .field("password", &hidden(&self.password))
+            .field("sentinel_username", &self.sentinel_username)
+            .field("sentinel_password", &hidden(&self.sentinel_password))
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
             .field(
@@ -595,8 +484,9 @@ impl fmt::Debug for RedisBackendBuilder {
 }
 
 impl RedisBackendBuilder {
-    /// The server to use (default [`DEFAULT_URL`]); see [`RedisBackend`]
-    /// for the format. Parsed by [`build`](Self::build).
+    /// Where the data is (default [`DEFAULT_URL`]): a `redis://`,
+    /// `redis+cluster://` or `redis+sentinel://` URL, or their TLS forms;
+    /// see [`RedisBackend`]. Parsed by [`build`](Self::build).
     ///
     /// ```
     /// let backend = cache_core::backend::RedisBackend::builder().url("redis://db.local:6400/1").build()?;
@@ -605,6 +495,120 @@ impl RedisBackendBuilder {
     /// ```
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.url = Some(url.into());
+        self
+    }
+
+    /// Uses the Redis Cluster these nodes (`host:port`, or `host` for port
+    /// 6379) belong to, over plain TCP: the same as a
+    /// `redis+cluster://host:port,host:port` URL. A few seed nodes are
+    /// enough; the others are discovered. Not with [`url`](Self::url) or
+    /// [`sentinel`](Self::sentinel).
+    ///
+    /// ```
+    /// let backend = cache_core::backend::RedisBackend::builder()
+    ///     .cluster_nodes(["10.0.0.1:7000", "10.0.0.2:7000"])
+    ///     .password("s3cret")
+    ///     .build()?;
+    /// assert_eq!(backend.address(), "10.0.0.1:7000,10.0.0.2:7000");
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn cluster_nodes<I>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.cluster_nodes = Some(nodes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Uses the master that these sentinels (`host:port`, or `host` for
+    /// port 26379) monitor as `service_name`, over plain TCP, database 0:
+    /// the same as a `redis+sentinel://host:port,host:port/<service_name>`
+    /// URL. Not with [`url`](Self::url) or [`cluster_nodes`](Self::cluster_nodes).
+    ///
+    /// ```
+    /// let backend = cache_core::backend::RedisBackend::builder()
+    ///     .sentinel(["10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"], "mymaster")
+    ///     .build()?;
+    /// assert_eq!(backend.address(), "mymaster/0 via 10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379");
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn sentinel<I>(mut self, sentinels: I, service_name: impl Into<String>) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.sentinel = Some((
+            sentinels.into_iter().map(Into::into).collect(),
+            service_name.into(),
+        ));
+        self
+    }
+
+    /// The ACL user to authenticate as on the data nodes (a standalone
+    /// server, every node of a cluster, a Sentinel master), instead of the
+    /// URL's. Without a [`password`](Self::password) (here or in the URL)
+    /// it is not sent.
+    ///
+    /// ```
+    /// let backend = cache_core::backend::RedisBackend::builder()
+    ///     .url("redis://10.0.0.1:6379/0")
+    ///     .username("app")
+    ///     .password("s3cret")
+    ///     .build()?;
+    /// assert!(!format!("{backend:?}").contains("s3cret"));
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// The password of the data nodes (`AUTH`), instead of the URL's:
+    /// keeps it out of URLs that end up in logs.
+    ///
+    /// ```
+    /// let password = std::env::var("REDIS_PASSWORD").unwrap_or_default();
+    /// let backend = cache_core::backend::RedisBackend::builder()
+    ///     .url("redis://10.0.0.1:6379/0")
+    ///     .password(password)
+    ///     .build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// The ACL user to authenticate as on the sentinels (Redis 6.2+
+    /// sentinels with ACL users). Only for Sentinel.
+    ///
+    /// ```
+    /// let backend = cache_core::backend::RedisBackend::builder()
+    ///     .url("redis+sentinel://10.0.0.1:26379/mymaster")
+    ///     .sentinel_username("watcher")
+    ///     .sentinel_password("sentinel-secret")
+    ///     .build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn sentinel_username(mut self, username: impl Into<String>) -> Self {
+        self.sentinel_username = Some(username.into());
+        self
+    }
+
+    /// The password of the sentinels (their `requirepass`), which is
+    /// usually not the master's. Only for Sentinel; it has no place in the
+    /// URL, whose credentials are the master's.
+    ///
+    /// ```
+    /// let backend = cache_core::backend::RedisBackend::builder()
+    ///     .url("redis+sentinel://:master-secret@10.0.0.1:26379,10.0.0.2:26379/mymaster/0")
+    ///     .sentinel_password("sentinel-secret")
+    ///     .build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn sentinel_password(mut self, password: impl Into<String>) -> Self {
+        self.sentinel_password = Some(password.into());
         self
     }
 
@@ -638,8 +642,9 @@ impl RedisBackendBuilder {
 
     /// Trusts the CA certificates in `pem` (PEM text, one or more
     /// certificates), instead of the system's root certificates, to verify
-    /// the server of a `rediss://` URL: for servers with a certificate from
-    /// a private CA. Certificate verification cannot be turned off.
+    /// the servers of a `rediss://`, `rediss+cluster://` or
+    /// `rediss+sentinel://` URL: for servers with a certificate from a
+    /// private CA. Certificate verification cannot be turned off.
     ///
     /// ```no_run
     /// let ca = std::fs::read("/etc/redis/tls/ca.crt")?;
@@ -655,8 +660,10 @@ impl RedisBackendBuilder {
     }
 
     /// Builds the backend. Fails with [`ErrorKind::Config`] on an invalid
-    /// URL, a zero timeout, or TLS certificates given for a URL without
-    /// TLS or that are not PEM certificates. Does not connect.
+    /// URL or node list, more than one of `url`/`cluster_nodes`/`sentinel`,
+    /// a zero timeout, sentinel credentials without Sentinel, or TLS
+    /// certificates given without TLS or that are not PEM certificates.
+    /// Does not connect.
     ///
     /// ```
     /// use cache_core::backend::RedisBackend;
@@ -664,177 +671,299 @@ impl RedisBackendBuilder {
     /// assert_eq!(err.kind(), cache_core::ErrorKind::Config);
     /// ```
     pub fn build(self) -> Result<RedisBackend> {
+        let sources = [
+            self.url.is_some(),
+            self.cluster_nodes.is_some(),
+            self.sentinel.is_some(),
+        ];
+        if sources.iter().filter(|&&set| set).count() > 1 {
+            return Err(Error::config(
+                "set only one of url, cluster_nodes and sentinel on RedisBackend::builder()",
+            ));
+        }
+        let (shown, target) = self.target()?;
+        let timeouts = target
+            .options
+            .timeouts(self.connect_timeout, self.response_timeout)?;
+        if !matches!(target.kind, Kind::Sentinel { .. })
+            && (self.sentinel_username.is_some() || self.sentinel_password.is_some())
+        {
+            return Err(Error::config(format!(
+                "`{shown}`: sentinel credentials were given, but this is not a Sentinel URL"
+            )));
+        }
+        let tls = target.tls;
+        let certificates = tls_certificates(&shown, tls, self.tls_root_certificates)?;
+        if tls {
+            install_crypto_provider();
+        }
+        let username = self.username.or(target.username);
+        let password = self.password.or(target.password);
+        let credentials = Credentials {
+            username: username.as_deref(),
+            password: password.as_deref(),
+            sentinel_username: self.sentinel_username.as_deref(),
+            sentinel_password: self.sentinel_password.as_deref(),
+        };
+        let query = target.options.node_query();
+        let (topology, address) = topology(
+            &shown,
+            target.kind,
+            tls,
+            &credentials,
+            &query,
+            certificates,
+            timeouts,
+        )?;
+        Ok(RedisBackend {
+            inner: Arc::new(Inner {
+                topology,
+                address: address.into_boxed_str(),
+                tls,
+                has_password: password.is_some(),
+                username: username.map(String::into_boxed_str),
+                timeouts,
+            }),
+        })
+    }
+
+    /// Where the data is, from the URL or the node lists, with the URL
+    /// (password redacted) or its equivalent for messages.
+    fn target(&self) -> Result<(String, Target)> {
+        if let Some(nodes) = &self.cluster_nodes {
+            let shown = format!("redis+cluster://{}", nodes.join(","));
+            let nodes = nodes
+                .iter()
+                .map(|node| url::host_port(&shown, node, url::DEFAULT_PORT))
+                .collect::<Result<_>>()?;
+            let target = Target::plain(Kind::Cluster { nodes });
+            return Ok((shown, target));
+        }
+        if let Some((sentinels, service)) = &self.sentinel {
+            let shown = format!("redis+sentinel://{}/{service}", sentinels.join(","));
+            let sentinels = sentinels
+                .iter()
+                .map(|node| url::host_port(&shown, node, url::DEFAULT_SENTINEL_PORT))
+                .collect::<Result<_>>()?;
+            if service.is_empty() {
+                return Err(Error::config(format!(
+                    "`{shown}`: the Sentinel service name is empty"
+                )));
+            }
+            let target = Target::plain(Kind::Sentinel {
+                sentinels,
+                service: service.clone(),
+                db: 0,
+            });
+            return Ok((shown, target));
+        }
         let url = self.url.as_deref().unwrap_or(DEFAULT_URL);
-        let shown = crate::config::redact(url);
+        let shown = redact(url);
+        let target = Target::parse(url, &shown)?;
+        Ok((shown, target))
+    }
+}
+
+/// Credentials, as given to the builder or in the URL.
+struct Credentials<'a> {
+    username: Option<&'a str>,
+    password: Option<&'a str>,
+    sentinel_username: Option<&'a str>,
+    sentinel_password: Option<&'a str>,
+}
+
+/// The store for `kind`, and its [`RedisBackend::address`].
+fn topology(
+    shown: &str,
+    kind: Kind,
+    tls: bool,
+    credentials: &Credentials<'_>,
+    query: &str,
+    certificates: Option<::redis::TlsCertificates>,
+    timeouts: Timeouts,
+) -> Result<(Topology, String)> {
+    let invalid = |e: ::redis::RedisError| {
+        Error::with_source(
+            ErrorKind::Config,
+            format!("`{shown}`: invalid Redis URL or TLS certificates"),
+            e,
+        )
+    };
+    Ok(match kind {
+        Kind::Standalone(info) => {
+            let info = with_credentials(info, credentials.username, credentials.password);
+            let server = Server::new(info, certificates, timeouts, |address| {
+                format!("Redis at {address}")
+            })
+            .map_err(invalid)?;
+            let address = server.address().to_owned();
+            (Topology::Standalone(server), address)
+        }
+        Kind::Cluster { nodes } => {
+            let cluster = Cluster::new(ClusterSettings {
+                nodes: &nodes,
+                tls,
+                username: credentials.username,
+                password: credentials.password,
+                query,
+                certificates,
+                timeouts,
+            })
+            .map_err(invalid)?;
+            let address = cluster.seeds().to_owned();
+            (Topology::Cluster(cluster), address)
+        }
+        Kind::Sentinel {
+            sentinels,
+            service,
+            db,
+        } => {
+            let sentinel = Sentinel::new(SentinelSettings {
+                sentinels: &sentinels,
+                service: &service,
+                db,
+                tls,
+                username: credentials.username,
+                password: credentials.password,
+                sentinel_username: credentials.sentinel_username,
+                sentinel_password: credentials.sentinel_password,
+                query,
+                certificates,
+                timeouts,
+            })?;
+            let address = format!(
+                "{}/{} via {}",
+                sentinel.service(),
+                sentinel.db(),
+                sentinel.sentinels()
+            );
+            (Topology::Sentinel(sentinel), address)
+        }
+    })
+}
+
+/// Where the data is and how to reach it, before connecting.
+struct Target {
+    kind: Kind,
+    tls: bool,
+    username: Option<String>,
+    password: Option<String>,
+    options: UrlOptions,
+}
+
+enum Kind {
+    Standalone(::redis::ConnectionInfo),
+    Cluster {
+        nodes: Vec<String>,
+    },
+    Sentinel {
+        sentinels: Vec<String>,
+        service: String,
+        db: i64,
+    },
+}
+
+impl Target {
+    /// Plain TCP, no credentials, default options: the builder's node lists.
+    fn plain(kind: Kind) -> Self {
+        Self {
+            kind,
+            tls: false,
+            username: None,
+            password: None,
+            options: UrlOptions::default(),
+        }
+    }
+
+    fn parse(url: &str, shown: &str) -> Result<Self> {
+        let scheme = url
+            .split_once("://")
+            .map(|(scheme, _)| scheme.to_ascii_lowercase());
+        match scheme.as_deref() {
+            Some("redis+cluster" | "rediss+cluster") => {
+                let parsed = url::parse(url, shown, url::DEFAULT_PORT)?;
+                if !(parsed.path.is_empty() || parsed.path == ["0"]) {
+                    return Err(Error::config(format!(
+                        "`{shown}`: a Redis Cluster has only database 0; leave the path empty"
+                    )));
+                }
+                Ok(Self {
+                    kind: Kind::Cluster {
+                        nodes: parsed.hosts,
+                    },
+                    tls: parsed.tls,
+                    username: parsed.username,
+                    password: parsed.password,
+                    options: parsed.options,
+                })
+            }
+            Some("redis+sentinel" | "rediss+sentinel") => {
+                let parsed = url::parse(url, shown, url::DEFAULT_SENTINEL_PORT)?;
+                let (service, db) = match parsed.path.as_slice() {
+                    [service] => (service.clone(), Some(0)),
+                    [service, db] => (service.clone(), db.parse().ok().filter(|&db: &i64| db >= 0)),
+                    _ => (String::new(), None),
+                };
+                let Some(db) = db.filter(|_| !service.is_empty()) else {
+                    return Err(Error::config(format!(
+                        "`{shown}`: expected `redis+sentinel://host:port[,host:port…]/<service name>[/<db>]`"
+                    )));
+                };
+                Ok(Self {
+                    kind: Kind::Sentinel {
+                        sentinels: parsed.hosts,
+                        service,
+                        db,
+                    },
+                    tls: parsed.tls,
+                    username: parsed.username,
+                    password: parsed.password,
+                    options: parsed.options,
+                })
+            }
+            _ => Self::parse_standalone(url, shown),
+        }
+    }
+
+    fn parse_standalone(url: &str, shown: &str) -> Result<Self> {
         let parsed = ::redis::parse_redis_url(url)
             .filter(|u| matches!(u.scheme(), "redis" | "rediss" | "valkey" | "valkeys"))
             .ok_or_else(|| {
                 Error::config(format!(
-                    "`{shown}` is not a Redis URL: expected `redis://[[user]:password@]host[:port][/db]` or `rediss://…`"
+                    "`{shown}` is not a Redis URL: expected `redis://[[user]:password@]host[:port][/db]`, \
+                     `rediss://…`, `redis+cluster://host:port,host:port…` or \
+                     `redis+sentinel://host:port,host:port…/<service name>[/<db>]`"
                 ))
             })?;
-        let mut connect_timeout = DEFAULT_CONNECT_TIMEOUT;
-        let mut response_timeout = DEFAULT_RESPONSE_TIMEOUT;
-        for (name, value) in parsed.query_pairs() {
-            match &*name {
-                "connect_timeout" => connect_timeout = parse_timeout(&shown, &name, &value)?,
-                "response_timeout" => response_timeout = parse_timeout(&shown, &name, &value)?,
-                "protocol" => {} // read by redis-rs
-                other => {
-                    return Err(Error::config(format!(
-                        "`{shown}`: unknown option `{other}` for Redis (known: connect_timeout, response_timeout, protocol)"
-                    )))
-                }
-            }
-        }
-        if let Some(timeout) = nonzero("connect_timeout", self.connect_timeout)? {
-            connect_timeout = timeout;
-        }
-        if let Some(timeout) = nonzero("response_timeout", self.response_timeout)? {
-            response_timeout = timeout;
-        }
+        let options = UrlOptions::parse(shown, parsed.query_pairs())?;
         let tls = matches!(parsed.scheme(), "rediss" | "valkeys");
-        if tls {
-            if parsed.fragment().is_some() {
-                return Err(Error::config(format!(
-                    "`{shown}`: URL fragments such as `#insecure` are not supported; \
-                     to trust a private CA, use RedisBackend::builder().tls_root_certificates(…)"
-                )));
-            }
-            install_crypto_provider();
+        if tls && parsed.fragment().is_some() {
+            return Err(Error::config(format!(
+                "`{shown}`: URL fragments such as `#insecure` are not supported; \
+                 to trust a private CA, use RedisBackend::builder().tls_root_certificates(…)"
+            )));
         }
-        let client = match self.tls_root_certificates {
-            None => ::redis::Client::open(parsed),
-            Some(_) if !tls => {
-                return Err(Error::config(format!(
-                    "`{shown}`: TLS root certificates were given for a URL without TLS; use `rediss://`"
-                )))
-            }
-            Some(pem) if !contains(&pem, b"-----BEGIN CERTIFICATE-----") => {
-                return Err(Error::config(format!(
-                    "`{shown}`: the TLS root certificates hold no PEM certificate (`-----BEGIN CERTIFICATE-----`)"
-                )))
-            }
-            Some(pem) => ::redis::Client::build_with_tls(
-                parsed,
-                ::redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem),
-                },
-            ),
-        }
-        .map_err(|e| {
+        let info = parsed.into_connection_info().map_err(|e| {
             Error::with_source(
                 ErrorKind::Config,
-                format!("`{shown}`: invalid Redis URL or TLS certificates"),
+                format!("`{shown}`: invalid Redis URL"),
                 e,
             )
         })?;
-        let info = client.get_connection_info();
-        let host_port = match info.addr() {
-            ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
-                if host.contains(':') {
-                    format!("[{host}]:{port}")
-                } else {
-                    format!("{host}:{port}")
-                }
-            }
-            other => other.to_string(),
-        };
-        let address = format!("{host_port}/{}", info.redis_settings().db());
-        Ok(RedisBackend {
-            inner: Arc::new(Inner {
-                client,
-                address: address.into_boxed_str(),
-                tls,
-                connect_timeout,
-                response_timeout,
-                manager: OnceLock::new(),
-                connecting: Mutex::new(None),
-            }),
+        let redis = info.redis_settings();
+        Ok(Self {
+            username: redis.username().map(str::to_owned),
+            password: redis.password().map(str::to_owned),
+            kind: Kind::Standalone(info),
+            tls,
+            options,
         })
     }
-}
-
-/// redis-rs builds its rustls configuration with the process-wide crypto
-/// provider. When the application has not installed one, install ring
-/// (the provider this crate enables), so that `rediss://` works even when
-/// another crate in the build also enables rustls's aws-lc-rs provider.
-fn install_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race with another installer is fine: one is in place.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
-
-fn nonzero(name: &str, timeout: Option<Duration>) -> Result<Option<Duration>> {
-    match timeout {
-        Some(t) if t.is_zero() => Err(Error::config(format!(
-            "the Redis {name} must be greater than zero"
-        ))),
-        other => Ok(other),
-    }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// `2s`, `500ms`, `1m`, or a bare number of milliseconds; not zero.
-fn parse_timeout(url: &str, name: &str, value: &str) -> Result<Duration> {
-    parse_duration(value).ok_or_else(|| {
-        Error::config(format!(
-            "`{url}`: {name} `{value}` is not a timeout (examples: 2s, 500ms, 1m, 250)"
-        ))
-    })
-}
-
-pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits.parse().ok()?;
-    let duration = match unit.trim() {
-        "" | "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" | "min" => Duration::from_secs(n.checked_mul(60)?),
-        _ => return None,
-    };
-    (!duration.is_zero()).then_some(duration)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_in_the_usual_spellings() {
-        assert_eq!(parse_duration("2s"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("250"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
-        for bad in [
-            "",
-            "0",
-            "0s",
-            "1.5s",
-            "-1s",
-            "2h",
-            "s",
-            "99999999999999999999",
-        ] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn glob_characters_are_escaped_in_the_pattern() {
-        assert_eq!(match_pattern("app:"), b"app:*");
-        assert_eq!(match_pattern(r"a*b?[c]\"), br"a\*b\?\[c\]\\*");
-        assert_eq!(match_pattern(""), b"*");
-    }
 
     #[test]
     fn urls_give_address_and_timeouts() {
@@ -918,6 +1047,98 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(garbage.kind(), ErrorKind::Config, "{garbage}");
+    }
+
+    #[test]
+    fn cluster_and_sentinel_urls_give_addresses_and_timeouts() {
+        let cluster = RedisBackend::from_url(
+            "redis+cluster://:s3cret@10.0.0.1:7000,10.0.0.2,[::1]:7002?response_timeout=300ms",
+        )
+        .unwrap();
+        assert_eq!(cluster.address(), "10.0.0.1:7000,10.0.0.2:6379,[::1]:7002");
+        assert_eq!(cluster.response_timeout(), Duration::from_millis(300));
+        assert!(format!("{cluster:?}").contains("topology: \"cluster\""));
+        let cluster = RedisBackend::from_url("rediss+cluster://h1:7000/0").unwrap();
+        assert!(format!("{cluster:?}").contains("tls: true"));
+
+        let sentinel = RedisBackend::from_url(
+            "redis+sentinel://app:s3cret@s1,s2:26380/mymaster/3?connect_timeout=1s",
+        )
+        .unwrap();
+        assert_eq!(sentinel.address(), "mymaster/3 via s1:26379,s2:26380");
+        assert_eq!(sentinel.connect_timeout(), Duration::from_secs(1));
+        let shown = format!("{sentinel:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("\"app\""),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn builder_node_lists_match_the_urls() {
+        let cluster = RedisBackend::builder()
+            .cluster_nodes(["10.0.0.1:7000", "10.0.0.2"])
+            .password("s3cret")
+            .build()
+            .unwrap();
+        assert_eq!(cluster.address(), "10.0.0.1:7000,10.0.0.2:6379");
+        assert!(!format!("{cluster:?}").contains("s3cret"));
+        let sentinel = RedisBackend::builder()
+            .sentinel(["s1", "s2:26380"], "mymaster")
+            .sentinel_password("s3cret")
+            .build()
+            .unwrap();
+        assert_eq!(sentinel.address(), "mymaster/0 via s1:26379,s2:26380");
+        let builder = RedisBackend::builder()
+            .sentinel(["s1"], "m")
+            .password("pw-1")
+            .sentinel_password("pw-2");
+        let shown = format!("{builder:?}");
+        assert!(
+            !shown.contains("pw-1") && !shown.contains("pw-2"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn bad_cluster_and_sentinel_settings_are_config_errors_without_the_password() {
+        for url in [
+            "redis+cluster://:s3cret@h1:7000/1",
+            "redis+cluster://:s3cret@h1:7000,,h2",
+            "redis+cluster://:s3cret@h1:0",
+            "redis+cluster://:s3cret@h1?timeout=1s",
+            "redis+cluster://:s3cret@h1#frag",
+            "redis+sentinel://:s3cret@s1",
+            "redis+sentinel://:s3cret@s1/",
+            "redis+sentinel://:s3cret@s1/mymaster/x",
+            "redis+sentinel://:s3cret@s1/mymaster/0/extra",
+            "redis+sentinel://:s3cret@s1:port/mymaster",
+        ] {
+            let err = RedisBackend::from_url(url).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{url}: {err}");
+            assert!(!err.to_string().contains("s3cret"), "{err}");
+        }
+        let builders = [
+            RedisBackend::builder()
+                .url("redis://h")
+                .cluster_nodes(["h:7000"]),
+            RedisBackend::builder()
+                .cluster_nodes(["h:7000"])
+                .sentinel(["h"], "m"),
+            RedisBackend::builder().sentinel(["h"], ""),
+            RedisBackend::builder().cluster_nodes(["h:x"]),
+            RedisBackend::builder()
+                .url("redis://h")
+                .sentinel_password("pw"),
+            RedisBackend::builder()
+                .cluster_nodes(["h:7000"])
+                .tls_root_certificates(b"-----BEGIN CERTIFICATE-----".to_vec()),
+        ];
+        for builder in builders {
+            let shown = format!("{builder:?}");
+            let err = builder.build().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{shown}: {err}");
+        }
     }
 
     #[tokio::test]
