@@ -1,0 +1,46 @@
+//! Memoized functions shared by several binaries: the integration tests
+//! and `examples/memoize_peer.rs` call the same function, with the same
+//! key (`cache_suite::shared_fns::profile_name:1:<args>`), to show that
+//! processes sharing a store and a prefix share entries and invalidations.
+//!
+//! A function's key starts with its `module_path!()`, so two binaries
+//! share entries only when they memoize the *same* function: a copy in each
+//! binary would live in two modules and have two keys. Hence this module.
+//!
+//! The functions use the process-wide cache: each process points it at the
+//! shared store with [`cache_core::init`] before the first call.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use cache_core::memoize;
+
+static PROFILE_NAME_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// A user's display name, "loaded" by this process: the value names the
+/// process that ran the body, so a reader can tell whose entry it got.
+///
+/// ```no_run
+/// use cache_core::Cache;
+/// use cache_suite::shared_fns::{profile_name, profile_name_runs};
+///
+/// cache_core::init(Cache::builder().url("redis://127.0.0.1:6379/0").key_prefix("demo:").build()?)?;
+/// let name = profile_name(7); // from the cache if any process computed it
+/// println!("{name} (body runs in this process: {})", profile_name_runs());
+/// # Ok::<(), cache_core::Error>(())
+/// ```
+#[memoize(timeout = 60)]
+pub fn profile_name(id: u64) -> String {
+    PROFILE_NAME_RUNS.fetch_add(1, Ordering::SeqCst);
+    format!("user {id}, loaded by process {}", std::process::id())
+}
+
+/// How many times [`profile_name`]'s body ran in this process.
+///
+/// ```
+/// let before = cache_suite::shared_fns::profile_name_runs();
+/// cache_suite::shared_fns::profile_name_uncached(1);
+/// assert_eq!(cache_suite::shared_fns::profile_name_runs(), before + 1);
+/// ```
+pub fn profile_name_runs() -> usize {
+    PROFILE_NAME_RUNS.load(Ordering::SeqCst)
+}
