@@ -88,7 +88,10 @@ async fn main() -> cache_core::Result<()> {
         format_args!("{:.1?}", started.elapsed()),
     );
     get_user_profile_invalidate(2).await?;
-    show("get_user_profile_invalidate(2)", format_args!("dropped user 2 only"));
+    show(
+        "get_user_profile_invalidate(2)",
+        format_args!("dropped user 2 only"),
+    );
     get_user_profile(1).await;
     get_user_profile(2).await;
 

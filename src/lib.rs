@@ -4,5 +4,20 @@
 //!   for integration tests. Every test that needs Redis gets its own server
 //!   from here; no test repeats that code, and none touches a server it
 //!   did not start.
+//! - [`redis_cluster`]: a three-primary Redis Cluster built from those
+//!   servers, shared by the tests of one test binary.
+//! - [`redis_sentinel`]: a master, a replica and three sentinels, one
+//!   deployment per test.
+//! - [`shared_fns`]: memoized functions that tests and examples call from
+//!   several processes, so that they share cache keys.
+//! - [`examples`]: builds an example from a test, to run it as a process.
+//! - [`fs_store`]: a file-system store written against the public
+//!   `Backend` trait, as a framework author would: used by
+//!   `examples/custom_backend.rs`, checked by `tests/custom_backend.rs`.
 
+pub mod examples;
+pub mod fs_store;
+pub mod redis_cluster;
+pub mod redis_sentinel;
 pub mod redis_server;
+pub mod shared_fns;

@@ -18,6 +18,9 @@
 //! # }
 //! ```
 //!
+//! The [`guide`] walks through caching functions with `#[cached]` and
+//! `#[memoize]`, invalidation, and the Flask-Caching equivalents.
+//!
 //! # Stores
 //!
 //! | URL | store |
@@ -25,6 +28,8 @@
 //! | `memory://?max_capacity=64MiB` | [`MemoryBackend`]: in-process, bounded by bytes, typed hits with no decoding |
 //! | `null://` | [`NullBackend`]: stores nothing (caching off) |
 //! | `redis://[[user]:pass@]host[:port][/db][?connect_timeout=2s&response_timeout=1s]`, `rediss://…` (TLS) | [`backend::RedisBackend`] (feature `redis`): one shared connection, reconnected automatically |
+//! | `redis+cluster://host:port,host:port…[?options]`, `rediss+cluster://…` | [`backend::RedisBackend`] on a Redis Cluster: keys routed by slot, `clear` on every primary |
+//! | `redis+sentinel://host:port,host:port…/<service>[/db][?options]`, `rediss+sentinel://…` | [`backend::RedisBackend`] on the master that Redis Sentinel names, followed across failovers |
 //!
 //! Any other store plugs in by implementing [`Backend`]; the
 //! `testing` feature's [`testing::conformance`] checks it behaves.
@@ -34,7 +39,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `macros` | yes | `#[memoize]` and `#[cached]` |
-//! | `redis` | yes | [`backend::RedisBackend`] and the `redis://` / `rediss://` URLs (redis-rs; TLS through rustls) |
+//! | `redis` | yes | [`backend::RedisBackend`] and the `redis://`, `redis+cluster://`, `redis+sentinel://` URLs and their TLS forms (redis-rs; TLS through rustls) |
 //! | `json` | no | [`Codec::Json`] |
 //! | `testing` | no | [`testing`]: the backend conformance suite |
 
@@ -48,6 +53,7 @@ pub mod codec;
 mod config;
 mod error;
 mod flight;
+pub mod guide;
 pub mod key;
 mod memo;
 mod runtime;
