@@ -10,11 +10,13 @@
 //!   deployment per test.
 //! - [`shared_fns`]: memoized functions that tests and examples call from
 //!   several processes, so that they share cache keys.
+//! - [`down_backend`]: a store whose every call fails, for fail-open tests.
 //! - [`examples`]: builds an example from a test, to run it as a process.
 //! - [`fs_store`]: a file-system store written against the public
 //!   `Backend` trait, as a framework author would: used by
 //!   `examples/custom_backend.rs`, checked by `tests/custom_backend.rs`.
 
+pub mod down_backend;
 pub mod examples;
 pub mod fs_store;
 pub mod redis_cluster;

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use cache_core::testing::{conformance, conformance_with, Expect};
 use cache_core::{
-    async_trait, bytes::Bytes, Backend, Cache, Error, ErrorKind, MemoryBackend, NullBackend, Ttl,
+    async_trait, bytes::Bytes, Backend, Cache, ErrorKind, MemoryBackend, NullBackend, Ttl,
 };
+use cache_suite::down_backend::DownBackend;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -236,45 +237,10 @@ async fn futures_join<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
     out
 }
 
-/// A store whose every operation fails, as a dead server would.
-struct Broken;
-
-fn down() -> Error {
-    Error::new(
-        ErrorKind::Connection,
-        "cannot connect to 127.0.0.1:1: connection refused",
-    )
-}
-
-#[async_trait]
-impl Backend for Broken {
-    async fn get(&self, _: &str) -> cache_core::Result<Option<Bytes>> {
-        Err(down())
-    }
-    async fn set(&self, _: &str, _: Bytes, _: Ttl) -> cache_core::Result<()> {
-        Err(down())
-    }
-    async fn add(&self, _: &str, _: Bytes, _: Ttl) -> cache_core::Result<bool> {
-        Err(down())
-    }
-    async fn delete_many(&self, _: &[&str]) -> cache_core::Result<u64> {
-        Err(down())
-    }
-    async fn incr(&self, _: &str, _: i64, _: Ttl) -> cache_core::Result<i64> {
-        Err(down())
-    }
-    async fn clear_prefix(&self, _: &str) -> cache_core::Result<u64> {
-        Err(down())
-    }
-    async fn ping(&self) -> cache_core::Result<()> {
-        Err(down())
-    }
-}
-
 #[tokio::test]
 async fn errors_name_the_operation_and_key_unless_ignored() {
     let strict = Cache::builder()
-        .backend(Broken)
+        .backend(DownBackend)
         .key_prefix("s:")
         .build()
         .unwrap();
@@ -292,7 +258,7 @@ async fn errors_name_the_operation_and_key_unless_ignored() {
     );
 
     let lenient = Cache::builder()
-        .backend(Broken)
+        .backend(DownBackend)
         .ignore_errors(true)
         .build()
         .unwrap();
@@ -315,7 +281,7 @@ async fn errors_name_the_operation_and_key_unless_ignored() {
 
 #[tokio::test]
 async fn get_or_set_with_is_fail_open() {
-    let cache = Cache::builder().backend(Broken).build().unwrap();
+    let cache = Cache::builder().backend(DownBackend).build().unwrap();
     for i in 0..3u32 {
         assert_eq!(
             cache.get_or_set_with("k", None, || async move { i }).await,
@@ -331,7 +297,7 @@ async fn get_or_set_with_is_fail_open() {
 #[tokio::test]
 async fn clear_refuses_an_empty_prefix_on_a_shared_store() {
     let cache = Cache::builder()
-        .backend(Broken)
+        .backend(DownBackend)
         .key_prefix("")
         .build()
         .unwrap();

@@ -7,10 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Barrier, LazyLock};
 use std::time::Duration;
 
-use cache_core::{
-    async_trait, bytes::Bytes, cached, memoize, Backend, Cache, Error, ErrorKind, MemoryBackend,
-    Ttl,
-};
+use cache_core::{cached, memoize, Cache, MemoryBackend};
+use cache_suite::down_backend::DownBackend;
 use serde::{Deserialize, Serialize};
 
 fn cache(prefix: &str) -> Cache {
@@ -423,38 +421,6 @@ fn cached_key_template_gives_a_readable_key_per_rendering() {
 }
 
 // --- Fail-open ------------------------------------------------------------------------------
-
-/// A store that is down: every operation fails.
-struct DownBackend;
-
-fn down() -> Error {
-    Error::new(ErrorKind::Connection, "connection refused (test backend)")
-}
-
-#[async_trait]
-impl Backend for DownBackend {
-    async fn get(&self, _key: &str) -> cache_core::Result<Option<Bytes>> {
-        Err(down())
-    }
-    async fn set(&self, _key: &str, _value: Bytes, _ttl: Ttl) -> cache_core::Result<()> {
-        Err(down())
-    }
-    async fn add(&self, _key: &str, _value: Bytes, _ttl: Ttl) -> cache_core::Result<bool> {
-        Err(down())
-    }
-    async fn delete_many(&self, _keys: &[&str]) -> cache_core::Result<u64> {
-        Err(down())
-    }
-    async fn incr(&self, _key: &str, _delta: i64, _ttl: Ttl) -> cache_core::Result<i64> {
-        Err(down())
-    }
-    async fn clear_prefix(&self, _prefix: &str) -> cache_core::Result<u64> {
-        Err(down())
-    }
-    async fn ping(&self) -> cache_core::Result<()> {
-        Err(down())
-    }
-}
 
 static DOWN: LazyLock<Cache> = LazyLock::new(|| {
     Cache::builder()
