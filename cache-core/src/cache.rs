@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::backend::memory::{key_for_message, Stored};
 use crate::backend::{Backend, MemoryBackend, Ttl};
 use crate::blocking::Blocking;
-use crate::codec::{self, Codec};
+use crate::codec::{self, Codec, Format};
 use crate::flight::{Flights, Join};
 use crate::stats::{Counters, Stats};
 use crate::{config, runtime, Error, ErrorKind, Result};
@@ -65,7 +65,7 @@ pub(crate) struct Inner {
     pub(crate) prefix: Box<str>,
     pub(crate) default_ttl: Ttl,
     pub(crate) ignore_errors: bool,
-    pub(crate) codec: Codec,
+    pub(crate) format: Format,
     pub(crate) stats: Counters,
     pub(crate) flights: Flights,
     /// Whether the last backend call failed: errors are logged at `warn`
@@ -146,7 +146,7 @@ impl fmt::Debug for Cache {
             .field("prefix", &self.inner.prefix)
             .field("default_ttl", &self.inner.default_ttl)
             .field("ignore_errors", &self.inner.ignore_errors)
-            .field("codec", &self.inner.codec)
+            .field("format", &self.inner.format)
             .field("in_memory", &self.inner.local.is_some())
             .finish_non_exhaustive()
     }
@@ -376,7 +376,7 @@ impl Cache {
                     // Stored as another type: read it the way a remote
                     // store would, through its bytes.
                     match typed.encode() {
-                        Ok(bytes) => self.decode_logged(full, &bytes),
+                        Ok(bytes) => self.logged::<T>(full, codec::decode(&bytes)),
                         Err(e) => {
                             self.inner.stats.error();
                             tracing::warn!(key = %key_for_message(full), error = %e, "cache value could not be re-encoded; treating as a miss");
@@ -385,7 +385,7 @@ impl Cache {
                     }
                 }
             }
-            Some(Stored::Bytes(bytes)) => self.decode_logged(full, &bytes),
+            Some(Stored::Bytes(bytes)) => self.logged::<T>(full, codec::decode(&bytes)),
         }
     }
 
@@ -394,7 +394,7 @@ impl Cache {
     }
 
     fn decode_counted<T: DeserializeOwned>(&self, full: &str, bytes: Option<&[u8]>) -> Option<T> {
-        let value = bytes.and_then(|b| self.decode_logged(full, b));
+        let value = bytes.and_then(|b| self.logged::<T>(full, self.inner.format.decode(full, b)));
         if value.is_some() {
             self.inner.stats.hit();
         } else {
@@ -403,8 +403,8 @@ impl Cache {
         value
     }
 
-    fn decode_logged<T: DeserializeOwned>(&self, full: &str, bytes: &[u8]) -> Option<T> {
-        match codec::decode(bytes) {
+    fn logged<T>(&self, full: &str, decoded: Result<T>) -> Option<T> {
+        match decoded {
             Ok(v) => Some(v),
             Err(e) => {
                 self.inner.stats.error();
@@ -473,9 +473,9 @@ impl Cache {
         T: Serialize + Clone + Send + Sync + 'static,
     {
         let result = if let Some(local) = &self.inner.local {
-            local.insert_typed(full, value.clone(), self.inner.codec, ttl)
+            local.insert_typed(full, value.clone(), &self.inner.format, ttl)
         } else {
-            match codec::encode(value, self.inner.codec) {
+            match self.inner.format.encode(full, value) {
                 Ok(bytes) => {
                     let result = self.inner.backend.set(full, bytes, ttl).await;
                     self.observe(&result);
@@ -525,9 +525,9 @@ impl Cache {
         let full = self.full_key(key);
         let ttl = self.ttl(timeout.into());
         let result = if let Some(local) = &self.inner.local {
-            local.add_typed(&full, value.clone(), self.inner.codec, ttl)
+            local.add_typed(&full, value.clone(), &self.inner.format, ttl)
         } else {
-            match codec::encode(value, self.inner.codec) {
+            match self.inner.format.encode(&full, value) {
                 Ok(bytes) => {
                     let result = self.inner.backend.add(&full, bytes, ttl).await;
                     self.observe(&result);
@@ -661,7 +661,7 @@ impl Cache {
         };
         if let Some(local) = &self.inner.local {
             for ((_, value), key) in items.iter().zip(&full) {
-                if let Err(e) = local.insert_typed(key, value.clone(), self.inner.codec, ttl) {
+                if let Err(e) = local.insert_typed(key, value.clone(), &self.inner.format, ttl) {
                     return self.absorb(e, "set", key, ());
                 }
             }
@@ -670,7 +670,7 @@ impl Cache {
         }
         let mut encoded = Vec::with_capacity(items.len());
         for ((_, value), key) in items.iter().zip(&full) {
-            match codec::encode(value, self.inner.codec) {
+            match self.inner.format.encode(key, value) {
                 Ok(bytes) => encoded.push((key.as_str(), bytes)),
                 Err(e) => return self.absorb(e, "set_many", key, ()),
             }
@@ -1060,6 +1060,8 @@ pub struct CacheBuilder {
     default_ttl: Ttl,
     ignore_errors: bool,
     codec: Codec,
+    max_value_size: usize,
+    signing_key: Option<Vec<u8>>,
 }
 
 impl Default for CacheBuilder {
@@ -1071,6 +1073,8 @@ impl Default for CacheBuilder {
             default_ttl: Ttl::After(DEFAULT_TIMEOUT),
             ignore_errors: false,
             codec: Codec::default(),
+            max_value_size: codec::MAX_VALUE_SIZE,
+            signing_key: None,
         }
     }
 }
@@ -1083,6 +1087,8 @@ impl fmt::Debug for CacheBuilder {
             .field("default_ttl", &self.default_ttl)
             .field("ignore_errors", &self.ignore_errors)
             .field("codec", &self.codec)
+            .field("max_value_size", &self.max_value_size)
+            .field("signed", &self.signing_key.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -1172,6 +1178,59 @@ impl CacheBuilder {
         self
     }
 
+    /// The largest value, in bytes, that is stored or read back (default and
+    /// maximum [`MAX_VALUE_SIZE`](codec::MAX_VALUE_SIZE), 64 MiB). A larger
+    /// value is refused on write with [`ErrorKind::TooLarge`]; larger bytes
+    /// found in the store are a miss, logged and counted, and are never
+    /// decoded. Lower it to what your values need, so that bytes someone else
+    /// wrote under your keys cannot make the process decode more.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = cache_core::Cache::builder().max_value_size(1024).build()?;
+    /// let err = cache.set("big", &vec![0u8; 4096], None).await.unwrap_err();
+    /// assert_eq!(err.kind(), cache_core::ErrorKind::TooLarge);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn max_value_size(mut self, bytes: usize) -> Self {
+        self.max_value_size = bytes;
+        self
+    }
+
+    /// Signs every value this cache writes to a store outside the process
+    /// with HMAC-SHA256 under `key`, and treats a value whose tag does not
+    /// verify as a miss (logged at `warn` and counted in
+    /// [`Stats::errors`](crate::Stats::errors)), before decoding any of it.
+    ///
+    /// Use it when others can write to the store (a shared Redis): without
+    /// the key, nobody can produce a value this cache accepts. The tag covers
+    /// the full key too, so a signed value copied under another key is
+    /// refused. Every process sharing the entries needs the same key; use
+    /// at least 32 random bytes (shorter than 16 is refused by
+    /// [`build`](Self::build)).
+    ///
+    /// Signed values are always an envelope, integers included, so `incr`
+    /// and `decr` cannot work on a value written by `set`, and a counter
+    /// made by `incr` (a plain decimal, since the server does the
+    /// arithmetic) reads as a miss through `get`: read counters with
+    /// `incr(key, 0)`. The in-memory store keeps Rust values that never
+    /// leave the process, so nothing there is signed.
+    ///
+    /// ```no_run
+    /// let key = std::env::var("CACHE_SIGNING_KEY").expect("a secret of 32+ bytes");
+    /// let cache = cache_core::Cache::builder()
+    ///     .url("redis://127.0.0.1:6379/0")
+    ///     .signing_key(key)
+    ///     .build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn signing_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.signing_key = Some(key.as_ref().to_vec());
+        self
+    }
+
     /// Builds the cache. Fails with [`ErrorKind::Config`] on an invalid URL.
     /// Does not connect: see [`Cache::ping`].
     ///
@@ -1195,7 +1254,8 @@ impl CacheBuilder {
                 prefix: self.prefix.into_boxed_str(),
                 default_ttl: self.default_ttl,
                 ignore_errors: self.ignore_errors,
-                codec: self.codec,
+                format: Format::new(self.codec)
+                    .configure(self.max_value_size, self.signing_key.as_deref())?,
                 stats: Counters::default(),
                 flights: Flights::default(),
                 degraded: AtomicBool::new(false),

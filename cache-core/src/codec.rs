@@ -15,12 +15,18 @@
 use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use serde::ser::{self, Impossible, Serialize};
+use sha2::Sha256;
 
 use crate::{Error, ErrorKind, Result};
 
-/// The largest value, in bytes, that is encoded or decoded (64 MiB).
+/// The largest value, in bytes, that is encoded or decoded (64 MiB): the
+/// default and the ceiling of
+/// [`CacheBuilder::max_value_size`](crate::CacheBuilder::max_value_size).
+/// Lengths claimed inside a payload are bounded by it too, so no decode
+/// allocates more than this whatever the bytes say.
 ///
 /// ```
 /// assert_eq!(cache_core::codec::MAX_VALUE_SIZE, 64 * 1024 * 1024);
@@ -91,6 +97,13 @@ pub fn encode<T: Serialize + ?Sized>(value: &T, codec: Codec) -> Result<Bytes> {
     if let Some(n) = integer_value(value) {
         return Ok(Bytes::from(n.to_string()));
     }
+    let bytes = envelope(value, codec)?;
+    check_size("encoded value", bytes.len(), MAX_VALUE_SIZE)?;
+    Ok(bytes.freeze())
+}
+
+/// The format byte of `codec` followed by the payload, integers included.
+fn envelope<T: Serialize + ?Sized>(value: &T, codec: Codec) -> Result<BytesMut> {
     let mut out = BytesMut::with_capacity(64).writer();
     out.get_mut().put_u8(codec.format_byte());
     match codec {
@@ -104,21 +117,23 @@ pub fn encode<T: Serialize + ?Sized>(value: &T, codec: Codec) -> Result<Bytes> {
                 .map_err(|e| Error::codec("cannot encode value as JSON", e))?;
         }
     }
-    let bytes = out.into_inner().freeze();
-    if bytes.len() > MAX_VALUE_SIZE {
+    Ok(out.into_inner())
+}
+
+fn check_size(what: &str, len: usize, max: usize) -> Result<()> {
+    if len > max {
         return Err(Error::new(
             ErrorKind::TooLarge,
-            format!(
-                "encoded value is {} bytes, more than the {MAX_VALUE_SIZE} bytes allowed",
-                bytes.len()
-            ),
+            format!("{what} is {len} bytes, more than the {max} bytes allowed"),
         ));
     }
-    Ok(bytes)
+    Ok(())
 }
 
 /// Decodes stored bytes into `T`. Fails with [`ErrorKind::Codec`] on
-/// anything that is not a valid encoding of a `T`; never panics.
+/// anything that is not a valid encoding of a `T`, and with
+/// [`ErrorKind::TooLarge`] on more than [`MAX_VALUE_SIZE`] bytes; never
+/// panics.
 ///
 /// ```
 /// use cache_core::codec::decode;
@@ -129,15 +144,12 @@ pub fn encode<T: Serialize + ?Sized>(value: &T, codec: Codec) -> Result<Bytes> {
 /// # Ok::<(), cache_core::Error>(())
 /// ```
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    if bytes.len() > MAX_VALUE_SIZE {
-        return Err(Error::new(
-            ErrorKind::TooLarge,
-            format!(
-                "stored value is {} bytes, more than the {MAX_VALUE_SIZE} bytes allowed",
-                bytes.len()
-            ),
-        ));
-    }
+    check_size("stored value", bytes.len(), MAX_VALUE_SIZE)?;
+    decode_payload(bytes)
+}
+
+/// Decodes an envelope or a decimal integer, whatever its length.
+fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     match bytes.first() {
         None => Err(Error::new(ErrorKind::Codec, "stored value is empty")),
         Some(&FORMAT_BINCODE) => {
@@ -161,6 +173,120 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
         )),
         Some(_) => decode_integer(bytes),
     }
+}
+
+/// The length of the HMAC-SHA256 tag appended to signed values.
+pub(crate) const TAG_LEN: usize = 32;
+
+/// The shortest signing key [`CacheBuilder::signing_key`](crate::CacheBuilder::signing_key) accepts.
+pub(crate) const MIN_SIGNING_KEY: usize = 16;
+
+/// How one [`Cache`](crate::Cache) turns values into stored bytes and back:
+/// its codec, its size bound and, if configured, its signing key.
+#[derive(Clone)]
+pub(crate) struct Format {
+    pub(crate) codec: Codec,
+    pub(crate) max_size: usize,
+    signer: Option<Hmac<Sha256>>,
+}
+
+impl fmt::Debug for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Format")
+            .field("codec", &self.codec)
+            .field("max_size", &self.max_size)
+            .field("signed", &self.signer.is_some())
+            .finish()
+    }
+}
+
+impl Format {
+    /// A format with no signing and the default size bound.
+    pub(crate) fn new(codec: Codec) -> Self {
+        Self {
+            codec,
+            max_size: MAX_VALUE_SIZE,
+            signer: None,
+        }
+    }
+
+    /// Checks and applies the builder's size bound and signing key.
+    pub(crate) fn configure(mut self, max_size: usize, signing_key: Option<&[u8]>) -> Result<Self> {
+        if max_size == 0 || max_size > MAX_VALUE_SIZE {
+            return Err(Error::config(format!(
+                "max_value_size must be between 1 and {MAX_VALUE_SIZE} bytes, not {max_size}"
+            )));
+        }
+        self.max_size = max_size;
+        if let Some(key) = signing_key {
+            if key.len() < MIN_SIGNING_KEY {
+                return Err(Error::config(format!(
+                    "the signing key is {} bytes; use at least 32 random bytes ({MIN_SIGNING_KEY} at the very least)",
+                    key.len()
+                )));
+            }
+            let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+                .map_err(|_| Error::config("the signing key cannot key HMAC-SHA256"))?;
+            self.signer = Some(mac);
+        }
+        Ok(self)
+    }
+
+    /// Encodes `value` for storage under the full key `key`. Signed values
+    /// are always an envelope (integers included) followed by their tag.
+    pub(crate) fn encode<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<Bytes> {
+        let Some(signer) = &self.signer else {
+            if let Some(n) = integer_value(value) {
+                return Ok(Bytes::from(n.to_string()));
+            }
+            let bytes = envelope(value, self.codec)?;
+            check_size("encoded value", bytes.len(), self.max_size)?;
+            return Ok(bytes.freeze());
+        };
+        let mut bytes = envelope(value, self.codec)?;
+        let tag = sign(signer.clone(), key, &bytes);
+        bytes.extend_from_slice(&tag);
+        check_size("encoded value", bytes.len(), self.max_size)?;
+        Ok(bytes.freeze())
+    }
+
+    /// Decodes bytes read from under the full key `key`, checking the size
+    /// bound and, if signing is on, the tag before anything is decoded.
+    pub(crate) fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Result<T> {
+        check_size("stored value", bytes.len(), self.max_size)?;
+        let Some(signer) = &self.signer else {
+            return decode_payload(bytes);
+        };
+        let Some(split) = bytes.len().checked_sub(TAG_LEN) else {
+            return Err(Error::new(
+                ErrorKind::Codec,
+                "stored value is unsigned or truncated (signing is on)",
+            ));
+        };
+        let (payload, tag) = bytes.split_at(split);
+        let mut mac = signer.clone();
+        feed(&mut mac, key, payload);
+        mac.verify_slice(tag).map_err(|_| {
+            Error::new(
+                ErrorKind::Codec,
+                "stored value's signature does not match: written without this signing key, moved from another key, or altered",
+            )
+        })?;
+        decode_payload(payload)
+    }
+}
+
+/// The tag binds the payload to its key, so a signed value copied under
+/// another key does not verify.
+fn feed(mac: &mut Hmac<Sha256>, key: &str, payload: &[u8]) {
+    mac.update(&(key.len() as u64).to_le_bytes());
+    mac.update(key.as_bytes());
+    mac.update(payload);
+}
+
+fn sign(mut mac: Hmac<Sha256>, key: &str, payload: &[u8]) -> [u8; TAG_LEN] {
+    feed(&mut mac, key, payload);
+    mac.finalize().into_bytes().into()
 }
 
 fn decode_integer<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
@@ -430,6 +556,109 @@ mod tests {
                 ErrorKind::Codec,
                 "{bytes:?}"
             );
+        }
+    }
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn signed() -> Format {
+        Format::new(Codec::Bincode)
+            .configure(MAX_VALUE_SIZE, Some(SECRET))
+            .unwrap()
+    }
+
+    #[test]
+    fn signed_values_round_trip_and_integers_are_signed_too() {
+        let format = signed();
+        let bytes = format.encode("app:p", &profile()).unwrap();
+        assert_eq!(
+            format.decode::<Profile>("app:p", &bytes).unwrap(),
+            profile()
+        );
+        let n = format.encode("app:n", &42u64).unwrap();
+        assert_ne!(
+            &n[..],
+            b"42",
+            "an unsigned decimal would be accepted from anyone"
+        );
+        assert_eq!(format.decode::<u64>("app:n", &n).unwrap(), 42);
+    }
+
+    #[test]
+    fn a_signed_value_does_not_verify_under_another_key_or_secret() {
+        let bytes = signed().encode("app:a", &profile()).unwrap();
+        let moved = signed().decode::<Profile>("app:b", &bytes).unwrap_err();
+        assert_eq!(moved.kind(), ErrorKind::Codec);
+        assert!(moved.to_string().contains("signature"), "{moved}");
+        let other = Format::new(Codec::Bincode)
+            .configure(MAX_VALUE_SIZE, Some(b"another secret of 32 bytes......"))
+            .unwrap();
+        assert_eq!(
+            other.decode::<Profile>("app:a", &bytes).unwrap_err().kind(),
+            ErrorKind::Codec
+        );
+    }
+
+    #[test]
+    fn unsigned_values_are_refused_when_signing_is_on() {
+        let plain = encode(&profile(), Codec::Bincode).unwrap();
+        for bytes in [&plain[..], b"42", b""] {
+            let err = signed().decode::<Profile>("app:p", bytes).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Codec, "{bytes:?}");
+        }
+        assert!(signed().decode::<u64>("app:n", b"42").is_err());
+    }
+
+    #[test]
+    fn the_size_bound_applies_both_ways() {
+        let format = Format::new(Codec::Bincode).configure(100, None).unwrap();
+        let err = format.encode("k", &vec![7u8; 200]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TooLarge);
+        assert!(err.to_string().contains("100 bytes"), "{err}");
+        let big = encode(&vec![7u8; 200], Codec::Bincode).unwrap();
+        assert_eq!(
+            format.decode::<Vec<u8>>("k", &big).unwrap_err().kind(),
+            ErrorKind::TooLarge
+        );
+        assert!(format.encode("k", &vec![7u8; 50]).is_ok());
+    }
+
+    #[test]
+    fn bad_settings_are_config_errors() {
+        let base = || Format::new(Codec::Bincode);
+        for (max, key) in [
+            (0, None),
+            (MAX_VALUE_SIZE + 1, None),
+            (1024, Some(&b"short"[..])),
+        ] {
+            let err = base().configure(max, key).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{max} {key:?}");
+        }
+        let debug = format!("{:?}", signed());
+        assert!(!debug.contains("0123456789abcdef"), "{debug}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_change_to_a_signed_value_is_refused(
+            index in 0usize..1000,
+            flip in 1u8..=255,
+            name in ".{0,40}",
+        ) {
+            let format = signed();
+            let value = Profile { id: 7, name, tags: vec!["a".into()] };
+            let mut bytes = format.encode("app:p", &value).unwrap().to_vec();
+            let i = index % bytes.len();
+            bytes[i] ^= flip;
+            proptest::prop_assert!(format.decode::<Profile>("app:p", &bytes).is_err());
+            bytes[i] ^= flip;
+            bytes.truncate(i);
+            proptest::prop_assert!(format.decode::<Profile>("app:p", &bytes).is_err());
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_signed(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            proptest::prop_assert!(signed().decode::<Profile>("k", &bytes).is_err());
         }
     }
 

@@ -13,7 +13,7 @@ use quick_cache::{OptionsBuilder, Weighter};
 use serde::Serialize;
 
 use crate::backend::{Backend, Ttl};
-use crate::codec::{self, Codec};
+use crate::codec::{self, Codec, Format};
 use crate::{Error, ErrorKind, Result};
 
 /// Bytes counted for each entry on top of its key and value: the map slot,
@@ -297,10 +297,22 @@ impl MemoryBackend {
         &self,
         key: &str,
         value: T,
-        codec: Codec,
+        format: &Format,
         ttl: Ttl,
     ) -> Result<Entry> {
-        let weight = codec::encoded_len(&value) as u64 + std::mem::size_of::<T>() as u64;
+        let encoded = codec::encoded_len(&value);
+        if encoded > format.max_size {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "value for `{}` is {encoded} bytes encoded, more than the {} bytes allowed (max_value_size)",
+                    key_for_message(key),
+                    format.max_size
+                ),
+            ));
+        }
+        let weight = encoded as u64 + std::mem::size_of::<T>() as u64;
+        let codec = format.codec;
         let value = Stored::Typed(Arc::new(Typed { value, codec }));
         self.entry(key, value, weight, ttl)
     }
@@ -310,10 +322,10 @@ impl MemoryBackend {
         &self,
         key: &str,
         value: T,
-        codec: Codec,
+        format: &Format,
         ttl: Ttl,
     ) -> Result<()> {
-        let entry = self.typed_entry(key, value, codec, ttl)?;
+        let entry = self.typed_entry(key, value, format, ttl)?;
         self.inner.map.insert(key.to_owned(), entry);
         Ok(())
     }
@@ -323,10 +335,10 @@ impl MemoryBackend {
         &self,
         key: &str,
         value: T,
-        codec: Codec,
+        format: &Format,
         ttl: Ttl,
     ) -> Result<bool> {
-        let entry = self.typed_entry(key, value, codec, ttl)?;
+        let entry = self.typed_entry(key, value, format, ttl)?;
         Ok(self.insert_if_absent(key, entry))
     }
 
@@ -544,11 +556,16 @@ mod tests {
     #[tokio::test]
     async fn incr_works_on_typed_integers_and_refuses_other_values() {
         let mem = MemoryBackend::new();
-        mem.insert_typed("n", 41u32, Codec::Bincode, Ttl::Never)
+        mem.insert_typed("n", 41u32, &Format::new(Codec::Bincode), Ttl::Never)
             .unwrap();
         assert_eq!(mem.incr("n", 1, Ttl::Never).await.unwrap(), 42);
-        mem.insert_typed("s", "x".to_string(), Codec::Bincode, Ttl::Never)
-            .unwrap();
+        mem.insert_typed(
+            "s",
+            "x".to_string(),
+            &Format::new(Codec::Bincode),
+            Ttl::Never,
+        )
+        .unwrap();
         let err = mem.incr("s", 1, Ttl::Never).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Backend);
         assert!(err.to_string().contains("`s`"), "{err}");
@@ -598,8 +615,13 @@ mod tests {
     #[tokio::test]
     async fn typed_values_read_back_as_bytes() {
         let mem = MemoryBackend::new();
-        mem.insert_typed("t", vec![1u8, 2, 3], Codec::Bincode, Ttl::Never)
-            .unwrap();
+        mem.insert_typed(
+            "t",
+            vec![1u8, 2, 3],
+            &Format::new(Codec::Bincode),
+            Ttl::Never,
+        )
+        .unwrap();
         let bytes = mem.get("t").await.unwrap().unwrap();
         assert_eq!(codec::decode::<Vec<u8>>(&bytes).unwrap(), vec![1, 2, 3]);
     }
