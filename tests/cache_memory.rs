@@ -431,3 +431,141 @@ fn blocking_get_or_set_with_computes_once_across_threads() {
     });
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
+
+// --- The byte bound of the memory store -----------------------------------------
+
+/// A small xorshift generator: the same sizes on every run, no dependency.
+struct Sizes(u64);
+
+impl Sizes {
+    /// 1 B to 200 KiB.
+    fn next(&mut self) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        1 + usize::try_from(self.0 % (200 * 1024)).unwrap()
+    }
+}
+
+/// A value that says which write produced it, so a read that returns
+/// another entry's bytes shows.
+fn filled(i: usize, len: usize) -> Vec<u8> {
+    let tag = u8::try_from(i % 251).unwrap();
+    vec![tag; len]
+}
+
+#[tokio::test]
+async fn a_one_mib_store_filled_with_values_of_random_sizes_never_holds_more_than_one_mib() {
+    const CAPACITY: u64 = 1024 * 1024;
+    let store = MemoryBackend::with_capacity(CAPACITY);
+    assert_eq!(store.capacity(), CAPACITY);
+    let cache = Cache::builder()
+        .backend(store.clone())
+        .key_prefix("bound:")
+        .build()
+        .unwrap();
+    let mut sizes = Sizes(0x2545_f491_4f6c_dd1d);
+    let mut written = Vec::new();
+    let mut peak = 0;
+    for i in 0..400 {
+        let value = filled(i, sizes.next());
+        // Typed values through the cache, raw bytes through the store, mixed.
+        if i % 2 == 0 {
+            cache.set(&format!("k{i}"), &value, None).await.unwrap();
+        } else {
+            store
+                .set(
+                    &format!("bound:k{i}"),
+                    Bytes::from(value.clone()),
+                    Ttl::Never,
+                )
+                .await
+                .unwrap();
+        }
+        let size = store.weighted_size();
+        assert!(
+            size <= CAPACITY,
+            "after write {i} ({} bytes) the store accounts {size} bytes, over its {CAPACITY}",
+            value.len()
+        );
+        peak = peak.max(size);
+        written.push(value);
+    }
+    assert!(
+        peak > CAPACITY / 2,
+        "the store was actually filled (peak {peak} bytes)"
+    );
+    assert!(store.len() < written.len(), "older entries were evicted");
+    // What survived eviction is intact; what did not is a miss, never
+    // another entry's value.
+    let mut kept = 0;
+    for (i, value) in written.iter().enumerate() {
+        let read = if i % 2 == 0 {
+            cache.get::<Vec<u8>>(&format!("k{i}")).await.unwrap()
+        } else {
+            store
+                .get(&format!("bound:k{i}"))
+                .await
+                .unwrap()
+                .map(|b| b.to_vec())
+        };
+        if let Some(read) = read {
+            assert_eq!(&read, value, "entry {i} came back altered");
+            kept += 1;
+        }
+    }
+    assert!(kept > 0 && kept == store.len(), "{kept} of {}", store.len());
+}
+
+#[tokio::test]
+async fn a_value_larger_than_the_whole_store_is_refused_and_the_rest_stays() {
+    const CAPACITY: u64 = 1024 * 1024;
+    let store = MemoryBackend::with_capacity(CAPACITY);
+    let cache = Cache::builder()
+        .backend(store.clone())
+        .key_prefix("big:")
+        .build()
+        .unwrap();
+    cache.set("small", &profile(1), None).await.unwrap();
+    cache
+        .set("bytes", &vec![7u8; 100 * 1024], None)
+        .await
+        .unwrap();
+    let before = store.weighted_size();
+
+    let huge = vec![0u8; 2 * 1024 * 1024];
+    let err = cache.set("huge", &huge, None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TooLarge, "{err}");
+    let message = err.to_string();
+    for part in ["big:huge", "bytes", &CAPACITY.to_string()] {
+        assert!(
+            message.contains(part),
+            "the message names {part:?}: {message}"
+        );
+    }
+    let err = store
+        .set("big:raw", Bytes::from(huge.clone()), Ttl::Never)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TooLarge, "{err}");
+    assert!(err.to_string().contains("big:raw"), "{err}");
+    let err = cache.add("huge", &huge, None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TooLarge, "{err}");
+
+    assert_eq!(cache.get::<Vec<u8>>("huge").await.unwrap(), None);
+    assert!(!cache.has("huge").await.unwrap());
+    assert!(store.get("big:raw").await.unwrap().is_none());
+    assert_eq!(
+        store.weighted_size(),
+        before,
+        "nothing was stored or evicted"
+    );
+    assert_eq!(
+        cache.get::<Profile>("small").await.unwrap(),
+        Some(profile(1))
+    );
+    assert_eq!(
+        cache.get::<Vec<u8>>("bytes").await.unwrap(),
+        Some(vec![7u8; 100 * 1024])
+    );
+}
