@@ -569,3 +569,42 @@ async fn a_value_larger_than_the_whole_store_is_refused_and_the_rest_stays() {
         Some(vec![7u8; 100 * 1024])
     );
 }
+
+/// A write that is refused still replaces: the value it was meant to
+/// replace is not served afterwards, even when the error is ignored.
+#[tokio::test]
+async fn a_refused_write_does_not_leave_the_old_value_behind() {
+    let store = MemoryBackend::with_capacity(1024 * 1024);
+    for ignore_errors in [false, true] {
+        let cache = Cache::builder()
+            .backend(store.clone())
+            .key_prefix("stale:")
+            .ignore_errors(ignore_errors)
+            .max_value_size(64 * 1024)
+            .build()
+            .unwrap();
+        for (key, huge) in [
+            ("over-the-bound", vec![1u8; 100 * 1024]),
+            ("over-the-store", vec![1u8; 2 * 1024 * 1024]),
+        ] {
+            cache.set(key, &vec![0u8; 10], None).await.unwrap();
+            let result = cache.set(key, &huge, None).await;
+            assert_eq!(result.is_ok(), ignore_errors, "{key}: {result:?}");
+            assert_eq!(cache.get::<Vec<u8>>(key).await.unwrap(), None, "{key}");
+        }
+        store
+            .set("stale:raw", Bytes::from_static(b"old"), Ttl::Never)
+            .await
+            .unwrap();
+        let err = store
+            .set(
+                "stale:raw",
+                Bytes::from(vec![0u8; 2 * 1024 * 1024]),
+                Ttl::Never,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TooLarge);
+        assert!(store.get("stale:raw").await.unwrap().is_none());
+    }
+}

@@ -170,9 +170,13 @@ async fn values_over_the_size_bound_are_refused_both_ways() {
         .max_value_size(1024)
         .build()
         .unwrap();
+    cache.set("big", &"small for now", None).await.unwrap();
     let err = cache.set("big", &"x".repeat(2000), None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TooLarge);
+    assert!(err.to_string().contains("1024 bytes"), "{err}");
+    // The refused write still replaced the old value: it is not served.
     assert_eq!(server.cli(&["EXISTS", "app:big"]), "0");
+    assert_eq!(cache.get::<String>("big").await.unwrap(), None);
 
     // A valid JSON envelope of 2002 bytes written by someone else: not
     // decoded, a miss; a cache with the default bound reads it.

@@ -481,13 +481,26 @@ impl Cache {
                     self.observe(&result);
                     result
                 }
-                Err(e) => Err(e),
+                Err(e) => {
+                    self.forget_refused(full).await;
+                    Err(e)
+                }
             }
         };
         if result.is_ok() {
             self.inner.stats.set(1);
         }
         result
+    }
+
+    /// After a value for `full` could not be encoded (too large, or its
+    /// `Serialize` failed), removes what the key held: the caller replaced
+    /// it, so the old value must not be served. Best effort: the error the
+    /// caller gets is the refusal.
+    async fn forget_refused(&self, full: &str) {
+        if let Err(e) = self.inner.backend.delete(full).await {
+            tracing::debug!(key = %key_for_message(full), error = %e, "could not remove the value a refused write replaces");
+        }
     }
 
     /// Stores under a full key, with the `ignore_errors` policy.
@@ -672,7 +685,10 @@ impl Cache {
         for ((_, value), key) in items.iter().zip(&full) {
             match self.inner.format.encode(key, value) {
                 Ok(bytes) => encoded.push((key.as_str(), bytes)),
-                Err(e) => return self.absorb(e, "set_many", key, ()),
+                Err(e) => {
+                    self.forget_refused(key).await;
+                    return self.absorb(e, "set_many", key, ());
+                }
             }
         }
         let result = self.inner.backend.set_many(&encoded, ttl).await;

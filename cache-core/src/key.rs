@@ -8,9 +8,14 @@
 //!   encoding, so two different argument lists of one function can never
 //!   share a key, and no hashing cost is paid on the hot path;
 //! - longer encodings are replaced by `~` and the hex SHA-256 of the
-//!   encoding, so keys stay short (at most 65 characters for the arguments)
-//!   and collisions would need a SHA-256 collision, which an attacker who
-//!   controls the arguments cannot produce.
+//!   encoding, so keys stay short (the argument part is at most 96
+//!   characters in either form) and collisions would need a SHA-256
+//!   collision, which an attacker who controls the arguments cannot produce.
+//!
+//! The encoding holds the argument values, not their types: `(1u64,)` and
+//! `(1u32,)`, or `"ab"` and `b"ab"`, give the same key. Keys are distinct
+//! for one signature; when a memoized function's argument types change,
+//! bump its `version` so that old entries are not read as new ones.
 //!
 //! Neither form can contain `*`, `?`, `[`, `:` or anything else special to
 //! Redis, whatever the arguments hold. Arguments whose serialization order is

@@ -325,7 +325,9 @@ impl MemoryBackend {
         format: &Format,
         ttl: Ttl,
     ) -> Result<()> {
-        let entry = self.typed_entry(key, value, format, ttl)?;
+        let entry = self
+            .typed_entry(key, value, format, ttl)
+            .inspect_err(|_| self.forget(key))?;
         self.inner.map.insert(key.to_owned(), entry);
         Ok(())
     }
@@ -344,9 +346,18 @@ impl MemoryBackend {
 
     fn insert_bytes(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
         let weight = value.len() as u64;
-        let entry = self.entry(key, Stored::Bytes(value), weight, ttl)?;
+        let entry = self
+            .entry(key, Stored::Bytes(value), weight, ttl)
+            .inspect_err(|_| self.forget(key))?;
         self.inner.map.insert(key.to_owned(), entry);
         Ok(())
+    }
+
+    /// Drops whatever `key` held before a write that was refused: the
+    /// caller asked for the old value to be replaced, so it must not be
+    /// served any longer.
+    fn forget(&self, key: &str) {
+        self.inner.map.remove(key);
     }
 
     fn insert_if_absent(&self, key: &str, entry: Entry) -> bool {
