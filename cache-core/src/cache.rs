@@ -1,7 +1,6 @@
 //! The [`Cache`] handle, its builder and the process-wide cache.
 
 use std::any::Any;
-use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,6 +15,7 @@ use crate::backend::{Backend, MemoryBackend, Ttl};
 use crate::blocking::Blocking;
 use crate::codec::{self, Codec, Format};
 use crate::flight::{Flights, Join};
+use crate::key::{KeyOut, StackKey};
 use crate::stats::{Counters, Stats};
 use crate::{config, runtime, Error, ErrorKind, Result};
 
@@ -106,31 +106,11 @@ impl RateLimit {
     }
 }
 
-thread_local! {
-    static KEY: RefCell<String> = const { RefCell::new(String::new()) };
-}
-
-/// Runs `f` with `<prefix><parts…>` built in a reused per-thread buffer, so
-/// building a key costs no allocation.
-#[inline]
-pub(crate) fn with_key<R>(
-    prefix: &str,
-    build: impl FnOnce(&mut String) -> Result<()>,
-    f: impl FnOnce(&str) -> R,
-) -> Result<R> {
-    KEY.with(|cell| {
-        if let Ok(mut buf) = cell.try_borrow_mut() {
-            buf.clear();
-            buf.push_str(prefix);
-            build(&mut buf)?;
-            Ok(f(&buf))
-        } else {
-            // Re-entered from inside `f` or `build`: use a fresh buffer.
-            let mut buf = String::from(prefix);
-            build(&mut buf)?;
-            Ok(f(&buf))
-        }
-    })
+/// A key read back from the memory store's bytes, for messages (keys are
+/// always built from `str`s, so nothing is lost in practice).
+#[cold]
+fn lossy(key: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(key)
 }
 
 impl Default for Cache {
@@ -335,20 +315,16 @@ impl Cache {
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
-        with_key(
-            &self.inner.prefix,
-            |b| {
-                b.push_str(key);
-                Ok(())
-            },
-            |full| self.read_local::<T>(local, full),
-        )
+        let mut full = StackKey::new();
+        full.push_str(&self.inner.prefix);
+        full.push_str(key);
+        Ok(self.read_local::<T>(local, full.as_bytes()))
     }
 
     /// A typed read of the memory store: a clone of the stored value when it
     /// is a `T`, a decode otherwise. Counts the hit or miss.
     #[inline]
-    pub(crate) fn read_local<T>(&self, local: &MemoryBackend, full: &str) -> Option<T>
+    pub(crate) fn read_local<T>(&self, local: &MemoryBackend, full: &[u8]) -> Option<T>
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
@@ -362,7 +338,7 @@ impl Cache {
     }
 
     #[inline]
-    fn read_local_uncounted<T>(&self, local: &MemoryBackend, full: &str) -> Option<T>
+    fn read_local_uncounted<T>(&self, local: &MemoryBackend, full: &[u8]) -> Option<T>
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
@@ -376,16 +352,16 @@ impl Cache {
                     // Stored as another type: read it the way a remote
                     // store would, through its bytes.
                     match typed.encode() {
-                        Ok(bytes) => self.logged::<T>(full, codec::decode(&bytes)),
+                        Ok(bytes) => self.logged::<T>(&lossy(full), codec::decode(&bytes)),
                         Err(e) => {
                             self.inner.stats.error();
-                            tracing::warn!(key = %key_for_message(full), error = %e, "cache value could not be re-encoded; treating as a miss");
+                            tracing::warn!(key = %key_for_message(&lossy(full)), error = %e, "cache value could not be re-encoded; treating as a miss");
                             None
                         }
                     }
                 }
             }
-            Some(Stored::Bytes(bytes)) => self.logged::<T>(full, codec::decode(&bytes)),
+            Some(Stored::Bytes(bytes)) => self.logged::<T>(&lossy(full), codec::decode(&bytes)),
         }
     }
 
@@ -620,7 +596,7 @@ impl Cache {
         if let Some(local) = &self.inner.local {
             return Ok(full
                 .iter()
-                .map(|k| self.read_local::<T>(local, k))
+                .map(|k| self.read_local::<T>(local, k.as_bytes()))
                 .collect());
         }
         let refs: Vec<&str> = full.iter().map(String::as_str).collect();
@@ -943,7 +919,7 @@ impl Cache {
                         // A computation may have finished between our miss and our
                         // join; in memory a second look is free.
                         if let Some(local) = &self.inner.local {
-                            if let Some(v) = Self::peek_local::<T>(local, full) {
+                            if let Some(v) = Self::peek_local::<T>(local, full.as_bytes()) {
                                 leader.finish(Arc::new(v.clone()));
                                 return Ok(v);
                             }
@@ -974,7 +950,7 @@ impl Cache {
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
         if let Some(local) = &self.inner.local {
-            return self.read_local::<T>(local, full);
+            return self.read_local::<T>(local, full.as_bytes());
         }
         let result = self.inner.backend.get(full).await;
         self.observe(&result);
@@ -1001,7 +977,7 @@ impl Cache {
     /// The stored value if it is a `T` kept as a Rust value: no decoding,
     /// no logging, no counting (a first look on the memoized hit path).
     #[inline]
-    pub(crate) fn peek_local<T: Clone + 'static>(local: &MemoryBackend, full: &str) -> Option<T> {
+    pub(crate) fn peek_local<T: Clone + 'static>(local: &MemoryBackend, full: &[u8]) -> Option<T> {
         match local.lookup(full)? {
             Stored::Typed(t) => t.as_any().downcast_ref::<T>().cloned(),
             Stored::Bytes(_) => None,

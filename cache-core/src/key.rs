@@ -41,6 +41,12 @@ pub const MAX_INLINE_ARGS: usize = 48;
 /// ```
 #[inline]
 pub fn write_args<A: Serialize + ?Sized>(out: &mut String, args: &A) -> Result<()> {
+    write_args_to(out, args)
+}
+
+/// [`write_args`] into any [`KeyOut`].
+#[inline]
+pub(crate) fn write_args_to<A: Serialize + ?Sized>(out: &mut impl KeyOut, args: &A) -> Result<()> {
     let mut writer = ArgsWriter {
         out,
         inline: [0; MAX_INLINE_ARGS],
@@ -56,21 +62,25 @@ pub fn write_args<A: Serialize + ?Sized>(out: &mut String, args: &A) -> Result<(
 /// Collects the encoder's bytes on the stack while they fit
 /// [`MAX_INLINE_ARGS`] (then written as hex in one go), or feeds them to
 /// SHA-256 past that. No heap buffer, no allocation.
-struct ArgsWriter<'a> {
-    out: &'a mut String,
+struct ArgsWriter<'a, O: KeyOut> {
+    out: &'a mut O,
     /// The bytes written so far while inline.
     inline: [u8; MAX_INLINE_ARGS],
     len: usize,
     hasher: Option<Sha256>,
 }
 
-impl bincode::enc::write::Writer for ArgsWriter<'_> {
+impl<O: KeyOut> bincode::enc::write::Writer for ArgsWriter<'_, O> {
     #[inline]
     fn write(&mut self, bytes: &[u8]) -> std::result::Result<(), bincode::error::EncodeError> {
         if let Some(hasher) = &mut self.hasher {
             hasher.update(bytes);
         } else if self.len + bytes.len() <= MAX_INLINE_ARGS {
-            self.inline[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            // Byte by byte: most writes are one to nine bytes (a varint),
+            // for which a call to `memcpy` costs more than the copy.
+            for (slot, &byte) in self.inline[self.len..].iter_mut().zip(bytes) {
+                *slot = byte;
+            }
             self.len += bytes.len();
         } else {
             let mut hasher = Sha256::new();
@@ -82,14 +92,112 @@ impl bincode::enc::write::Writer for ArgsWriter<'_> {
     }
 }
 
-impl ArgsWriter<'_> {
+impl<O: KeyOut> ArgsWriter<'_, O> {
     #[inline]
     fn finish(self) {
         if let Some(hasher) = self.hasher {
-            self.out.push('~');
-            push_hex(self.out, &hasher.finalize());
+            self.out.push_str("~");
+            self.out.push_hex(&hasher.finalize());
         } else {
-            push_hex(self.out, &self.inline[..self.len]);
+            self.out.push_hex(&self.inline[..self.len]);
+        }
+    }
+}
+
+/// Where key text is written: a `String`, or the stack buffer of the
+/// in-memory hit path ([`StackKey`]).
+pub(crate) trait KeyOut {
+    /// Appends `s`.
+    fn push_str(&mut self, s: &str);
+    /// Appends the lowercase hex of `bytes`.
+    fn push_hex(&mut self, bytes: &[u8]);
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+impl KeyOut for String {
+    #[inline]
+    fn push_str(&mut self, s: &str) {
+        String::push_str(self, s);
+    }
+
+    #[inline]
+    fn push_hex(&mut self, bytes: &[u8]) {
+        self.reserve(bytes.len() * 2);
+        for &b in bytes {
+            self.push(char::from(HEX[usize::from(b >> 4)]));
+            self.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+    }
+}
+
+/// A key built on the stack while it fits (most keys do), in a `String`
+/// past that: the hit path builds its key with no allocation and no
+/// thread-local.
+pub(crate) struct StackKey {
+    buf: [u8; STACK_KEY],
+    len: usize,
+    spilled: Option<String>,
+}
+
+const STACK_KEY: usize = 128;
+
+impl StackKey {
+    #[inline]
+    pub(crate) fn new() -> Self {
+        Self {
+            buf: [0; STACK_KEY],
+            len: 0,
+            spilled: None,
+        }
+    }
+
+    /// The key's bytes (UTF-8: only `str`s and hex digits are written).
+    #[inline]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match &self.spilled {
+            Some(s) => s.as_bytes(),
+            None => &self.buf[..self.len],
+        }
+    }
+
+    /// Moves what is on the stack to a `String` that takes the rest.
+    #[cold]
+    fn spill(&mut self, more: usize) -> &mut String {
+        let mut s = String::with_capacity(self.len + more + 64);
+        s.push_str(std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default());
+        self.spilled.insert(s)
+    }
+}
+
+impl KeyOut for StackKey {
+    #[inline]
+    fn push_str(&mut self, s: &str) {
+        if let Some(out) = &mut self.spilled {
+            out.push_str(s);
+        } else if let Some(dst) = self.buf.get_mut(self.len..self.len + s.len()) {
+            dst.copy_from_slice(s.as_bytes());
+            self.len += s.len();
+        } else {
+            self.spill(s.len()).push_str(s);
+        }
+    }
+
+    #[inline]
+    fn push_hex(&mut self, bytes: &[u8]) {
+        if self.spilled.is_none() {
+            if let Some(dst) = self.buf.get_mut(self.len..self.len + 2 * bytes.len()) {
+                for (i, &b) in bytes.iter().enumerate() {
+                    dst[2 * i] = HEX[usize::from(b >> 4)];
+                    dst[2 * i + 1] = HEX[usize::from(b & 0x0f)];
+                }
+                self.len += 2 * bytes.len();
+                return;
+            }
+            self.spill(2 * bytes.len());
+        }
+        if let Some(out) = &mut self.spilled {
+            out.push_hex(bytes);
         }
     }
 }
@@ -122,15 +230,21 @@ pub fn write_function_key<A: Serialize + ?Sized>(
 /// ```
 #[inline]
 pub fn write_function_prefix(out: &mut String, path: &str, version: u32) {
+    write_function_prefix_to(out, path, version);
+}
+
+/// [`write_function_prefix`] into any [`KeyOut`].
+#[inline]
+pub(crate) fn write_function_prefix_to(out: &mut impl KeyOut, path: &str, version: u32) {
     out.push_str(path);
-    out.push(':');
+    out.push_str(":");
     push_decimal(out, version);
-    out.push(':');
+    out.push_str(":");
 }
 
 /// `n` in decimal, without the formatting machinery (this is on the hit path).
 #[inline]
-fn push_decimal(out: &mut String, mut n: u32) {
+fn push_decimal(out: &mut impl KeyOut, mut n: u32) {
     let mut digits = [0u8; 10];
     let mut i = digits.len();
     loop {
@@ -145,19 +259,8 @@ fn push_decimal(out: &mut String, mut n: u32) {
             break;
         }
     }
-    for &d in &digits[i..] {
-        out.push(char::from(d));
-    }
-}
-
-#[inline]
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
+    // ASCII digits: always UTF-8.
+    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
 }
 
 #[cfg(test)]
@@ -169,6 +272,27 @@ mod tests {
         let mut out = String::new();
         write_function_key(&mut out, path, version, args).unwrap();
         out
+    }
+
+    /// The stack buffer of the hit path gives the same key as a `String`,
+    /// for keys that fit and keys that spill past it.
+    #[test]
+    fn stack_keys_match_string_keys_whatever_their_length() {
+        for (prefix, arg) in [
+            ("app:", "x".to_owned()),
+            ("app:", "y".repeat(40)),
+            (&*"p".repeat(100), "z".repeat(3)),
+            (&*"q".repeat(127), String::new()),
+            (&*"r".repeat(300), "w".repeat(30)),
+        ] {
+            let mut string = String::from(prefix);
+            write_function_key(&mut string, "m::f", 7, &(&arg,)).unwrap();
+            let mut stack = StackKey::new();
+            stack.push_str(prefix);
+            write_function_prefix_to(&mut stack, "m::f", 7);
+            write_args_to(&mut stack, &(&arg,)).unwrap();
+            assert_eq!(stack.as_bytes(), string.as_bytes(), "{prefix} {arg}");
+        }
     }
 
     /// These strings are part of the storage format: two processes (or two
@@ -242,7 +366,7 @@ mod tests {
         let mut enc = vec![u8::try_from(MAX_INLINE_ARGS).unwrap()];
         enc.extend(vec![7u8; MAX_INLINE_ARGS]);
         let mut want = String::from("m::f:1:~");
-        push_hex(&mut want, &Sha256::digest(&enc));
+        KeyOut::push_hex(&mut want, &Sha256::digest(&enc));
         assert_eq!(
             over, want,
             "the hash covers every byte, including those first written inline"

@@ -8,8 +8,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::cache::with_key;
-use crate::key;
+use crate::key::{self, KeyOut, StackKey};
 use crate::{runtime, Cache, Result};
 
 /// The fixed facts of one memoized function, built by the macros at each
@@ -37,14 +36,14 @@ impl Memo {
 
     /// Writes `<owner>::<name>:<version>:` to `out`.
     #[inline]
-    pub fn write_prefix(&self, out: &mut String) {
+    fn write_prefix(&self, out: &mut impl KeyOut) {
         if let Some(prefix) = self.prefix {
             out.push_str(prefix);
             return;
         }
         out.push_str(self.owner);
         out.push_str("::");
-        key::write_function_prefix(out, self.name, self.version);
+        key::write_function_prefix_to(out, self.name, self.version);
     }
 }
 
@@ -64,17 +63,20 @@ impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Value for 
 /// How the macros describe one call's key: the part after `<path>:<version>:`.
 pub trait KeyArgs {
     /// Appends the argument part of the key.
-    fn write(&self, out: &mut String) -> Result<()>;
+    #[doc(hidden)]
+    #[allow(private_bounds)]
+    fn write(&self, out: &mut impl KeyOut) -> Result<()>;
 }
 
 /// Key arguments identified by their serde encoding (see [`crate::key`]).
 #[derive(Debug)]
 pub struct Hashed<'a, A: ?Sized>(pub &'a A);
 
+#[allow(private_bounds)]
 impl<A: Serialize + ?Sized> KeyArgs for Hashed<'_, A> {
     #[inline]
-    fn write(&self, out: &mut String) -> Result<()> {
-        key::write_args(out, self.0)
+    fn write(&self, out: &mut impl KeyOut) -> Result<()> {
+        key::write_args_to(out, self.0)
     }
 }
 
@@ -87,15 +89,16 @@ pub struct NotCached;
 #[derive(Debug)]
 pub struct Template(pub String);
 
+#[allow(private_bounds)]
 impl KeyArgs for Template {
-    fn write(&self, out: &mut String) -> Result<()> {
+    fn write(&self, out: &mut impl KeyOut) -> Result<()> {
         out.push_str(&self.0);
         Ok(())
     }
 }
 
 /// The full key (prefix included) of one call.
-pub fn full_key(cache: &Cache, memo: &Memo, args: &dyn KeyArgs) -> Result<String> {
+pub fn full_key(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Result<String> {
     let mut full =
         String::with_capacity(cache.key_prefix().len() + memo.owner.len() + memo.name.len() + 24);
     full.push_str(cache.key_prefix());
@@ -111,20 +114,16 @@ where
     T: DeserializeOwned + Clone + Send + Sync + 'static,
 {
     let local = cache.inner.local.as_ref()?;
-    with_key(
-        cache.key_prefix(),
-        |out| {
-            memo.write_prefix(out);
-            args.write(out)
-        },
-        // Only a value kept as a `T` is a hit here; anything else (a miss,
-        // bytes, another type) is read, decoded, logged and counted once by
-        // the read that follows in `compute`.
-        |full| Cache::peek_local::<T>(local, full),
-    )
-    .ok()
-    .flatten()
-    .inspect(|_| cache.count_hit())
+    let mut full = StackKey::new();
+    full.push_str(cache.key_prefix());
+    memo.write_prefix(&mut full);
+    args.write(&mut full).ok()?;
+    // Only a value kept as a `T` is a hit here; anything else (a miss,
+    // bytes, another type) is read, decoded, logged and counted once by
+    // the read that follows in `compute`.
+    let value = Cache::peek_local::<T>(local, full.as_bytes())?;
+    cache.count_hit();
+    Some(value)
 }
 
 fn key_error(memo: &Memo, e: &crate::Error) {

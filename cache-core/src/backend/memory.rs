@@ -56,7 +56,9 @@ pub struct MemoryBackend {
 }
 
 struct Inner {
-    map: QuickCache<String, Entry, EntryWeighter>,
+    /// Keyed by the key's bytes, so the hit path can look a key up without
+    /// checking that the bytes it built are UTF-8 (they always are).
+    map: QuickCache<Vec<u8>, Entry, EntryWeighter>,
     clock: quanta::Clock,
     max_entry: u64,
 }
@@ -128,8 +130,8 @@ impl<T: Serialize + Send + Sync + 'static> TypedValue for Typed<T> {
 #[derive(Clone)]
 struct EntryWeighter;
 
-impl Weighter<String, Entry> for EntryWeighter {
-    fn weight(&self, key: &String, entry: &Entry) -> u64 {
+impl Weighter<Vec<u8>, Entry> for EntryWeighter {
+    fn weight(&self, key: &Vec<u8>, entry: &Entry) -> u64 {
         key.len() as u64 + entry.weight + ENTRY_OVERHEAD
     }
 }
@@ -283,7 +285,7 @@ impl MemoryBackend {
 
     /// The live value under `key`, if any.
     #[inline]
-    pub(crate) fn lookup(&self, key: &str) -> Option<Stored> {
+    pub(crate) fn lookup(&self, key: &[u8]) -> Option<Stored> {
         let entry = self.inner.map.get(key)?;
         if entry.expires_at.is_some_and(|at| self.now() >= at) {
             return None;
@@ -328,7 +330,7 @@ impl MemoryBackend {
         let entry = self
             .typed_entry(key, value, format, ttl)
             .inspect_err(|_| self.forget(key))?;
-        self.inner.map.insert(key.to_owned(), entry);
+        self.inner.map.insert(key.as_bytes().to_vec(), entry);
         Ok(())
     }
 
@@ -349,7 +351,7 @@ impl MemoryBackend {
         let entry = self
             .entry(key, Stored::Bytes(value), weight, ttl)
             .inspect_err(|_| self.forget(key))?;
-        self.inner.map.insert(key.to_owned(), entry);
+        self.inner.map.insert(key.as_bytes().to_vec(), entry);
         Ok(())
     }
 
@@ -357,12 +359,12 @@ impl MemoryBackend {
     /// caller asked for the old value to be replaced, so it must not be
     /// served any longer.
     fn forget(&self, key: &str) {
-        self.inner.map.remove(key);
+        self.inner.map.remove(key.as_bytes());
     }
 
     fn insert_if_absent(&self, key: &str, entry: Entry) -> bool {
         let now = self.now();
-        let result = self.inner.map.entry(key, None, |_, current| {
+        let result = self.inner.map.entry(key.as_bytes(), None, |_, current| {
             if current.is_live(now) {
                 EntryAction::Retain(())
             } else {
@@ -383,13 +385,13 @@ impl MemoryBackend {
         let now = self.now();
         self.inner
             .map
-            .remove(key)
+            .remove(key.as_bytes())
             .is_some_and(|(_, entry)| entry.is_live(now))
     }
 
     fn increment(&self, key: &str, delta: i64, ttl: Ttl) -> Result<i64> {
         let now = self.now();
-        let result = self.inner.map.entry(key, None, |_, current| {
+        let result = self.inner.map.entry(key.as_bytes(), None, |_, current| {
             if !current.is_live(now) {
                 return EntryAction::ReplaceWithGuard;
             }
@@ -436,7 +438,7 @@ impl MemoryBackend {
         let now = self.now();
         let removed = Cell::new(0u64);
         self.inner.map.retain(|key, entry| {
-            if key.starts_with(prefix) {
+            if key.starts_with(prefix.as_bytes()) {
                 if entry.is_live(now) {
                     removed.set(removed.get() + 1);
                 }
@@ -469,7 +471,9 @@ pub(crate) fn key_for_message(key: &str) -> String {
 #[async_trait]
 impl Backend for MemoryBackend {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.lookup(key).map(|v| v.to_bytes()).transpose()
+        self.lookup(key.as_bytes())
+            .map(|v| v.to_bytes())
+            .transpose()
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
@@ -491,7 +495,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn contains(&self, key: &str) -> Result<bool> {
-        Ok(self.lookup(key).is_some())
+        Ok(self.lookup(key.as_bytes()).is_some())
     }
 
     async fn incr(&self, key: &str, delta: i64, ttl: Ttl) -> Result<i64> {
