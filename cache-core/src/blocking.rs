@@ -46,7 +46,7 @@ impl<'a> Blocking<'a> {
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
         if let Some(local) = &self.cache.inner.local {
-            return self.cache.get_local(local, key);
+            return Ok(self.cache.get_local(local, key));
         }
         self.cache.block_on(self.cache.get(key))
     }

@@ -299,7 +299,7 @@ impl Cache {
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
         if let Some(local) = &self.inner.local {
-            return self.get_local(local, key);
+            return Ok(self.get_local(local, key));
         }
         let full = self.full_key(key);
         let result = self.inner.backend.get(&full).await;
@@ -311,14 +311,14 @@ impl Cache {
     }
 
     #[inline]
-    pub(crate) fn get_local<T>(&self, local: &MemoryBackend, key: &str) -> Result<Option<T>>
+    pub(crate) fn get_local<T>(&self, local: &MemoryBackend, key: &str) -> Option<T>
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let mut full = StackKey::new();
         full.push_str(&self.inner.prefix);
         full.push_str(key);
-        Ok(self.read_local::<T>(local, full.as_bytes()))
+        self.read_local::<T>(local, full.as_bytes())
     }
 
     /// A typed read of the memory store: a clone of the stored value when it
