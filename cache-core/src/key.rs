@@ -75,12 +75,13 @@ impl<O: KeyOut> bincode::enc::write::Writer for ArgsWriter<'_, O> {
     fn write(&mut self, bytes: &[u8]) -> std::result::Result<(), bincode::error::EncodeError> {
         if let Some(hasher) = &mut self.hasher {
             hasher.update(bytes);
+        } else if let ([byte], Some(slot)) = (bytes, self.inline.get_mut(self.len)) {
+            // Most writes are one byte (small integers, lengths, tags), for
+            // which a call to `memcpy` would cost more than the copy.
+            *slot = *byte;
+            self.len += 1;
         } else if self.len + bytes.len() <= MAX_INLINE_ARGS {
-            // Byte by byte: most writes are one to nine bytes (a varint),
-            // for which a call to `memcpy` costs more than the copy.
-            for (slot, &byte) in self.inline[self.len..].iter_mut().zip(bytes) {
-                *slot = byte;
-            }
+            self.inline[self.len..self.len + bytes.len()].copy_from_slice(bytes);
             self.len += bytes.len();
         } else {
             let mut hasher = Sha256::new();
@@ -187,9 +188,8 @@ impl KeyOut for StackKey {
     fn push_hex(&mut self, bytes: &[u8]) {
         if self.spilled.is_none() {
             if let Some(dst) = self.buf.get_mut(self.len..self.len + 2 * bytes.len()) {
-                for (i, &b) in bytes.iter().enumerate() {
-                    dst[2 * i] = HEX[usize::from(b >> 4)];
-                    dst[2 * i + 1] = HEX[usize::from(b & 0x0f)];
+                for (pair, &b) in dst.chunks_exact_mut(2).zip(bytes) {
+                    pair.copy_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0f)]]);
                 }
                 self.len += 2 * bytes.len();
                 return;
