@@ -10,6 +10,8 @@
 //!   deployment per test.
 //! - [`shared_fns`]: memoized functions that tests and examples call from
 //!   several processes, so that they share cache keys.
+//! - [`late_cache`]: a `static` cache that a test sets once it has started
+//!   its server, for memoized free functions (`cache = NAME`).
 //! - [`down_backend`]: a store whose every call fails, for fail-open tests.
 //! - [`examples`]: builds an example from a test, to run it as a process.
 //! - [`fs_store`]: a file-system store written against the public
@@ -19,6 +21,7 @@
 pub mod down_backend;
 pub mod examples;
 pub mod fs_store;
+pub mod late_cache;
 pub mod redis_cluster;
 pub mod redis_sentinel;
 pub mod redis_server;

@@ -5,15 +5,14 @@
 //!
 //! A free function names its cache in the attribute (`cache = FLASK`),
 //! but the server's URL is only known once the test has started it: the
-//! cache is a [`ServerCache`] static that the test connects first thing.
+//! cache is a [`LateCache`] static that the test connects first thing.
 
-use std::ops::Deref;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use cache_core::{memoize, Cache};
+use cache_suite::late_cache::LateCache;
 use cache_suite::redis_server::RedisServer;
 use cache_suite::shared_fns::{profile_name, profile_name_runs};
 use serde::{Deserialize, Serialize};
@@ -26,36 +25,19 @@ fn redis_cache(url: &str, prefix: &str) -> Cache {
         .expect("a redis URL from the harness builds")
 }
 
-/// The cache of free memoized functions whose test starts the server: the
-/// attribute says `cache = NAME`, the test calls `NAME.connect(…)` before
-/// the first call.
-struct ServerCache(OnceLock<Cache>);
+/// Connects a [`LateCache`] to a test's server.
+trait Connect {
+    fn connect(&self, server: &RedisServer, prefix: &str) -> &Cache;
+    fn connect_url(&self, url: &str, prefix: &str) -> &Cache;
+}
 
-impl ServerCache {
-    const fn new() -> Self {
-        Self(OnceLock::new())
-    }
-
+impl Connect for LateCache {
     fn connect(&self, server: &RedisServer, prefix: &str) -> &Cache {
         self.connect_url(&server.url(), prefix)
     }
 
     fn connect_url(&self, url: &str, prefix: &str) -> &Cache {
-        assert!(
-            self.0.set(redis_cache(url, prefix)).is_ok(),
-            "a ServerCache is connected by one test only"
-        );
-        self
-    }
-}
-
-impl Deref for ServerCache {
-    type Target = Cache;
-
-    fn deref(&self) -> &Cache {
-        self.0
-            .get()
-            .expect("the test connects this cache before calling its functions")
+        self.set(redis_cache(url, prefix))
     }
 }
 
@@ -83,7 +65,7 @@ struct Profile {
 
 // --- The Flask-Caching scenario --------------------------------------------
 
-static FLASK: ServerCache = ServerCache::new();
+static FLASK: LateCache = LateCache::new();
 static PROFILE_LOADS: AtomicUsize = AtomicUsize::new(0);
 
 #[memoize(timeout = 120, cache = FLASK)]
@@ -132,7 +114,7 @@ async fn invalidate_removes_only_that_users_entry_and_clear_spares_other_prefixe
 
 // --- Expiry --------------------------------------------------------------------
 
-static TTL: ServerCache = ServerCache::new();
+static TTL: LateCache = LateCache::new();
 static TTL_RUNS: AtomicUsize = AtomicUsize::new(0);
 
 #[memoize(timeout = 1, cache = TTL)]
@@ -173,7 +155,7 @@ async fn entries_expire_in_redis_after_the_timeout() {
 mod same_module {
     use super::*;
 
-    pub static CACHE: ServerCache = ServerCache::new();
+    pub static CACHE: LateCache = LateCache::new();
     pub static USER_RUNS: AtomicUsize = AtomicUsize::new(0);
     pub static PROFILE_RUNS: AtomicUsize = AtomicUsize::new(0);
 
@@ -376,7 +358,7 @@ async fn an_old_return_type_in_memory_is_a_miss_and_is_overwritten() {
 
 // --- Fail-open --------------------------------------------------------------------
 
-static FLAKY: ServerCache = ServerCache::new();
+static FLAKY: LateCache = LateCache::new();
 static FLAKY_RUNS: AtomicUsize = AtomicUsize::new(0);
 
 #[memoize(cache = FLAKY)]
@@ -433,7 +415,7 @@ async fn a_stopped_redis_never_breaks_the_function_and_caching_resumes_after_a_r
 
 // --- Single-flight ------------------------------------------------------------------
 
-static FLIGHT: ServerCache = ServerCache::new();
+static FLIGHT: LateCache = LateCache::new();
 static FLIGHT_RUNS: AtomicUsize = AtomicUsize::new(0);
 
 #[memoize(cache = FLIGHT)]

@@ -10,44 +10,15 @@
 //!   of the cache under its own key prefix, and nothing else.
 
 use std::fmt::Write as _;
-use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cache_core::backend::RedisBackend;
 use cache_core::{memoize, Cache, ErrorKind, Stats};
+use cache_suite::late_cache::LateCache;
 use cache_suite::redis_server::{redis_cli, RedisServer};
 use serde::{Deserialize, Serialize};
-
-/// The cache of free memoized functions whose test starts the server: the
-/// attribute says `cache = NAME`, the test calls `NAME.set(…)` before the
-/// first call.
-struct ServerCache(OnceLock<Cache>);
-
-impl ServerCache {
-    const fn new() -> Self {
-        Self(OnceLock::new())
-    }
-
-    fn set(&self, cache: Cache) -> &Cache {
-        assert!(
-            self.0.set(cache).is_ok(),
-            "a ServerCache is set by one test only"
-        );
-        self
-    }
-}
-
-impl Deref for ServerCache {
-    type Target = Cache;
-
-    fn deref(&self) -> &Cache {
-        self.0
-            .get()
-            .expect("the test sets this cache before calling its functions")
-    }
-}
 
 /// A 64-bit mixer (splitmix64): values and the workers' random choices.
 fn mix(mut x: u64) -> u64 {
@@ -110,7 +81,7 @@ const SETTLE: Duration = Duration::from_secs(1);
 const LOAD_END: Duration = Duration::from_secs(20);
 const MIN_FINAL_WINDOW: Duration = Duration::from_secs(4);
 
-static LOAD: ServerCache = ServerCache::new();
+static LOAD: LateCache = LateCache::new();
 static SCORE_RUNS: AtomicU64 = AtomicU64::new(0);
 
 /// A pure function of its arguments, memoized in Redis.
@@ -660,7 +631,7 @@ fn admin(server: &RedisServer, args: &[&str]) -> String {
     server.cli(&all)
 }
 
-static ACL_APP: ServerCache = ServerCache::new();
+static ACL_APP: LateCache = LateCache::new();
 static PRICE_RUNS: AtomicU64 = AtomicU64::new(0);
 
 #[memoize(cache = ACL_APP)]
