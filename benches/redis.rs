@@ -93,6 +93,48 @@ async fn raw_connection() -> redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
+/// One raw redis-rs `GET`, as a user without a cache layer writes it.
+async fn raw_get(mut conn: redis::aio::MultiplexedConnection, key: String) -> Vec<u8> {
+    redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// `TASKS` tasks doing `PER_TASK` reads of the "hot" entry through `REDIS`.
+async fn tasks_ours() {
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            tokio::spawn(async {
+                for _ in 0..PER_TASK {
+                    black_box(REDIS.get::<String>("hot").await.unwrap());
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+/// The same reads, raw, on one multiplexed connection.
+async fn tasks_raw(raw: &redis::aio::MultiplexedConnection, key: &str) {
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let (conn, key) = (raw.clone(), key.to_owned());
+            tokio::spawn(async move {
+                for _ in 0..PER_TASK {
+                    black_box(raw_get(conn.clone(), key.clone()).await);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
 async fn theirs(len: usize) -> cached::AsyncRedisCache<u64, String> {
     let store = cached::AsyncRedisCache::<u64, String>::builder(format!("theirs{len}:"))
         .ttl_secs(600)
@@ -143,18 +185,10 @@ fn latency(c: &mut Criterion) {
             });
         });
         group.bench_function("raw_redis_get", |b| {
-            b.to_async(&rt).iter(|| {
-                let mut conn = raw.clone();
-                let key = key.clone();
-                async move {
-                    let v: Vec<u8> = redis::cmd("GET")
-                        .arg(&key)
-                        .query_async(&mut conn)
-                        .await
-                        .unwrap();
-                    assert!(v.len() >= len, "the memoized value is there");
-                    black_box(v)
-                }
+            b.to_async(&rt).iter(|| async {
+                let v = raw_get(raw.clone(), key.clone()).await;
+                assert!(v.len() >= len, "the memoized value is there");
+                black_box(v)
             });
         });
         group.bench_function("cached_async_redis", |b| {
@@ -178,48 +212,9 @@ fn throughput(c: &mut Criterion) {
     let mut group = configure(c, "redis_throughput_50_tasks");
     group.sample_size(20);
     group.throughput(Throughput::Elements((TASKS * PER_TASK) as u64));
-    group.bench_function("cache_get", |b| {
-        b.to_async(&rt).iter(|| async {
-            let tasks: Vec<_> = (0..TASKS)
-                .map(|_| {
-                    tokio::spawn(async {
-                        for _ in 0..PER_TASK {
-                            black_box(REDIS.get::<String>("hot").await.unwrap());
-                        }
-                    })
-                })
-                .collect();
-            for t in tasks {
-                t.await.unwrap();
-            }
-        });
-    });
+    group.bench_function("cache_get", |b| b.to_async(&rt).iter(tasks_ours));
     group.bench_function("raw_redis_get", |b| {
-        b.to_async(&rt).iter(|| {
-            let key = key.clone();
-            let raw = raw.clone();
-            async move {
-                let tasks: Vec<_> = (0..TASKS)
-                    .map(|_| {
-                        let mut conn = raw.clone();
-                        let key = key.clone();
-                        tokio::spawn(async move {
-                            for _ in 0..PER_TASK {
-                                let v: Vec<u8> = redis::cmd("GET")
-                                    .arg(&key)
-                                    .query_async(&mut conn)
-                                    .await
-                                    .unwrap();
-                                black_box(v);
-                            }
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
-                }
-            }
-        });
+        b.to_async(&rt).iter(|| tasks_raw(&raw, &key));
     });
     group.finish();
 }
@@ -276,5 +271,129 @@ fn single_flight(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, latency, throughput, single_flight);
+/// Rounds of the interleaved comparison, and operations per contender and round.
+const PAIRED_ROUNDS: usize = 21;
+const PAIRED_OPS: u32 = 400;
+
+/// Times `ops` sequential calls of `call`, in ns per call.
+async fn per_call<F, Fut>(ops: u32, mut call: F) -> f64
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let start = Instant::now();
+    for _ in 0..ops {
+        call().await;
+    }
+    start.elapsed().as_nanos() as f64 / f64::from(ops)
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Writes one paired result where `bench_report` reads it.
+fn write_paired(id: &str, ours: &[f64], theirs: &[f64]) {
+    let ratios: Vec<f64> = ours.iter().zip(theirs).map(|(o, t)| o / t).collect();
+    let json = serde_json::json!({
+        "ours_ns": median(ours.to_vec()),
+        "theirs_ns": median(theirs.to_vec()),
+        "ratio": median(ratios),
+        "rounds": ours.len(),
+    });
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/criterion/paired");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{id}.json")), json.to_string()).unwrap();
+    println!("paired {id}: {json}");
+}
+
+/// The latency comparisons again, interleaved: each round times ours, raw
+/// redis-rs and the `cached` crate back to back, and the ratio is the
+/// median of the per-round ratios. On a machine whose loopback latency
+/// drifts by 10-20% over a minute (VMs), criterion's one-after-the-other
+/// measurements of two contenders differ by that drift; pairing cancels it.
+fn paired_latency(_: &mut Criterion) {
+    let rt = rt();
+    for (name, len) in [("redis_hit_100B", 100usize), ("redis_hit_10KiB", 10 * 1024)] {
+        let key = rt.block_on(async {
+            if len == 100 {
+                profile_100b(2).await;
+            } else {
+                profile_10kib(2).await;
+            }
+            let mut key = String::from("bench:");
+            let path = if len == 100 {
+                "profile_100b"
+            } else {
+                "profile_10kib"
+            };
+            let path = format!("{}::{path}", module_path!());
+            cache_core::key::write_function_key(&mut key, &path, 1, &(&2u64,)).unwrap();
+            key
+        });
+        let raw = rt.block_on(raw_connection());
+        let store = rt.block_on(theirs(len));
+        let (mut ours, mut raws, mut cached) = (vec![], vec![], vec![]);
+        rt.block_on(async {
+            for _ in 0..PAIRED_ROUNDS {
+                ours.push(
+                    per_call(PAIRED_OPS, || async {
+                        if len == 100 {
+                            black_box(profile_100b(2).await);
+                        } else {
+                            black_box(profile_10kib(2).await);
+                        }
+                    })
+                    .await,
+                );
+                raws.push(
+                    per_call(PAIRED_OPS, || async {
+                        let v = raw_get(raw.clone(), key.clone()).await;
+                        assert!(v.len() >= len, "the memoized value is there");
+                        black_box(v);
+                    })
+                    .await,
+                );
+                cached.push(
+                    per_call(PAIRED_OPS, || async {
+                        black_box(store.async_cache_get(&1).await.unwrap());
+                    })
+                    .await,
+                );
+            }
+        });
+        write_paired(&format!("{name}_vs_raw"), &ours, &raws);
+        write_paired(&format!("{name}_vs_cached"), &ours, &cached);
+    }
+}
+
+/// The throughput comparison, interleaved like [`paired_latency`].
+fn paired_throughput(_: &mut Criterion) {
+    let rt = rt();
+    let key = REDIS.full_key("hot");
+    let raw = rt.block_on(raw_connection());
+    let (mut ours, mut raws) = (vec![], vec![]);
+    rt.block_on(async {
+        REDIS.set("hot", &value_of(7, 100), None).await.unwrap();
+        for _ in 0..PAIRED_ROUNDS {
+            let start = Instant::now();
+            tasks_ours().await;
+            ours.push(start.elapsed().as_nanos() as f64);
+            let start = Instant::now();
+            tasks_raw(&raw, &key).await;
+            raws.push(start.elapsed().as_nanos() as f64);
+        }
+    });
+    write_paired("redis_throughput_50_tasks_vs_raw", &ours, &raws);
+}
+
+criterion_group!(
+    benches,
+    latency,
+    throughput,
+    single_flight,
+    paired_latency,
+    paired_throughput
+);
 criterion_main!(benches);

@@ -13,10 +13,9 @@ struct Row {
     what: &'static str,
     ours: &'static str,
     theirs: &'static str,
-    /// The ratio ours/theirs must not exceed this (for times), or must reach
-    /// it (for throughputs, `higher_is_better`).
+    /// The ratio of ours/theirs times must not exceed this (infinite:
+    /// reported only).
     target: f64,
-    higher_is_better: bool,
 }
 
 const ROWS: &[Row] = &[
@@ -25,85 +24,108 @@ const ROWS: &[Row] = &[
         ours: "hit_u64/memoize_sync",
         theirs: "hit_u64/cached_sync",
         target: 1.0,
-        higher_is_better: false,
     },
     Row {
         what: "memory hit fn(u64)->u64, sync vs quick_cache get",
         ours: "hit_u64/memoize_sync",
         theirs: "hit_u64/quick_cache_get",
         target: 3.0,
-        higher_is_better: false,
     },
     Row {
         what: "memory hit fn(u64)->u64, async",
         ours: "hit_u64/memoize_async",
         theirs: "hit_u64/cached_async",
         target: 1.0,
-        higher_is_better: false,
     },
     Row {
         what: "memory hit fn(u64)->String(100), sync",
         ours: "hit_string100/memoize_sync",
         theirs: "hit_string100/cached_sync",
         target: 1.0,
-        higher_is_better: false,
     },
     Row {
         what: "memory hit fn(u64)->String(100), async",
         ours: "hit_string100/memoize_async",
         theirs: "hit_string100/cached_async",
         target: 1.0,
-        higher_is_better: false,
     },
     Row {
         what: "memory hit vs moka get",
         ours: "hit_u64/memoize_sync",
         theirs: "hit_u64/moka_get",
         target: 1.0,
-        higher_is_better: false,
     },
     Row {
         what: "memory miss + store",
         ours: "miss_and_store/memoize_sync",
         theirs: "miss_and_store/cached_sync",
         target: f64::INFINITY,
-        higher_is_better: false,
     },
     Row {
         what: "Redis hit 100 B, c=1",
         ours: "redis_hit_100B/memoize_async",
         theirs: "redis_hit_100B/raw_redis_get",
         target: 1.10,
-        higher_is_better: false,
     },
     Row {
         what: "Redis hit 10 KiB, c=1",
         ours: "redis_hit_10KiB/memoize_async",
         theirs: "redis_hit_10KiB/raw_redis_get",
         target: 1.10,
-        higher_is_better: false,
     },
     Row {
         what: "Redis hit 100 B vs cached AsyncRedisCache",
         ours: "redis_hit_100B/memoize_async",
         theirs: "redis_hit_100B/cached_async_redis",
         target: 1.0,
-        higher_is_better: false,
     },
     Row {
         what: "Redis hit 10 KiB vs cached AsyncRedisCache",
         ours: "redis_hit_10KiB/memoize_async",
         theirs: "redis_hit_10KiB/cached_async_redis",
         target: 1.0,
-        higher_is_better: false,
     },
     Row {
         what: "Redis throughput, 50 tasks (time per 5000 GETs)",
         ours: "redis_throughput_50_tasks/cache_get",
         theirs: "redis_throughput_50_tasks/raw_redis_get",
         target: 1.0 / 0.9,
-        higher_is_better: false,
     },
+];
+
+/// The same comparisons measured interleaved (see `paired` in
+/// benches/redis.rs): `(what, id under target/criterion/paired, theirs, target)`.
+const PAIRED: &[(&str, &str, &str, f64)] = &[
+    (
+        "Redis hit 100 B, c=1",
+        "redis_hit_100B_vs_raw",
+        "raw_redis_get",
+        1.10,
+    ),
+    (
+        "Redis hit 10 KiB, c=1",
+        "redis_hit_10KiB_vs_raw",
+        "raw_redis_get",
+        1.10,
+    ),
+    (
+        "Redis hit 100 B vs cached AsyncRedisCache",
+        "redis_hit_100B_vs_cached",
+        "cached_async_redis",
+        1.0,
+    ),
+    (
+        "Redis hit 10 KiB vs cached AsyncRedisCache",
+        "redis_hit_10KiB_vs_cached",
+        "cached_async_redis",
+        1.0,
+    ),
+    (
+        "Redis throughput, 50 tasks (time per 5000 GETs)",
+        "redis_throughput_50_tasks_vs_raw",
+        "raw_redis_get",
+        1.0 / 0.9,
+    ),
 ];
 
 const ALONE: &[(&str, &str)] = &[
@@ -136,6 +158,37 @@ fn human(ns: f64) -> String {
     }
 }
 
+/// `(ours, theirs, median ratio, rounds)` of one interleaved comparison.
+fn paired(root: &Path, id: &str) -> Option<(f64, f64, f64, u64)> {
+    let text = std::fs::read_to_string(root.join("paired").join(format!("{id}.json"))).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some((
+        json["ours_ns"].as_f64()?,
+        json["theirs_ns"].as_f64()?,
+        json["ratio"].as_f64()?,
+        json["rounds"].as_u64()?,
+    ))
+}
+
+/// One table line: `ratio` of ours/theirs times against `target`
+/// (infinite: reported only).
+fn line(out: &mut String, what: &str, ours: f64, theirs: f64, name: &str, ratio: f64, target: f64) {
+    let (target_text, verdict) = if target.is_finite() {
+        (
+            format!("≤ {target:.2}×"),
+            if ratio <= target { "met" } else { "missed" },
+        )
+    } else {
+        ("(report)".to_owned(), "")
+    };
+    let _ = writeln!(
+        out,
+        "| {what} | {} | {} (`{name}`) | {ratio:.2}× | {target_text} | {verdict} |",
+        human(ours),
+        human(theirs),
+    );
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let root = PathBuf::from(args.next().unwrap_or_else(|| "target/criterion".into()));
@@ -148,32 +201,37 @@ fn main() {
             let _ = writeln!(out, "| {} | not measured | | | | |", row.what);
             continue;
         };
-        let ratio = ours / theirs;
-        let met = if row.higher_is_better {
-            ratio >= row.target
-        } else {
-            ratio <= row.target
-        };
-        let target = if row.target.is_finite() {
-            format!("≤ {:.2}×", row.target)
-        } else {
-            "(report)".into()
-        };
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} (`{}`) | {ratio:.2}× | {target} | {} |",
+        let name = row.theirs.split('/').nth(1).unwrap_or(row.theirs);
+        line(
+            &mut out,
             row.what,
-            human(ours),
-            human(theirs),
-            row.theirs.split('/').nth(1).unwrap_or(row.theirs),
-            if !row.target.is_finite() {
-                ""
-            } else if met {
-                "met"
-            } else {
-                "missed"
-            },
+            ours,
+            theirs,
+            name,
+            ours / theirs,
+            row.target,
         );
+    }
+    let rounds = PAIRED
+        .iter()
+        .find_map(|(_, id, _, _)| paired(&root, id))
+        .map_or(0, |p| p.3);
+    let _ = write!(
+        out,
+        "\nInterleaved: each of {rounds} rounds times ours and theirs back to back; \
+         medians of the times and of the per-round ratios, so that drift in the \
+         machine's loopback latency between two criterion runs cancels out.\n\n\
+         | comparison (interleaved) | ours | theirs | ratio | target | |\n|---|---|---|---|---|---|\n"
+    );
+    for (what, id, name, target) in PAIRED {
+        match paired(&root, id) {
+            Some((ours, theirs, ratio, _)) => {
+                line(&mut out, what, ours, theirs, name, ratio, *target);
+            }
+            None => {
+                let _ = writeln!(out, "| {what} | not measured | | | | |");
+            }
+        }
     }
     out.push_str("\n| measured alone | mean |\n|---|---|\n");
     for (what, id) in ALONE {
