@@ -23,6 +23,7 @@ use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use cache_core::{memoize, Cache};
+use cache_suite::paired;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use serde::Serialize;
 
@@ -290,5 +291,137 @@ fn keys(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hits, misses, keys);
+/// Calls per contender and round in the interleaved comparisons.
+const PAIRED_OPS: u32 = 100_000;
+
+/// `paired::ROUNDS` rounds of `round`, which times ours and theirs.
+fn rounds(mut round: impl FnMut() -> [f64; 2]) -> (Vec<f64>, Vec<f64>) {
+    (0..paired::ROUNDS)
+        .map(|_| round())
+        .map(|[a, b]| (a, b))
+        .unzip()
+}
+
+/// The hit and miss comparisons again, interleaved (see
+/// `cache_suite::paired`): ours and theirs back to back in every round.
+fn paired_hits(_: &mut Criterion) {
+    let quick: quick_cache::sync::Cache<u64, u64> =
+        quick_cache::sync::Cache::new(4 * KEYS as usize);
+    let moka: moka::sync::Cache<u64, u64> = moka::sync::Cache::builder()
+        .max_capacity(4 * KEYS)
+        .time_to_live(Duration::from_secs(60))
+        .build();
+    for x in 0..KEYS {
+        ours_u64(x);
+        theirs_u64(x);
+        ours_string(x);
+        theirs_string(x);
+        quick.insert(x, x);
+        moka.insert(x, x);
+    }
+    let mut i = 0;
+    let mut sync = |f: &mut dyn FnMut(u64)| paired::per_call(PAIRED_OPS, || f(next(&mut i)));
+
+    let (ours, theirs) = rounds(|| {
+        [
+            sync(&mut |x| {
+                black_box(ours_u64(x));
+            }),
+            sync(&mut |x| {
+                black_box(theirs_u64(x));
+            }),
+        ]
+    });
+    paired::write("hit_u64_sync_vs_cached", &ours, &theirs);
+    let (ours, theirs) = rounds(|| {
+        [
+            sync(&mut |x| {
+                black_box(ours_u64(x));
+            }),
+            sync(&mut |x| {
+                black_box(quick.get(&x));
+            }),
+        ]
+    });
+    paired::write("hit_u64_sync_vs_quick_cache", &ours, &theirs);
+    let (ours, theirs) = rounds(|| {
+        [
+            sync(&mut |x| {
+                black_box(ours_u64(x));
+            }),
+            sync(&mut |x| {
+                black_box(moka.get(&x));
+            }),
+        ]
+    });
+    paired::write("hit_u64_sync_vs_moka", &ours, &theirs);
+    let (ours, theirs) = rounds(|| {
+        [
+            sync(&mut |x| {
+                black_box(ours_string(x));
+            }),
+            sync(&mut |x| {
+                black_box(theirs_string(x));
+            }),
+        ]
+    });
+    paired::write("hit_string100_sync_vs_cached", &ours, &theirs);
+}
+
+fn paired_async_and_misses(_: &mut Criterion) {
+    static N: AtomicU64 = AtomicU64::new(1 << 50);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let j = Cell::new(0);
+    let async_round = |u64s: bool| {
+        rt.block_on(async {
+            let ours = paired::per_call_async(PAIRED_OPS, || async {
+                let x = next_cell(&j);
+                if u64s {
+                    black_box(ours_u64_async(x).await);
+                } else {
+                    black_box(ours_string_async(x).await);
+                }
+            })
+            .await;
+            let theirs = paired::per_call_async(PAIRED_OPS, || async {
+                let x = next_cell(&j);
+                if u64s {
+                    black_box(theirs_u64_async(x).await);
+                } else {
+                    black_box(theirs_string_async(x).await);
+                }
+            })
+            .await;
+            [ours, theirs]
+        })
+    };
+    let (ours, theirs) = rounds(|| async_round(true));
+    paired::write("hit_u64_async_vs_cached", &ours, &theirs);
+    let (ours, theirs) = rounds(|| async_round(false));
+    paired::write("hit_string100_async_vs_cached", &ours, &theirs);
+
+    let (ours, theirs) = rounds(|| {
+        [
+            paired::per_call(PAIRED_OPS / 10, || {
+                black_box(ours_miss(N.fetch_add(1, Ordering::Relaxed)));
+            }),
+            paired::per_call(PAIRED_OPS / 10, || {
+                black_box(theirs_miss(N.fetch_add(1, Ordering::Relaxed)));
+            }),
+        ]
+    });
+    paired::write("miss_and_store_vs_cached", &ours, &theirs);
+}
+
+criterion_group!(
+    benches,
+    hits,
+    misses,
+    keys,
+    paired_hits,
+    paired_async_and_misses
+);
 criterion_main!(benches);

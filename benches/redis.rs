@@ -21,6 +21,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use cache_core::{memoize, Cache};
+use cache_suite::paired;
 use cache_suite::redis_server::RedisServer;
 use cached::ConcurrentCachedAsync;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
@@ -271,42 +272,8 @@ fn single_flight(c: &mut Criterion) {
     );
 }
 
-/// Rounds of the interleaved comparison, and operations per contender and round.
-const PAIRED_ROUNDS: usize = 21;
+/// Calls per contender and round in the interleaved comparisons.
 const PAIRED_OPS: u32 = 400;
-
-/// Times `ops` sequential calls of `call`, in ns per call.
-async fn per_call<F, Fut>(ops: u32, mut call: F) -> f64
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let start = Instant::now();
-    for _ in 0..ops {
-        call().await;
-    }
-    start.elapsed().as_nanos() as f64 / f64::from(ops)
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
-/// Writes one paired result where `bench_report` reads it.
-fn write_paired(id: &str, ours: &[f64], theirs: &[f64]) {
-    let ratios: Vec<f64> = ours.iter().zip(theirs).map(|(o, t)| o / t).collect();
-    let json = serde_json::json!({
-        "ours_ns": median(ours.to_vec()),
-        "theirs_ns": median(theirs.to_vec()),
-        "ratio": median(ratios),
-        "rounds": ours.len(),
-    });
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/criterion/paired");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{id}.json")), json.to_string()).unwrap();
-    println!("paired {id}: {json}");
-}
 
 /// The latency comparisons again, interleaved: each round times ours, raw
 /// redis-rs and the `cached` crate back to back, and the ratio is the
@@ -336,9 +303,9 @@ fn paired_latency(_: &mut Criterion) {
         let store = rt.block_on(theirs(len));
         let (mut ours, mut raws, mut cached) = (vec![], vec![], vec![]);
         rt.block_on(async {
-            for _ in 0..PAIRED_ROUNDS {
+            for _ in 0..paired::ROUNDS {
                 ours.push(
-                    per_call(PAIRED_OPS, || async {
+                    paired::per_call_async(PAIRED_OPS, || async {
                         if len == 100 {
                             black_box(profile_100b(2).await);
                         } else {
@@ -348,7 +315,7 @@ fn paired_latency(_: &mut Criterion) {
                     .await,
                 );
                 raws.push(
-                    per_call(PAIRED_OPS, || async {
+                    paired::per_call_async(PAIRED_OPS, || async {
                         let v = raw_get(raw.clone(), key.clone()).await;
                         assert!(v.len() >= len, "the memoized value is there");
                         black_box(v);
@@ -356,15 +323,15 @@ fn paired_latency(_: &mut Criterion) {
                     .await,
                 );
                 cached.push(
-                    per_call(PAIRED_OPS, || async {
+                    paired::per_call_async(PAIRED_OPS, || async {
                         black_box(store.async_cache_get(&1).await.unwrap());
                     })
                     .await,
                 );
             }
         });
-        write_paired(&format!("{name}_vs_raw"), &ours, &raws);
-        write_paired(&format!("{name}_vs_cached"), &ours, &cached);
+        paired::write(&format!("{name}_vs_raw"), &ours, &raws);
+        paired::write(&format!("{name}_vs_cached"), &ours, &cached);
     }
 }
 
@@ -376,7 +343,7 @@ fn paired_throughput(_: &mut Criterion) {
     let (mut ours, mut raws) = (vec![], vec![]);
     rt.block_on(async {
         REDIS.set("hot", &value_of(7, 100), None).await.unwrap();
-        for _ in 0..PAIRED_ROUNDS {
+        for _ in 0..paired::ROUNDS {
             let start = Instant::now();
             tasks_ours().await;
             ours.push(start.elapsed().as_nanos() as f64);
@@ -385,7 +352,7 @@ fn paired_throughput(_: &mut Criterion) {
             raws.push(start.elapsed().as_nanos() as f64);
         }
     });
-    write_paired("redis_throughput_50_tasks_vs_raw", &ours, &raws);
+    paired::write("redis_throughput_50_tasks_vs_raw", &ours, &raws);
 }
 
 criterion_group!(

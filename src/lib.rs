@@ -14,6 +14,8 @@
 //!   its server, for memoized free functions (`cache = NAME`).
 //! - [`down_backend`]: a store whose every call fails, for fail-open tests.
 //! - [`examples`]: builds an example from a test, to run it as a process.
+//! - [`paired`]: interleaved comparisons for the benches, robust to a
+//!   machine whose speed drifts.
 //! - [`fs_store`]: a file-system store written against the public
 //!   `Backend` trait, as a framework author would: used by
 //!   `examples/custom_backend.rs`, checked by `tests/custom_backend.rs`.
@@ -22,6 +24,7 @@ pub mod down_backend;
 pub mod examples;
 pub mod fs_store;
 pub mod late_cache;
+pub mod paired;
 pub mod redis_cluster;
 pub mod redis_sentinel;
 pub mod redis_server;

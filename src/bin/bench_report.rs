@@ -93,9 +93,50 @@ const ROWS: &[Row] = &[
     },
 ];
 
-/// The same comparisons measured interleaved (see `paired` in
-/// benches/redis.rs): `(what, id under target/criterion/paired, theirs, target)`.
+/// The same comparisons measured interleaved (see `cache_suite::paired`): `(what, id under target/criterion/paired, theirs, target)`.
 const PAIRED: &[(&str, &str, &str, f64)] = &[
+    (
+        "memory hit fn(u64)->u64, sync",
+        "hit_u64_sync_vs_cached",
+        "cached_sync",
+        1.0,
+    ),
+    (
+        "memory hit fn(u64)->u64, sync vs quick_cache get",
+        "hit_u64_sync_vs_quick_cache",
+        "quick_cache_get",
+        3.0,
+    ),
+    (
+        "memory hit vs moka get",
+        "hit_u64_sync_vs_moka",
+        "moka_get",
+        1.0,
+    ),
+    (
+        "memory hit fn(u64)->u64, async",
+        "hit_u64_async_vs_cached",
+        "cached_async",
+        1.0,
+    ),
+    (
+        "memory hit fn(u64)->String(100), sync",
+        "hit_string100_sync_vs_cached",
+        "cached_sync",
+        1.0,
+    ),
+    (
+        "memory hit fn(u64)->String(100), async",
+        "hit_string100_async_vs_cached",
+        "cached_async",
+        1.0,
+    ),
+    (
+        "memory miss + store",
+        "miss_and_store_vs_cached",
+        "cached_sync",
+        f64::INFINITY,
+    ),
     (
         "Redis hit 100 B, c=1",
         "redis_hit_100B_vs_raw",
