@@ -279,6 +279,27 @@ fn main() {
         let shown = mean_ns(&root, id).map_or_else(|| "not measured".into(), human);
         let _ = writeln!(out, "| {what} | {shown} |");
     }
+    if let Some(f) = std::fs::read_to_string(root.join("footprint.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    {
+        let num = |k: &str| f[k].as_f64().unwrap_or(f64::NAN);
+        let bound = num("bound_mib");
+        let ours = num("ours_resident_mib");
+        let _ = write!(
+            out,
+            "\n| memory store, {bound} MiB bound, filled with {} keys of 1 KiB | ours | bare quick_cache | target | |\n|---|---|---|---|---|\n\
+             | resident after filling | {ours:.1} MiB ({:.2}× the bound) | {:.1} MiB | ≤ 1.30× + fixed | {} |\n\
+             | hit ratio, {} Zipf(1.0) reads over those keys | {:.3} | {:.3} | (report) | |\n",
+            f["keys"],
+            ours / bound,
+            num("bare_resident_mib"),
+            if ours / bound <= 1.3 { "met" } else { "missed" },
+            f["reads"],
+            num("ours_hit_ratio"),
+            num("bare_hit_ratio"),
+        );
+    }
     if let Some(extra) = extra {
         out.push('\n');
         out.push_str(&extra);
