@@ -920,7 +920,7 @@ impl Cache {
                         // join; in memory a second look is free.
                         if let Some(local) = &self.inner.local {
                             if let Some(v) = Self::peek_local::<T>(local, full.as_bytes()) {
-                                leader.finish(Arc::new(v.clone()));
+                                leader.finish(|| Arc::new(v.clone()));
                                 return Ok(v);
                             }
                         }
@@ -938,7 +938,7 @@ impl Cache {
                 self.store_full_open(full, &value, ttl).await;
             }
             if let Some(leader) = leader {
-                leader.finish(Arc::new(value.clone()));
+                leader.finish(|| Arc::new(value.clone()));
             }
             return Ok(value);
         }

@@ -11,7 +11,10 @@ pub(crate) type Shared = Arc<dyn Any + Send + Sync>;
 
 #[derive(Default)]
 pub(crate) struct Flights {
-    running: Mutex<HashMap<String, Arc<Flight>>>,
+    /// Hashed like the memory store's keys (quick_cache's randomly seeded
+    /// hasher): std's SipHash cost more than the rest of a miss's
+    /// bookkeeping.
+    running: Mutex<HashMap<String, Arc<Flight>, quick_cache::DefaultHashBuilder>>,
 }
 
 #[derive(Default)]
@@ -36,7 +39,7 @@ pub(crate) enum Join<'a> {
 }
 
 impl Flights {
-    pub(crate) fn join(&self, key: &str) -> Join<'_> {
+    pub(crate) fn join<'a>(&'a self, key: &'a str) -> Join<'a> {
         let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(flight) = running.get(key) {
             return Join::Follower(Arc::clone(flight));
@@ -45,7 +48,7 @@ impl Flights {
         running.insert(key.to_owned(), Arc::clone(&flight));
         Join::Leader(Leader {
             flights: self,
-            key: key.to_owned(),
+            key,
             flight,
             finished: false,
         })
@@ -74,14 +77,26 @@ impl Flight {
 /// (an error, a panic, a cancelled future) releases the waiters.
 pub(crate) struct Leader<'a> {
     flights: &'a Flights,
-    key: String,
+    key: &'a str,
     flight: Arc<Flight>,
     finished: bool,
 }
 
 impl Leader<'_> {
-    pub(crate) fn finish(mut self, value: Shared) {
-        self.settle(State::Done(value));
+    /// Hands the value to the waiters; `value` is only called if there are
+    /// any (most computations have none, and a shared copy costs a clone).
+    pub(crate) fn finish(mut self, value: impl FnOnce() -> Shared) {
+        self.finished = true;
+        self.flights
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(self.key);
+        // Followers join under the lock above; once the key is removed no
+        // new one can, so this count is final.
+        if Arc::strong_count(&self.flight) > 1 {
+            self.publish(State::Done(value()));
+        }
     }
 
     fn settle(&mut self, state: State) {
@@ -90,7 +105,11 @@ impl Leader<'_> {
             .running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.key);
+            .remove(self.key);
+        self.publish(state);
+    }
+
+    fn publish(&self, state: State) {
         *self
             .flight
             .state

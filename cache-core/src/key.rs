@@ -162,6 +162,15 @@ impl StackKey {
         }
     }
 
+    /// The key as a `String` (for a miss, which needs to own it).
+    pub(crate) fn into_string(self) -> String {
+        match self.spilled {
+            Some(s) => s,
+            None => String::from_utf8(self.buf[..self.len].to_vec())
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        }
+    }
+
     /// Moves what is on the stack to a `String` that takes the rest.
     #[cold]
     fn spill(&mut self, more: usize) -> &mut String {
@@ -292,6 +301,7 @@ mod tests {
             write_function_prefix_to(&mut stack, "m::f", 7);
             write_args_to(&mut stack, &(&arg,)).unwrap();
             assert_eq!(stack.as_bytes(), string.as_bytes(), "{prefix} {arg}");
+            assert_eq!(stack.into_string(), string);
         }
     }
 

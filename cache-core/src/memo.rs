@@ -107,9 +107,11 @@ pub fn full_key(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Result<Strin
     Ok(full)
 }
 
-/// The in-memory hit path: no allocation, no future, no decoding.
+/// The in-memory lookup: on a hit no allocation, no future, no decoding;
+/// on a miss the key it built, for the computation. `None` when the store
+/// is not in memory.
 #[inline]
-fn local_hit<T>(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Option<T>
+fn local_lookup<T>(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Option<Lookup<T>>
 where
     T: DeserializeOwned + Clone + Send + Sync + 'static,
 {
@@ -117,13 +119,19 @@ where
     let mut full = StackKey::new();
     full.push_str(cache.key_prefix());
     memo.write_prefix(&mut full);
-    args.write(&mut full).ok()?;
+    if let Err(e) = args.write(&mut full) {
+        return Some(Lookup::Miss(Err(e)));
+    }
     // Only a value kept as a `T` is a hit here; anything else (a miss,
     // bytes, another type) is read, decoded, logged and counted once by
     // the read that follows in `compute`.
-    let value = Cache::peek_local::<T>(local, full.as_bytes())?;
-    cache.count_hit();
-    Some(value)
+    Some(match Cache::peek_local::<T>(local, full.as_bytes()) {
+        Some(value) => {
+            cache.count_hit();
+            Lookup::Hit(value)
+        }
+        None => Lookup::Miss(Ok(full.into_string())),
+    })
 }
 
 fn key_error(memo: &Memo, e: &crate::Error) {
@@ -145,10 +153,7 @@ pub enum Lookup<T> {
 /// Looks a call up; pass the result to [`call_sync`] or [`call_async`].
 #[inline]
 pub fn lookup<T: Value>(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Lookup<T> {
-    match local_hit(cache, memo, args) {
-        Some(v) => Lookup::Hit(v),
-        None => Lookup::Miss(full_key(cache, memo, args)),
-    }
+    local_lookup(cache, memo, args).unwrap_or_else(|| Lookup::Miss(full_key(cache, memo, args)))
 }
 
 /// A memoized call of a sync function: returns the cached `Ok` value or
