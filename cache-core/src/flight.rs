@@ -86,27 +86,22 @@ impl Leader<'_> {
     /// Hands the value to the waiters; `value` is only called if there are
     /// any (most computations have none, and a shared copy costs a clone).
     pub(crate) fn finish(mut self, value: impl FnOnce() -> Shared) {
-        self.finished = true;
-        self.flights
-            .running
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(self.key);
-        // Followers join under the lock above; once the key is removed no
-        // new one can, so this count is final.
+        self.release();
+        // Followers join under the lock `release` took; once the key is
+        // removed no new one can, so this count is final.
         if Arc::strong_count(&self.flight) > 1 {
             self.publish(State::Done(value()));
         }
     }
 
-    fn settle(&mut self, state: State) {
+    /// Ends the flight: no caller joins it from now on.
+    fn release(&mut self) {
         self.finished = true;
         self.flights
             .running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(self.key);
-        self.publish(state);
     }
 
     fn publish(&self, state: State) {
@@ -122,7 +117,8 @@ impl Leader<'_> {
 impl Drop for Leader<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            self.settle(State::Abandoned);
+            self.release();
+            self.publish(State::Abandoned);
         }
     }
 }
