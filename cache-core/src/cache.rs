@@ -352,7 +352,7 @@ impl Cache {
                     // Stored as another type: read it the way a remote
                     // store would, through its bytes.
                     match typed.encode() {
-                        Ok(bytes) => self.logged::<T>(&lossy(full), codec::decode(&bytes)),
+                        Ok(bytes) => self.logged::<T>(full, codec::decode(&bytes)),
                         Err(e) => {
                             self.inner.stats.error();
                             tracing::warn!(key = %key_for_message(&lossy(full)), error = %e, "cache value could not be re-encoded; treating as a miss");
@@ -361,7 +361,7 @@ impl Cache {
                     }
                 }
             }
-            Some(Stored::Bytes(bytes)) => self.logged::<T>(&lossy(full), codec::decode(&bytes)),
+            Some(Stored::Bytes(bytes)) => self.logged::<T>(full, codec::decode(&bytes)),
         }
     }
 
@@ -370,7 +370,8 @@ impl Cache {
     }
 
     fn decode_counted<T: DeserializeOwned>(&self, full: &str, bytes: Option<&[u8]>) -> Option<T> {
-        let value = bytes.and_then(|b| self.logged::<T>(full, self.inner.format.decode(full, b)));
+        let value = bytes
+            .and_then(|b| self.logged::<T>(full.as_bytes(), self.inner.format.decode(full, b)));
         if value.is_some() {
             self.inner.stats.hit();
         } else {
@@ -379,13 +380,13 @@ impl Cache {
         value
     }
 
-    fn logged<T>(&self, full: &str, decoded: Result<T>) -> Option<T> {
+    fn logged<T>(&self, full: &[u8], decoded: Result<T>) -> Option<T> {
         match decoded {
             Ok(v) => Some(v),
             Err(e) => {
                 self.inner.stats.error();
                 tracing::warn!(
-                    key = %key_for_message(full),
+                    key = %key_for_message(&lossy(full)),
                     error = %e,
                     "cached value cannot be decoded as {}; treating it as a miss",
                     std::any::type_name::<T>()
