@@ -59,6 +59,30 @@ async fn profile_10kib(x: u64) -> String {
     value_of(x, 10 * 1024)
 }
 
+/// The memoized function for values of `len` bytes (100 B or 10 KiB).
+async fn memoized(len: usize, x: u64) -> String {
+    if len == 100 {
+        profile_100b(x).await
+    } else {
+        profile_10kib(x).await
+    }
+}
+
+/// Calls [`memoized`] once, so its entry is in Redis, and returns the full
+/// key of that entry, for the raw `GET`s.
+async fn warm_key(len: usize, x: u64) -> String {
+    memoized(len, x).await;
+    let name = if len == 100 {
+        "profile_100b"
+    } else {
+        "profile_10kib"
+    };
+    let mut key = String::from("bench:");
+    let path = format!("{}::{name}", module_path!());
+    cache_core::key::write_function_key(&mut key, &path, 1, &(&x,)).unwrap();
+    key
+}
+
 static COMPUTATIONS: AtomicUsize = AtomicUsize::new(0);
 
 #[memoize(timeout = 600, cache = REDIS)]
@@ -151,39 +175,13 @@ async fn theirs(len: usize) -> cached::AsyncRedisCache<u64, String> {
 fn latency(c: &mut Criterion) {
     let rt = rt();
     for (name, len) in [("redis_hit_100B", 100usize), ("redis_hit_10KiB", 10 * 1024)] {
-        let key = rt.block_on(async {
-            if len == 100 {
-                profile_100b(1).await;
-            } else {
-                profile_10kib(1).await;
-            }
-            let mut key = String::from("bench:");
-            let path = if len == 100 {
-                "profile_100b"
-            } else {
-                "profile_10kib"
-            };
-            let owner = module_path!();
-            cache_core::key::write_function_key(
-                &mut key,
-                &format!("{owner}::{path}"),
-                1,
-                &(&1u64,),
-            )
-            .unwrap();
-            key
-        });
+        let key = rt.block_on(warm_key(len, 1));
         let raw = rt.block_on(raw_connection());
         let store = rt.block_on(theirs(len));
         let mut group = configure(c, name);
         group.bench_function("memoize_async", |b| {
-            b.to_async(&rt).iter(|| async {
-                if len == 100 {
-                    black_box(profile_100b(1).await)
-                } else {
-                    black_box(profile_10kib(1).await)
-                }
-            });
+            b.to_async(&rt)
+                .iter(|| async { black_box(memoized(len, 1).await) });
         });
         group.bench_function("raw_redis_get", |b| {
             b.to_async(&rt).iter(|| async {
@@ -283,22 +281,7 @@ const PAIRED_OPS: u32 = 400;
 fn paired_latency(_: &mut Criterion) {
     let rt = rt();
     for (name, len) in [("redis_hit_100B", 100usize), ("redis_hit_10KiB", 10 * 1024)] {
-        let key = rt.block_on(async {
-            if len == 100 {
-                profile_100b(2).await;
-            } else {
-                profile_10kib(2).await;
-            }
-            let mut key = String::from("bench:");
-            let path = if len == 100 {
-                "profile_100b"
-            } else {
-                "profile_10kib"
-            };
-            let path = format!("{}::{path}", module_path!());
-            cache_core::key::write_function_key(&mut key, &path, 1, &(&2u64,)).unwrap();
-            key
-        });
+        let key = rt.block_on(warm_key(len, 2));
         let raw = rt.block_on(raw_connection());
         let store = rt.block_on(theirs(len));
         let (mut ours, mut raws, mut cached) = (vec![], vec![], vec![]);
@@ -306,11 +289,7 @@ fn paired_latency(_: &mut Criterion) {
             for _ in 0..paired::ROUNDS {
                 ours.push(
                     paired::per_call_async(PAIRED_OPS, || async {
-                        if len == 100 {
-                            black_box(profile_100b(2).await);
-                        } else {
-                            black_box(profile_10kib(2).await);
-                        }
+                        black_box(memoized(len, 2).await);
                     })
                     .await,
                 );
