@@ -94,11 +94,16 @@ impl Codec {
 /// # Ok::<(), cache_core::Error>(())
 /// ```
 pub fn encode<T: Serialize + ?Sized>(value: &T, codec: Codec) -> Result<Bytes> {
+    encode_unsigned(value, codec, MAX_VALUE_SIZE)
+}
+
+/// Decimal for integers, otherwise the envelope; at most `max` bytes.
+fn encode_unsigned<T: Serialize + ?Sized>(value: &T, codec: Codec, max: usize) -> Result<Bytes> {
     if let Some(n) = integer_value(value) {
         return Ok(Bytes::from(n.to_string()));
     }
     let bytes = envelope(value, codec)?;
-    check_size("encoded value", bytes.len(), MAX_VALUE_SIZE)?;
+    check_size("encoded value", bytes.len(), max)?;
     Ok(bytes.freeze())
 }
 
@@ -236,12 +241,7 @@ impl Format {
     /// are always an envelope (integers included) followed by their tag.
     pub(crate) fn encode<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<Bytes> {
         let Some(signer) = &self.signer else {
-            if let Some(n) = integer_value(value) {
-                return Ok(Bytes::from(n.to_string()));
-            }
-            let bytes = envelope(value, self.codec)?;
-            check_size("encoded value", bytes.len(), self.max_size)?;
-            return Ok(bytes.freeze());
+            return encode_unsigned(value, self.codec, self.max_size);
         };
         let mut bytes = envelope(value, self.codec)?;
         let tag = sign(signer.clone(), key, &bytes);

@@ -327,11 +327,7 @@ impl MemoryBackend {
         format: &Format,
         ttl: Ttl,
     ) -> Result<()> {
-        let entry = self
-            .typed_entry(key, value, format, ttl)
-            .inspect_err(|_| self.forget(key))?;
-        self.inner.map.insert(key.as_bytes().to_vec(), entry);
-        Ok(())
+        self.put(key, self.typed_entry(key, value, format, ttl))
     }
 
     /// Stores a typed value only if `key` holds no live value.
@@ -348,18 +344,23 @@ impl MemoryBackend {
 
     fn insert_bytes(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
         let weight = value.len() as u64;
-        let entry = self
-            .entry(key, Stored::Bytes(value), weight, ttl)
-            .inspect_err(|_| self.forget(key))?;
-        self.inner.map.insert(key.as_bytes().to_vec(), entry);
-        Ok(())
+        self.put(key, self.entry(key, Stored::Bytes(value), weight, ttl))
     }
 
-    /// Drops whatever `key` held before a write that was refused: the
-    /// caller asked for the old value to be replaced, so it must not be
-    /// served any longer.
-    fn forget(&self, key: &str) {
-        self.inner.map.remove(key.as_bytes());
+    /// Stores `entry` under `key`, replacing what was there. If the entry
+    /// was refused, drops the old value anyway: the caller asked for it to
+    /// be replaced, so it must not be served any longer.
+    fn put(&self, key: &str, entry: Result<Entry>) -> Result<()> {
+        match entry {
+            Ok(entry) => {
+                self.inner.map.insert(key.as_bytes().to_vec(), entry);
+                Ok(())
+            }
+            Err(e) => {
+                self.inner.map.remove(key.as_bytes());
+                Err(e)
+            }
+        }
     }
 
     fn insert_if_absent(&self, key: &str, entry: Entry) -> bool {
