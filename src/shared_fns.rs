@@ -44,3 +44,48 @@ pub fn profile_name(id: u64) -> String {
 pub fn profile_name_runs() -> usize {
     PROFILE_NAME_RUNS.load(Ordering::SeqCst)
 }
+
+/// Two functions in one module, one name a prefix of the other's, for the
+/// `<fn>_invalidate_all` tests: clearing `get_user` must not clear
+/// `get_user_profile`. Each test binary points [`CACHE`](name_prefix::CACHE)
+/// at its store (memory or a Redis server) before the first call.
+pub mod name_prefix {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use cache_core::memoize;
+
+    use crate::late_cache::LateCache;
+
+    /// The cache both functions use.
+    pub static CACHE: LateCache = LateCache::new();
+    /// How many times [`get_user`]'s body ran.
+    pub static USER_RUNS: AtomicUsize = AtomicUsize::new(0);
+    /// How many times [`get_user_profile`]'s body ran.
+    pub static PROFILE_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    /// Its name is a prefix of the next function's name.
+    ///
+    /// ```
+    /// use cache_suite::shared_fns::name_prefix::{get_user, CACHE};
+    /// CACHE.set(cache_core::Cache::default());
+    /// assert_eq!(get_user(4), 4);
+    /// ```
+    #[memoize(cache = CACHE)]
+    pub fn get_user(id: u64) -> u64 {
+        USER_RUNS.fetch_add(1, Ordering::SeqCst);
+        id
+    }
+
+    /// A profile line for `id`.
+    ///
+    /// ```
+    /// use cache_suite::shared_fns::name_prefix::{get_user_profile, CACHE};
+    /// CACHE.set(cache_core::Cache::default());
+    /// assert_eq!(get_user_profile(4), "profile 4");
+    /// ```
+    #[memoize(cache = CACHE)]
+    pub fn get_user_profile(id: u64) -> String {
+        PROFILE_RUNS.fetch_add(1, Ordering::SeqCst);
+        format!("profile {id}")
+    }
+}

@@ -91,31 +91,11 @@ async fn invalidate_removes_only_that_users_entry_and_clear_removes_everything_u
 
 // --- invalidate_all ----------------------------------------------------------
 
-mod same_module {
-    use super::*;
-
-    pub static CACHE: LazyLock<Cache> = LazyLock::new(|| cache("invalidate-all:"));
-    pub static USER_RUNS: AtomicUsize = AtomicUsize::new(0);
-    pub static PROFILE_RUNS: AtomicUsize = AtomicUsize::new(0);
-
-    /// Its name is a prefix of the next function's name.
-    #[memoize(cache = CACHE)]
-    pub fn get_user(id: u64) -> u64 {
-        USER_RUNS.fetch_add(1, Ordering::SeqCst);
-        id
-    }
-
-    #[memoize(cache = CACHE)]
-    pub fn get_user_profile(id: u64) -> String {
-        PROFILE_RUNS.fetch_add(1, Ordering::SeqCst);
-        format!("profile {id}")
-    }
-}
-
 #[test]
 fn invalidate_all_removes_every_entry_of_that_function_and_no_other() {
-    use same_module::*;
+    use cache_suite::shared_fns::name_prefix::*;
 
+    CACHE.set(cache("invalidate-all:"));
     for id in 0..3 {
         get_user(id);
         get_user_profile(id);

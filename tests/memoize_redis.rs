@@ -152,30 +152,9 @@ async fn entries_expire_in_redis_after_the_timeout() {
 
 // --- invalidate_all ----------------------------------------------------------
 
-mod same_module {
-    use super::*;
-
-    pub static CACHE: LateCache = LateCache::new();
-    pub static USER_RUNS: AtomicUsize = AtomicUsize::new(0);
-    pub static PROFILE_RUNS: AtomicUsize = AtomicUsize::new(0);
-
-    /// Its name is a prefix of the next function's name.
-    #[memoize(cache = CACHE)]
-    pub fn get_user(id: u64) -> u64 {
-        USER_RUNS.fetch_add(1, Ordering::SeqCst);
-        id
-    }
-
-    #[memoize(cache = CACHE)]
-    pub fn get_user_profile(id: u64) -> String {
-        PROFILE_RUNS.fetch_add(1, Ordering::SeqCst);
-        format!("profile {id}")
-    }
-}
-
 #[test]
 fn invalidate_all_removes_every_redis_entry_of_that_function_and_no_other() {
-    use same_module::*;
+    use cache_suite::shared_fns::name_prefix::*;
 
     let server = RedisServer::start();
     CACHE.connect(&server, "invalidate-all:");
