@@ -9,7 +9,8 @@
 //! - [`redis_sentinel`]: a master, a replica and three sentinels, one
 //!   deployment per test.
 //! - [`shared_fns`]: memoized functions that tests and examples call from
-//!   several processes, so that they share cache keys.
+//!   several processes, so that they share cache keys, and the scenarios
+//!   that the memory and the Redis tests both run on their own store.
 //! - [`late_cache`]: a `static` cache that a test sets once it has started
 //!   its server, for memoized free functions (`cache = NAME`).
 //! - [`down_backend`]: a store whose every call fails, for fail-open tests.

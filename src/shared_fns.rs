@@ -89,3 +89,95 @@ pub mod name_prefix {
         format!("profile {id}")
     }
 }
+
+/// The Flask-Caching scenario of the README (a memoized profile, one
+/// user's invalidation, an admin clear), run by the memory and the Redis
+/// tests on their own store. Each test binary points
+/// [`FLASK`](flask::FLASK) at its store, with the prefix `flask:`, then
+/// calls [`scenario`](flask::scenario).
+pub mod flask {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use cache_core::memoize;
+    use serde::{Deserialize, Serialize};
+
+    use crate::late_cache::LateCache;
+
+    /// The app's cache.
+    pub static FLASK: LateCache = LateCache::new();
+    /// How many times [`get_user_profile`]'s body ran.
+    pub static PROFILE_LOADS: AtomicUsize = AtomicUsize::new(0);
+
+    /// A user's profile.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Profile {
+        /// The user.
+        pub id: u64,
+        /// Their name.
+        pub name: String,
+        /// Which run of the body produced it.
+        pub load: usize,
+    }
+
+    /// The memoized view of a profile.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use cache_suite::shared_fns::flask::{get_user_profile, FLASK};
+    /// FLASK.set(cache_core::Cache::default());
+    /// assert_eq!(get_user_profile(3).await.name, "user 3");
+    /// # }
+    /// ```
+    #[memoize(timeout = 120, cache = FLASK)]
+    pub async fn get_user_profile(user_id: u64) -> Profile {
+        tokio::task::yield_now().await; // a database call, say
+        let load = PROFILE_LOADS.fetch_add(1, Ordering::SeqCst) + 1;
+        Profile {
+            id: user_id,
+            name: format!("user {user_id}"),
+            load,
+        }
+    }
+
+    /// Where the scenario is when it calls back for the store's own checks.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Step {
+        /// Users 1 and 2 were loaded once each.
+        Loaded,
+        /// `FLASK.clear()` removed this app's two entries.
+        Cleared,
+    }
+
+    /// Runs the scenario on [`FLASK`], calling `check` at each [`Step`].
+    ///
+    /// # Panics
+    ///
+    /// When the cache does not behave as the scenario says.
+    pub async fn scenario(check: impl Fn(Step)) {
+        assert_eq!(get_user_profile(1).await.load, 1);
+        assert_eq!(get_user_profile(2).await.load, 2);
+        check(Step::Loaded);
+
+        // User 5 was never loaded: nothing to remove, and 1 and 2 stay cached.
+        assert!(!get_user_profile_invalidate(5).await.unwrap());
+        assert_eq!(get_user_profile(1).await.load, 1);
+        assert_eq!(get_user_profile(2).await.load, 2);
+        assert_eq!(
+            PROFILE_LOADS.load(Ordering::SeqCst),
+            2,
+            "cached calls must not run the body"
+        );
+
+        // After user 1 edits the profile: only user 1's entry goes.
+        assert!(get_user_profile_invalidate(1).await.unwrap());
+        assert_eq!(get_user_profile(1).await.load, 3);
+        assert_eq!(get_user_profile(2).await.load, 2);
+
+        // An admin endpoint: everything under this app's prefix goes, and only that.
+        assert_eq!(FLASK.clear().await.unwrap(), 2);
+        check(Step::Cleared);
+        assert_eq!(get_user_profile(1).await.load, 4);
+        assert_eq!(get_user_profile(2).await.load, 5);
+    }
+}

@@ -30,63 +30,34 @@ struct Profile {
     load: usize,
 }
 
-// --- The Flask-Caching scenario --------------------------------------------
+// --- The Flask-Caching scenario (cache_suite::shared_fns::flask) --------------
 
 static SHARED_STORE: LazyLock<MemoryBackend> = LazyLock::new(MemoryBackend::new);
-static FLASK: LazyLock<Cache> = LazyLock::new(|| {
-    Cache::builder()
-        .backend(SHARED_STORE.clone())
-        .key_prefix("flask:")
-        .build()
-        .unwrap()
-});
-static OTHER_APP: LazyLock<Cache> = LazyLock::new(|| {
-    Cache::builder()
-        .backend(SHARED_STORE.clone())
-        .key_prefix("other-app:")
-        .build()
-        .unwrap()
-});
-static PROFILE_LOADS: AtomicUsize = AtomicUsize::new(0);
 
-#[memoize(timeout = 120, cache = FLASK)]
-async fn get_user_profile(user_id: u64) -> Profile {
-    tokio::task::yield_now().await; // a database call, say
-    let load = PROFILE_LOADS.fetch_add(1, Ordering::SeqCst) + 1;
-    Profile {
-        id: user_id,
-        name: format!("user {user_id}"),
-        load,
-    }
+fn on_shared_store(prefix: &str) -> Cache {
+    Cache::builder()
+        .backend(SHARED_STORE.clone())
+        .key_prefix(prefix)
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
 async fn invalidate_removes_only_that_users_entry_and_clear_removes_everything_under_the_prefix() {
-    OTHER_APP.set("not-ours", &1u32, None).await.unwrap();
+    use cache_suite::shared_fns::flask::{scenario, Step, FLASK};
 
-    assert_eq!(get_user_profile(1).await.load, 1);
-    assert_eq!(get_user_profile(2).await.load, 2);
-
-    // User 5 was never loaded: nothing to remove, and 1 and 2 stay cached.
-    assert!(!get_user_profile_invalidate(5).await.unwrap());
-    assert_eq!(get_user_profile(1).await.load, 1);
-    assert_eq!(get_user_profile(2).await.load, 2);
-    assert_eq!(
-        runs(&PROFILE_LOADS),
-        2,
-        "cached calls must not run the body"
-    );
-
-    // After user 1 edits the profile: only user 1's entry goes.
-    assert!(get_user_profile_invalidate(1).await.unwrap());
-    assert_eq!(get_user_profile(1).await.load, 3);
-    assert_eq!(get_user_profile(2).await.load, 2);
-
-    // An admin endpoint: everything under this app's prefix goes, and only that.
-    assert_eq!(FLASK.clear().await.unwrap(), 2);
-    assert_eq!(get_user_profile(1).await.load, 4);
-    assert_eq!(get_user_profile(2).await.load, 5);
-    assert_eq!(OTHER_APP.get::<u32>("not-ours").await.unwrap(), Some(1));
+    FLASK.set(on_shared_store("flask:"));
+    let other_app = on_shared_store("other-app:");
+    other_app.set("not-ours", &1u32, None).await.unwrap();
+    scenario(|step| {
+        if step == Step::Cleared {
+            assert_eq!(
+                other_app.blocking().get::<u32>("not-ours").unwrap(),
+                Some(1)
+            );
+        }
+    })
+    .await;
 }
 
 // --- invalidate_all ----------------------------------------------------------

@@ -63,53 +63,23 @@ struct Profile {
     load: usize,
 }
 
-// --- The Flask-Caching scenario --------------------------------------------
-
-static FLASK: LateCache = LateCache::new();
-static PROFILE_LOADS: AtomicUsize = AtomicUsize::new(0);
-
-#[memoize(timeout = 120, cache = FLASK)]
-async fn get_user_profile(user_id: u64) -> Profile {
-    tokio::task::yield_now().await; // a database call, say
-    let load = PROFILE_LOADS.fetch_add(1, Ordering::SeqCst) + 1;
-    Profile {
-        id: user_id,
-        name: format!("user {user_id}"),
-        load,
-    }
-}
+// --- The Flask-Caching scenario (cache_suite::shared_fns::flask) --------------
 
 #[tokio::test]
 async fn invalidate_removes_only_that_users_entry_and_clear_spares_other_prefixes_in_redis() {
+    use cache_suite::shared_fns::flask::{scenario, Step, FLASK};
+
     let server = RedisServer::start();
     FLASK.connect(&server, "flask:");
     server.cli(&["SET", "other-app:not-ours", "theirs"]);
-
-    assert_eq!(get_user_profile(1).await.load, 1);
-    assert_eq!(get_user_profile(2).await.load, 2);
-    assert_eq!(server.cli(&["DBSIZE"]), "3", "one Redis key per user");
-
-    // User 5 was never loaded: nothing to remove, and 1 and 2 stay cached.
-    assert!(!get_user_profile_invalidate(5).await.unwrap());
-    assert_eq!(get_user_profile(1).await.load, 1);
-    assert_eq!(get_user_profile(2).await.load, 2);
-    assert_eq!(
-        runs(&PROFILE_LOADS),
-        2,
-        "cached calls must not run the body"
-    );
-
-    // After user 1 edits the profile: only user 1's entry goes.
-    assert!(get_user_profile_invalidate(1).await.unwrap());
-    assert_eq!(get_user_profile(1).await.load, 3);
-    assert_eq!(get_user_profile(2).await.load, 2);
-
-    // An admin endpoint: everything under this app's prefix goes, and only that.
-    assert_eq!(FLASK.clear().await.unwrap(), 2);
-    assert_eq!(server.cli(&["DBSIZE"]), "1");
-    assert_eq!(server.cli(&["GET", "other-app:not-ours"]), "theirs");
-    assert_eq!(get_user_profile(1).await.load, 4);
-    assert_eq!(get_user_profile(2).await.load, 5);
+    scenario(|step| match step {
+        Step::Loaded => assert_eq!(server.cli(&["DBSIZE"]), "3", "one Redis key per user"),
+        Step::Cleared => {
+            assert_eq!(server.cli(&["DBSIZE"]), "1");
+            assert_eq!(server.cli(&["GET", "other-app:not-ours"]), "theirs");
+        }
+    })
+    .await;
 }
 
 // --- Expiry --------------------------------------------------------------------
