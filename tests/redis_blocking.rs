@@ -56,6 +56,15 @@ fn exercise(cache: &Cache) {
     assert_eq!(sync.clear().unwrap(), 3);
 }
 
+/// A current-thread runtime with I/O and timers, as `#[tokio::main(flavor =
+/// "current_thread")]` builds.
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn blocking_calls_work_outside_any_runtime() {
     let server = RedisServer::start();
@@ -68,10 +77,7 @@ fn blocking_calls_work_inside_a_current_thread_runtime() {
     let server = RedisServer::start();
     let cache = cache(&server);
     within_deadline(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = current_thread();
         rt.block_on(async move {
             // The connection is made by a blocking call, from a task of
             // this runtime; then async and blocking calls alternate.
@@ -106,10 +112,7 @@ fn an_async_connection_does_not_tie_blocking_calls_to_the_caller_runtime() {
     let server = RedisServer::start();
     let cache = cache(&server);
     within_deadline(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = current_thread();
         rt.block_on(async {
             // Connected from this runtime's task by an async call...
             cache.ping().await.unwrap();
@@ -125,10 +128,7 @@ fn an_async_connection_does_not_tie_blocking_calls_to_the_caller_runtime() {
 fn a_reconnection_made_by_an_async_call_does_not_tie_blocking_calls_to_the_caller_runtime() {
     let mut server = RedisServer::start();
     let cache = cache(&server);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread();
     rt.block_on(cache.ping()).unwrap();
     server.restart();
     within_deadline(move || {
@@ -148,16 +148,10 @@ fn a_cache_outlives_the_runtime_that_first_used_it() {
     let server = RedisServer::start();
     let cache = cache(&server);
     within_deadline(move || {
-        let first = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let first = current_thread();
         first.block_on(cache.set("k", &1u32, None)).unwrap();
         drop(first);
-        let second = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let second = current_thread();
         assert_eq!(second.block_on(cache.get::<u32>("k")).unwrap(), Some(1));
         drop(second);
         // And from no runtime at all, through the async door.

@@ -34,6 +34,18 @@ fn bound() -> Duration {
     CONNECT_TIMEOUT.max(RESPONSE_TIMEOUT) * 5
 }
 
+/// Awaits `call`, asserting it ends within [`bound`]: a hang check.
+async fn within_bound<T>(what: &str, call: impl std::future::Future<Output = T>) -> T {
+    let started = Instant::now();
+    let out = call.await;
+    assert!(
+        started.elapsed() < bound(),
+        "{what} took {:?}",
+        started.elapsed()
+    );
+    out
+}
+
 fn assert_unavailable(err: &cache_core::Error, port: u16) {
     assert!(
         matches!(err.kind(), ErrorKind::Connection | ErrorKind::Timeout),
@@ -53,30 +65,19 @@ async fn a_stopped_server_gives_connection_errors_within_the_timeout() {
     cache.set("k", &1u32, None).await.unwrap();
     server.stop();
 
-    let started = Instant::now();
-    let err = cache.ping().await.unwrap_err();
-    assert!(
-        started.elapsed() < bound(),
-        "ping took {:?}",
-        started.elapsed()
-    );
+    let err = within_bound("ping", cache.ping()).await.unwrap_err();
     assert_unavailable(&err, port);
     assert!(err.to_string().contains("cannot connect to Redis"), "{err}");
 
-    let started = Instant::now();
-    let err = cache.get::<u32>("k").await.unwrap_err();
-    assert!(
-        started.elapsed() < bound(),
-        "get took {:?}",
-        started.elapsed()
-    );
+    let err = within_bound("get", cache.get::<u32>("k"))
+        .await
+        .unwrap_err();
     assert_unavailable(&err, port);
     assert!(err.to_string().contains("app:k"), "{err}");
 
     for _ in 0..3 {
-        let started = Instant::now();
-        assert_unavailable(&cache.set("k", &2u32, None).await.unwrap_err(), port);
-        assert!(started.elapsed() < bound());
+        let err = within_bound("set", cache.set("k", &2u32, None)).await;
+        assert_unavailable(&err.unwrap_err(), port);
     }
     assert!(cache.stats().errors >= 4);
 }
@@ -215,13 +216,7 @@ async fn a_server_that_never_answers_gives_a_connect_timeout() {
     let cache = cache(port, false);
 
     for _ in 0..2 {
-        let started = Instant::now();
-        let err = cache.ping().await.unwrap_err();
-        assert!(
-            started.elapsed() < bound(),
-            "ping took {:?}",
-            started.elapsed()
-        );
+        let err = within_bound("ping", cache.ping()).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
         assert!(
             err.to_string().contains(&format!("127.0.0.1:{port}/0")),
