@@ -192,6 +192,19 @@ fn app_keys(redis: &RedisServer) -> Vec<String> {
     keys.lines().map(str::to_owned).collect()
 }
 
+/// `POST /clear-cache` while Redis is unreachable: a page (not a failure)
+/// that removed nothing and says the store did not answer.
+fn assert_clear_reports_the_outage(app: &WebApp) {
+    let cleared = app.post("/clear-cache", &json!({}));
+    assert_eq!(cleared["removed"], 0, "{cleared}");
+    assert!(
+        cleared["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Redis")),
+        "the page says the store did not answer: {cleared}"
+    );
+}
+
 #[test]
 fn repeated_gets_are_served_from_redis_and_run_the_slow_paths_once() {
     let redis = RedisServer::start();
@@ -296,14 +309,7 @@ fn endpoints_answer_while_redis_is_down_and_caching_resumes_after_it_restarts() 
         "Ada King"
     );
     assert_eq!(app.get("/user/1")["name"], "Ada King");
-    let cleared = app.post("/clear-cache", &json!({}));
-    assert_eq!(cleared["removed"], 0, "{cleared}");
-    assert!(
-        cleared["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("Redis")),
-        "the page says the store did not answer: {cleared}"
-    );
+    assert_clear_reports_the_outage(&app);
     let stats = app.get("/stats");
     assert!(stats["cache"]["errors"].as_u64().unwrap() > 0, "{stats}");
 
@@ -359,14 +365,7 @@ fn unreachable_redis_at_startup_serves_pages_and_logs_one_warning() {
         "grace@navy.mil"
     );
     assert_eq!(app.get("/user/2")["email"], "grace@navy.mil");
-    let cleared = app.post("/clear-cache", &json!({}));
-    assert_eq!(cleared["removed"], 0, "{cleared}");
-    assert!(
-        cleared["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("Redis")),
-        "the page says the store did not answer: {cleared}"
-    );
+    assert_clear_reports_the_outage(&app);
     assert_eq!(
         app.home_renders(),
         3,
