@@ -43,7 +43,7 @@ impl<'a> Blocking<'a> {
     /// ```
     pub fn get<T>(&self, key: &str) -> Result<Option<T>>
     where
-        T: DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
         if let Some(local) = &self.cache.inner.local {
             return Ok(self.cache.get_local(local, key));
@@ -105,7 +105,7 @@ impl<'a> Blocking<'a> {
     /// ```
     pub fn get_many<T>(&self, keys: &[&str]) -> Result<Vec<Option<T>>>
     where
-        T: DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
         self.cache.block_on(self.cache.get_many(keys))
     }

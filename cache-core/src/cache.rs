@@ -75,6 +75,7 @@ pub(crate) struct Inner {
     /// is logged too).
     warned: AtomicBool,
     warnings: RateLimit,
+    decode_warnings: RateLimit,
 }
 
 /// Warnings about store errors are at least this far apart.
@@ -296,7 +297,7 @@ impl Cache {
     /// ```
     pub async fn get<T>(&self, key: &str) -> Result<Option<T>>
     where
-        T: DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
         if let Some(local) = &self.inner.local {
             return Ok(self.get_local(local, key));
@@ -313,7 +314,7 @@ impl Cache {
     #[inline]
     pub(crate) fn get_local<T>(&self, local: &MemoryBackend, key: &str) -> Option<T>
     where
-        T: DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let mut full = StackKey::new();
         full.push_str(&self.inner.prefix);
@@ -326,7 +327,7 @@ impl Cache {
     #[inline]
     pub(crate) fn read_local<T>(&self, local: &MemoryBackend, full: &[u8]) -> Option<T>
     where
-        T: DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let value = self.read_local_uncounted(local, full);
         if value.is_some() {
@@ -340,7 +341,7 @@ impl Cache {
     #[inline]
     fn read_local_uncounted<T>(&self, local: &MemoryBackend, full: &[u8]) -> Option<T>
     where
-        T: DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
         match local.lookup(full) {
             None => None,
@@ -369,7 +370,11 @@ impl Cache {
         self.inner.stats.hit();
     }
 
-    fn decode_counted<T: DeserializeOwned>(&self, full: &str, bytes: Option<&[u8]>) -> Option<T> {
+    fn decode_counted<T: Serialize + DeserializeOwned>(
+        &self,
+        full: &str,
+        bytes: Option<&[u8]>,
+    ) -> Option<T> {
         let value = bytes
             .and_then(|b| self.logged::<T>(full.as_bytes(), self.inner.format.decode(full, b)));
         if value.is_some() {
@@ -380,17 +385,24 @@ impl Cache {
         value
     }
 
+    /// A value that cannot be read as a `T` is a miss, counted; it is
+    /// logged at `warn` at most once per [`WARN_INTERVAL`] (a type changed
+    /// by a deploy makes every old entry fail once), at `debug` otherwise.
     fn logged<T>(&self, full: &[u8], decoded: Result<T>) -> Option<T> {
         match decoded {
             Ok(v) => Some(v),
             Err(e) => {
                 self.inner.stats.error();
-                tracing::warn!(
-                    key = %key_for_message(&lossy(full)),
-                    error = %e,
-                    "cached value cannot be decoded as {}; treating it as a miss",
-                    std::any::type_name::<T>()
-                );
+                let ty = std::any::type_name::<T>();
+                if self.inner.decode_warnings.due() {
+                    tracing::warn!(
+                        key = %key_for_message(&lossy(full)),
+                        error = %e,
+                        "cached value cannot be read as {ty}; treating it as a miss (further failures within 30 s are logged at debug level)",
+                    );
+                } else {
+                    tracing::debug!(key = %key_for_message(&lossy(full)), error = %e, "cached value cannot be read as {ty}; treating it as a miss");
+                }
                 None
             }
         }
@@ -591,7 +603,7 @@ impl Cache {
     /// ```
     pub async fn get_many<T>(&self, keys: &[&str]) -> Result<Vec<Option<T>>>
     where
-        T: DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let full: Vec<String> = keys.iter().map(|k| self.full_key(k)).collect();
         if let Some(local) = &self.inner.local {
@@ -948,7 +960,7 @@ impl Cache {
     /// A read that never fails: errors are logged, counted and become misses.
     pub(crate) async fn lookup_full<T>(&self, full: &str) -> Option<T>
     where
-        T: DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
         if let Some(local) = &self.inner.local {
             return self.read_local::<T>(local, full.as_bytes());
@@ -1254,6 +1266,7 @@ impl CacheBuilder {
                 degraded: AtomicBool::new(false),
                 warned: AtomicBool::new(false),
                 warnings: RateLimit::default(),
+                decode_warnings: RateLimit::default(),
             }),
         })
     }

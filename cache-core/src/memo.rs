@@ -113,7 +113,7 @@ pub fn full_key(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Result<Strin
 #[inline]
 fn local_lookup<T>(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Option<Lookup<T>>
 where
-    T: DeserializeOwned + Clone + Send + Sync + 'static,
+    T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
 {
     let local = cache.inner.local.as_ref()?;
     let mut full = StackKey::new();

@@ -1,11 +1,35 @@
-//! How typed values become bytes and back: a one-byte envelope naming the
-//! format, then the codec's payload.
+//! How typed values become bytes and back: an envelope of one format byte
+//! and the value's 8-byte [shape fingerprint](self#the-shape-rule), then the
+//! codec's payload.
 //!
 //! Integers are the exception: a value that serializes as a single integer
 //! (`i64`, `u32`, …) is stored as plain ASCII decimal, with no envelope, so
 //! that `incr` works on values written by `set` and Redis `INCRBY` works on
 //! both. Decoding looks at the first byte: a format byte selects the codec,
-//! anything else must be a decimal integer.
+//! anything else must be a decimal integer, which only an integer type
+//! reads (exactly, or not at all: `"300"` is not a `u8`, `"42"` is not an
+//! `f64`).
+//!
+//! # The shape rule
+//!
+//! A read returns the value written under the key, or a miss, never a value
+//! of another shape. bincode is positional, so on its own it would decode
+//! bytes written by another type whose fields line up (two fields swapped by
+//! a later release, `A { a, b }` read as `B { a, b }`). Every envelope
+//! therefore carries a fingerprint of the value's shape as serialized: the
+//! names of its structs, enums, variants and fields in order, variant
+//! indices, and the kind of every primitive (`u32`, `u64` and `f64` all
+//! differ), but not the data. A decode is accepted only when the decoded
+//! value has the same fingerprint; otherwise the read is a miss, logged and
+//! counted, and the next computation overwrites the entry.
+//!
+//! Values of the same shape read as each other (`&str` and `String`,
+//! `Box<T>` and `T`, a `#[serde(transparent)]` newtype and its field): that
+//! is the same data under the same names. Processes of two releases sharing
+//! one store each read what the other wrote only when the shapes agree, so
+//! a rolling deploy that changes a type sees misses, never wrong values.
+//! Entries written before this rule (format bytes `0x01` and `0x02`) have no
+//! fingerprint and read as misses.
 //!
 //! Decoding never trusts the bytes: lengths inside a payload are bounded by
 //! [`MAX_VALUE_SIZE`], so a crafted length prefix cannot make the process
@@ -16,8 +40,8 @@ use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use hmac::{Hmac, KeyInit, Mac};
-use serde::de::{DeserializeOwned, IntoDeserializer};
-use serde::ser::{self, Impossible, Serialize};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use sha2::Sha256;
 
 use crate::{Error, ErrorKind, Result};
@@ -33,9 +57,20 @@ use crate::{Error, ErrorKind, Result};
 /// ```
 pub const MAX_VALUE_SIZE: usize = 64 * 1024 * 1024;
 
-const FORMAT_BINCODE: u8 = 0x01;
+mod integer;
+mod shape;
+
+pub(crate) use integer::{integer_value, parse_integer};
+
+/// bincode 2 payload after a shape fingerprint.
+const FORMAT_BINCODE: u8 = 0x03;
+/// JSON payload after a shape fingerprint.
 #[cfg_attr(not(feature = "json"), allow(dead_code))]
-const FORMAT_JSON: u8 = 0x02;
+const FORMAT_JSON: u8 = 0x04;
+/// The format bytes of releases that wrote no fingerprint.
+const LEGACY_FORMATS: [u8; 2] = [0x01, 0x02];
+/// Format byte and fingerprint.
+const HEADER: usize = 9;
 
 type BincodeConfig = bincode::config::Configuration<
     bincode::config::LittleEndian,
@@ -107,10 +142,14 @@ fn encode_unsigned<T: Serialize + ?Sized>(value: &T, codec: Codec, max: usize) -
     Ok(bytes.freeze())
 }
 
-/// The format byte of `codec` followed by the payload, integers included.
+/// The format byte of `codec`, the shape fingerprint, then the payload,
+/// integers included.
 fn envelope<T: Serialize + ?Sized>(value: &T, codec: Codec) -> Result<BytesMut> {
+    let shape = shape::fingerprint(value)
+        .map_err(|e| Error::codec("cannot encode value: its `Serialize` failed", e))?;
     let mut out = BytesMut::with_capacity(64).writer();
     out.get_mut().put_u8(codec.format_byte());
+    out.get_mut().put_u64_le(shape);
     match codec {
         Codec::Bincode => {
             bincode::serde::encode_into_std_write(value, &mut out, BINCODE)
@@ -148,36 +187,96 @@ fn check_size(what: &str, len: usize, max: usize) -> Result<()> {
 /// assert_eq!(decode::<String>(b"\x01\xff\xff\xff\xff").unwrap_err().kind(), ErrorKind::Codec);
 /// # Ok::<(), cache_core::Error>(())
 /// ```
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+pub fn decode<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     check_size("stored value", bytes.len(), MAX_VALUE_SIZE)?;
     decode_payload(bytes)
 }
 
 /// Decodes an envelope or a decimal integer, whatever its length.
-fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    match bytes.first() {
-        None => Err(Error::new(ErrorKind::Codec, "stored value is empty")),
-        Some(&FORMAT_BINCODE) => {
-            let (value, used) = bincode::serde::decode_from_slice(&bytes[1..], BINCODE)
-                .map_err(|e| Error::codec("stored bytes are not valid bincode for this type", e))?;
-            if used + 1 != bytes.len() {
-                return Err(Error::new(
-                    ErrorKind::Codec,
-                    "stored bincode value has trailing bytes (written by another type?)",
-                ));
-            }
-            Ok(value)
+///
+/// Error messages say what is wrong with the bytes, never what they hold:
+/// they are logged, and a stored value may be a secret.
+fn decode_payload<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    let Some(&format) = bytes.first() else {
+        return Err(Error::new(ErrorKind::Codec, "stored value is empty"));
+    };
+    if format != FORMAT_BINCODE && format != FORMAT_JSON {
+        if LEGACY_FORMATS.contains(&format) {
+            return Err(Error::new(
+                ErrorKind::Codec,
+                "stored value was written by an older release, without a shape fingerprint",
+            ));
         }
-        #[cfg(feature = "json")]
-        Some(&FORMAT_JSON) => serde_json::from_slice(&bytes[1..])
-            .map_err(|e| Error::codec("stored bytes are not valid JSON for this type", e)),
-        #[cfg(not(feature = "json"))]
-        Some(&FORMAT_JSON) => Err(Error::new(
-            ErrorKind::Codec,
-            "stored value is JSON but the `json` feature of cache-core is disabled",
-        )),
-        Some(_) => decode_integer(bytes),
+        return integer::decode(bytes);
     }
+    let Some((header, payload)) = bytes.split_first_chunk::<HEADER>() else {
+        return Err(Error::new(ErrorKind::Codec, "stored value is truncated"));
+    };
+    let mut written = [0u8; 8];
+    written.copy_from_slice(&header[1..]);
+    let value: T = match format {
+        FORMAT_BINCODE => decode_bincode(payload)?,
+        _ => decode_json(payload)?,
+    };
+    let read = shape::fingerprint(&value).map_err(|_| {
+        Error::new(
+            ErrorKind::Codec,
+            "the decoded value cannot be serialized again to check its shape",
+        )
+    })?;
+    if read != u64::from_le_bytes(written) {
+        return Err(Error::new(
+            ErrorKind::Codec,
+            "stored value has another shape than this type (written by another type, or by a release where this type's fields or variants differed)",
+        ));
+    }
+    Ok(value)
+}
+
+fn decode_bincode<T: DeserializeOwned>(payload: &[u8]) -> Result<T> {
+    let (value, used) = bincode::serde::decode_from_slice(payload, BINCODE).map_err(|_| {
+        Error::new(
+            ErrorKind::Codec,
+            "stored bytes are not a valid bincode encoding of this type",
+        )
+    })?;
+    if used != payload.len() {
+        return Err(Error::new(
+            ErrorKind::Codec,
+            "stored bincode value has trailing bytes (written by another type?)",
+        ));
+    }
+    Ok(value)
+}
+
+#[cfg(feature = "json")]
+fn decode_json<T: DeserializeOwned>(payload: &[u8]) -> Result<T> {
+    serde_json::from_slice(payload).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Io => "unreadable",
+            serde_json::error::Category::Syntax => "not valid JSON",
+            serde_json::error::Category::Data => "valid JSON but not a value of this type",
+            serde_json::error::Category::Eof => "truncated JSON",
+        };
+        // serde_json's own message may quote the stored data: only its
+        // category and position are kept.
+        Error::new(
+            ErrorKind::Codec,
+            format!(
+                "stored value is {what} (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
+#[cfg(not(feature = "json"))]
+fn decode_json<T: DeserializeOwned>(_: &[u8]) -> Result<T> {
+    Err(Error::new(
+        ErrorKind::Codec,
+        "stored value is JSON but the `json` feature of cache-core is disabled",
+    ))
 }
 
 /// The length of the HMAC-SHA256 tag appended to signed values.
@@ -252,7 +351,11 @@ impl Format {
 
     /// Decodes bytes read from under the full key `key`, checking the size
     /// bound and, if signing is on, the tag before anything is decoded.
-    pub(crate) fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Result<T> {
+    pub(crate) fn decode<T: Serialize + DeserializeOwned>(
+        &self,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<T> {
         check_size("stored value", bytes.len(), self.max_size)?;
         let Some(signer) = &self.signer else {
             return decode_payload(bytes);
@@ -289,169 +392,10 @@ fn sign(mut mac: Hmac<Sha256>, key: &str, payload: &[u8]) -> [u8; TAG_LEN] {
     mac.finalize().into_bytes().into()
 }
 
-fn decode_integer<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    let text = std::str::from_utf8(bytes).ok();
-    let bad = || {
-        Error::new(
-            ErrorKind::Codec,
-            "stored value has an unknown format byte and is not a decimal integer",
-        )
-    };
-    let text = text.ok_or_else(bad)?;
-    let err = |e: serde::de::value::Error| Error::codec("stored integer does not fit this type", e);
-    if let Ok(n) = text.parse::<i64>() {
-        T::deserialize(n.into_deserializer()).map_err(err)
-    } else if let Ok(n) = text.parse::<u64>() {
-        T::deserialize(n.into_deserializer()).map_err(err)
-    } else {
-        Err(bad())
-    }
-}
-
-/// Parses a value stored as a decimal integer (as `incr` writes them).
-pub(crate) fn parse_integer(bytes: &[u8]) -> Option<i64> {
-    std::str::from_utf8(bytes).ok()?.parse().ok()
-}
-
 /// The number of bytes `value` takes in bincode: the weight of a typed
 /// entry in the memory store.
 pub(crate) fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
     bincode::serde::encode_into_std_write(value, &mut std::io::sink(), BINCODE).unwrap_or(0)
-}
-
-/// If `value` serializes as exactly one integer that fits in an `i64` or
-/// `u64`, returns it.
-pub(crate) fn integer_value<T: Serialize + ?Sized>(value: &T) -> Option<i128> {
-    value.serialize(IntegerProbe).ok()
-}
-
-/// A serializer that succeeds only for a bare integer.
-struct IntegerProbe;
-
-#[derive(Debug)]
-struct NotInteger;
-
-impl fmt::Display for NotInteger {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("not an integer")
-    }
-}
-
-impl std::error::Error for NotInteger {}
-
-impl ser::Error for NotInteger {
-    fn custom<M: fmt::Display>(_msg: M) -> Self {
-        NotInteger
-    }
-}
-
-macro_rules! probe_int {
-    ($($method:ident: $ty:ty),* $(,)?) => {
-        $(fn $method(self, v: $ty) -> Result<i128, NotInteger> {
-            Ok(i128::from(v))
-        })*
-    };
-}
-
-macro_rules! probe_reject {
-    ($($method:ident($($arg:ty),*)),* $(,)?) => {
-        $(fn $method(self, $(_: $arg),*) -> Result<i128, NotInteger> {
-            Err(NotInteger)
-        })*
-    };
-}
-
-impl ser::Serializer for IntegerProbe {
-    type Ok = i128;
-    type Error = NotInteger;
-    type SerializeSeq = Impossible<i128, NotInteger>;
-    type SerializeTuple = Impossible<i128, NotInteger>;
-    type SerializeTupleStruct = Impossible<i128, NotInteger>;
-    type SerializeTupleVariant = Impossible<i128, NotInteger>;
-    type SerializeMap = Impossible<i128, NotInteger>;
-    type SerializeStruct = Impossible<i128, NotInteger>;
-    type SerializeStructVariant = Impossible<i128, NotInteger>;
-
-    probe_int!(
-        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
-        serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64,
-    );
-
-    probe_reject!(
-        serialize_bool(bool),
-        serialize_f32(f32),
-        serialize_f64(f64),
-        serialize_char(char),
-        serialize_str(&str),
-        serialize_bytes(&[u8]),
-        serialize_none(),
-        serialize_unit(),
-        serialize_unit_struct(&'static str),
-        serialize_unit_variant(&'static str, u32, &'static str),
-        serialize_i128(i128),
-        serialize_u128(u128),
-    );
-
-    fn serialize_some<V: Serialize + ?Sized>(self, _: &V) -> Result<i128, NotInteger> {
-        Err(NotInteger)
-    }
-    fn serialize_newtype_struct<V: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: &V,
-    ) -> Result<i128, NotInteger> {
-        Err(NotInteger)
-    }
-    fn serialize_newtype_variant<V: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &V,
-    ) -> Result<i128, NotInteger> {
-        Err(NotInteger)
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotInteger> {
-        Err(NotInteger)
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotInteger> {
-        Err(NotInteger)
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, NotInteger> {
-        Err(NotInteger)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, NotInteger> {
-        Err(NotInteger)
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotInteger> {
-        Err(NotInteger)
-    }
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStruct, NotInteger> {
-        Err(NotInteger)
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, NotInteger> {
-        Err(NotInteger)
-    }
 }
 
 #[cfg(test)]
@@ -484,9 +428,10 @@ mod tests {
     #[test]
     fn struct_round_trips_through_json_and_is_readable() {
         let bytes = encode(&profile(), Codec::Json).unwrap();
+        assert_eq!(bytes[0], FORMAT_JSON);
         assert_eq!(
-            &bytes[..],
-            b"\x02{\"id\":7,\"name\":\"Ada\",\"tags\":[\"admin\"]}"
+            &bytes[HEADER..],
+            b"{\"id\":7,\"name\":\"Ada\",\"tags\":[\"admin\"]}"
         );
         assert_eq!(decode::<Profile>(&bytes).unwrap(), profile());
     }
@@ -524,24 +469,15 @@ mod tests {
 
     #[test]
     fn a_huge_length_prefix_is_refused_without_allocating_it() {
-        // Format byte, then a varint length of u64::MAX for a String.
-        let crafted = [
-            FORMAT_BINCODE,
-            0xFF,
-            0xFF,
-            0xFF,
-            0xFF,
-            0xFF,
-            0xFF,
-            0xFF,
-            0xFF,
-            0xFF,
-        ];
+        // A valid header for a `String`, then a varint length of u64::MAX.
+        let mut crafted = encode(&String::new(), Codec::Bincode).unwrap()[..HEADER].to_vec();
+        crafted.extend([0xFF; 9]);
         assert_eq!(
             decode::<String>(&crafted).unwrap_err().kind(),
             ErrorKind::Codec
         );
-        let crafted = [FORMAT_BINCODE, 0xFC, 0xFF, 0xFF, 0xFF, 0x7F];
+        let mut crafted = encode(&Vec::<u8>::new(), Codec::Bincode).unwrap()[..HEADER].to_vec();
+        crafted.extend([0xFC, 0xFF, 0xFF, 0xFF, 0x7F]);
         assert_eq!(
             decode::<Vec<u8>>(&crafted).unwrap_err().kind(),
             ErrorKind::Codec
@@ -556,6 +492,118 @@ mod tests {
                 ErrorKind::Codec,
                 "{bytes:?}"
             );
+        }
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct A {
+        a: u32,
+        b: u32,
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct B {
+        a: u32,
+        b: u32,
+    }
+
+    /// `Price` as one release wrote it, and as the next reads it: the same
+    /// name, the fields swapped.
+    mod v1 {
+        #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        pub struct Price {
+            pub cents: u64,
+            pub stock: u64,
+        }
+    }
+    mod v2 {
+        #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        pub struct Price {
+            pub stock: u64,
+            pub cents: u64,
+        }
+    }
+
+    fn codecs() -> Vec<Codec> {
+        vec![
+            Codec::Bincode,
+            #[cfg(feature = "json")]
+            Codec::Json,
+        ]
+    }
+
+    #[test]
+    fn a_value_is_never_read_as_another_shape() {
+        for codec in codecs() {
+            let a = encode(&A { a: 1, b: 2 }, codec).unwrap();
+            assert!(decode::<B>(&a).is_err(), "{codec:?}: A read as B");
+            assert!(
+                decode::<(u32, u32)>(&a).is_err(),
+                "{codec:?}: A read as a tuple"
+            );
+            assert_eq!(decode::<A>(&a).unwrap(), A { a: 1, b: 2 });
+            let price = encode(
+                &v1::Price {
+                    cents: 1001,
+                    stock: 3,
+                },
+                codec,
+            )
+            .unwrap();
+            assert!(
+                decode::<v2::Price>(&price).is_err(),
+                "{codec:?}: swapped fields"
+            );
+            let s = encode(&"text".to_string(), codec).unwrap();
+            assert!(
+                decode::<Vec<u64>>(&s).is_err(),
+                "{codec:?}: String as Vec<u64>"
+            );
+            let f = encode(&1.5f64, codec).unwrap();
+            assert!(decode::<f32>(&f).is_err(), "{codec:?}: f64 as f32");
+        }
+    }
+
+    #[test]
+    fn decimal_integers_are_read_exactly_or_not_at_all() {
+        let n = encode(&42u64, Codec::Bincode).unwrap();
+        assert!(decode::<f64>(&n).is_err(), "42u64 read as f64");
+        let big = encode(&(9_007_199_254_740_993u64), Codec::Bincode).unwrap();
+        assert!(decode::<f64>(&big).is_err(), "2^53 + 1 would round");
+        assert!(decode::<f32>(b"1").is_err());
+        assert!(decode::<String>(b"1").is_err());
+        assert!(decode::<Option<u64>>(b"1").is_err());
+        assert!(decode::<bool>(b"1").is_err());
+        assert_eq!(decode::<u64>(&big).unwrap(), 9_007_199_254_740_993);
+        assert_eq!(decode::<i128>(b"-5").unwrap(), -5);
+    }
+
+    #[test]
+    fn values_written_without_a_fingerprint_are_misses() {
+        let mut legacy = vec![0x01];
+        bincode::serde::encode_into_std_write(A { a: 1, b: 2 }, &mut legacy, BINCODE).unwrap();
+        let err = decode::<A>(&legacy).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Codec);
+        assert!(err.to_string().contains("older release"), "{err}");
+    }
+
+    #[test]
+    fn decode_errors_never_quote_the_stored_data() {
+        let secret = "hunter2-secret-token".to_string();
+        for codec in codecs() {
+            let bytes = encode(&secret, codec).unwrap();
+            let mut reshaped = bytes.to_vec();
+            // Claim the shape of a u64 so the payload itself is decoded.
+            let as_u64 = encode(&vec![0u64], codec).unwrap();
+            reshaped[..HEADER].copy_from_slice(&as_u64[..HEADER]);
+            for err in [
+                decode::<Vec<u64>>(&bytes).unwrap_err(),
+                decode::<Vec<u64>>(&reshaped).unwrap_err(),
+                decode::<bool>(&bytes).unwrap_err(),
+            ] {
+                let shown = format!("{err} {err:?} {:?}", std::error::Error::source(&err));
+                assert!(!shown.contains("hunter2"), "{codec:?}: {shown}");
+            }
         }
     }
 
