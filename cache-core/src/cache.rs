@@ -23,7 +23,7 @@ use crate::{config, runtime, Error, ErrorKind, Result};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The default key prefix.
-pub const DEFAULT_KEY_PREFIX: &str = "cache:";
+pub const DEFAULT_KEY_PREFIX: &str = "cache";
 
 /// A cheap, cloneable handle to a cache: a store plus the key prefix,
 /// default timeout, codec and error policy applied to everything that
@@ -62,7 +62,11 @@ pub(crate) struct Inner {
     /// The same store as `backend` when it is a [`MemoryBackend`]: values go
     /// in and out as typed Rust values, with no codec and no future.
     pub(crate) local: Option<MemoryBackend>,
+    /// The prefix as configured (what [`Cache::key_prefix`] returns).
     pub(crate) prefix: Box<str>,
+    /// The namespace's keys: `<namespace>|` for keys given to the `Cache`
+    /// API, `<namespace>#` for memoized functions (see [`key::namespace`]).
+    pub(crate) keys: crate::key::Namespace,
     pub(crate) default_ttl: Ttl,
     pub(crate) ignore_errors: bool,
     pub(crate) format: Format,
@@ -235,16 +239,18 @@ impl Cache {
         Blocking::new(self)
     }
 
-    /// The full key (prefix included) for a relative key.
+    /// The full key, as the store sees it, for a key given to this cache:
+    /// `<namespace>|<key>` (see [`key::Namespace`](crate::key::Namespace)).
     ///
     /// ```
-    /// let cache = cache_core::Cache::builder().key_prefix("app:").build()?;
-    /// assert_eq!(cache.full_key("user:1"), "app:user:1");
+    /// let cache = cache_core::Cache::builder().key_prefix("app").build()?;
+    /// assert_eq!(cache.full_key("user:1"), "app|user:1");
     /// # Ok::<(), cache_core::Error>(())
     /// ```
     pub fn full_key(&self, key: &str) -> String {
-        let mut full = String::with_capacity(self.inner.prefix.len() + key.len());
-        full.push_str(&self.inner.prefix);
+        let plain = self.inner.keys.plain();
+        let mut full = String::with_capacity(plain.len() + key.len());
+        full.push_str(plain);
         full.push_str(key);
         full
     }
@@ -317,7 +323,7 @@ impl Cache {
         T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let mut full = StackKey::new();
-        full.push_str(&self.inner.prefix);
+        full.push_str(self.inner.keys.plain());
         full.push_str(key);
         self.read_local::<T>(local, full.as_bytes())
     }
@@ -801,7 +807,15 @@ impl Cache {
                 "clear() needs a key prefix: with an empty prefix it would remove every key in the store, including keys this cache did not write",
             ));
         }
-        self.clear_full_prefix(&self.inner.prefix).await
+        let plain = self.clear_full_prefix(self.inner.keys.plain()).await?;
+        let memoized = self.clear_full_prefix(self.inner.keys.memoized()).await?;
+        Ok(plain + memoized)
+    }
+
+    /// The start of every key of a memoized function in this cache:
+    /// `<namespace>#`.
+    pub(crate) fn memo_prefix(&self) -> &str {
+        self.inner.keys.memoized()
     }
 
     pub(crate) async fn clear_full_prefix(&self, prefix: &str) -> Result<u64> {
@@ -1128,9 +1142,14 @@ impl CacheBuilder {
         self
     }
 
-    /// The prefix added to every key (default `"cache:"`). Two caches with
-    /// different prefixes can share a store without seeing or clearing each
-    /// other's keys.
+    /// The namespace of this cache's keys (default `"cache"`): keys given to
+    /// the API are stored as `<prefix>|<key>`, memoized functions' as
+    /// `<prefix>#<fn path>:<version>:<args>` (`%`, `|` and `#` in the
+    /// prefix are written `%25`, `%7C`, `%23`). Two caches with different
+    /// prefixes can share a store without reading, overwriting, counting or
+    /// clearing each other's keys, whatever the two prefixes are (`shop` and
+    /// `shopping`, `app:` and `app:inner:`); see
+    /// [`key::Namespace`](crate::key::Namespace).
     ///
     /// ```
     /// let cache = cache_core::Cache::builder().key_prefix("billing:").build()?;
@@ -1256,6 +1275,7 @@ impl CacheBuilder {
             inner: Arc::new(Inner {
                 backend,
                 local,
+                keys: crate::key::Namespace::new(&self.prefix),
                 prefix: self.prefix.into_boxed_str(),
                 default_ttl: self.default_ttl,
                 ignore_errors: self.ignore_errors,

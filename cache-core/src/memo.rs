@@ -100,8 +100,8 @@ impl KeyArgs for Template {
 /// The full key (prefix included) of one call.
 pub fn full_key(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Result<String> {
     let mut full =
-        String::with_capacity(cache.key_prefix().len() + memo.owner.len() + memo.name.len() + 24);
-    full.push_str(cache.key_prefix());
+        String::with_capacity(cache.memo_prefix().len() + memo.owner.len() + memo.name.len() + 24);
+    full.push_str(cache.memo_prefix());
     memo.write_prefix(&mut full);
     args.write(&mut full)?;
     Ok(full)
@@ -117,7 +117,7 @@ where
 {
     let local = cache.inner.local.as_ref()?;
     let mut full = StackKey::new();
-    full.push_str(cache.key_prefix());
+    full.push_str(cache.memo_prefix());
     memo.write_prefix(&mut full);
     if let Err(e) = args.write(&mut full) {
         return Some(Lookup::Miss(Err(e)));
@@ -276,7 +276,7 @@ pub fn invalidate_sync(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Resul
 /// process sharing the store): `<fn>_invalidate_all` (async). Returns how
 /// many were removed.
 pub async fn invalidate_all_async(cache: &Cache, memo: &Memo) -> Result<u64> {
-    let mut prefix = String::from(cache.key_prefix());
+    let mut prefix = String::from(cache.memo_prefix());
     memo.write_prefix(&mut prefix);
     cache.clear_full_prefix(&prefix).await
 }

@@ -311,20 +311,29 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
+fn bincode<A: Serialize + ?Sized>(args: &A) -> Vec<u8> {
+    bincode::serde::encode_to_vec(args, bincode::config::standard()).unwrap()
+}
+
 /// The documented argument part: the lowercase hex of the arguments'
-/// bincode (standard configuration) encoding up to `MAX_INLINE_ARGS`
-/// bytes, else `~` and the hex SHA-256 of that encoding.
-fn documented_args_part<A: Serialize + ?Sized>(args: &A) -> String {
-    let encoding = bincode::serde::encode_to_vec(args, bincode::config::standard()).unwrap();
+/// canonical encoding (bincode's standard configuration, map entries
+/// sorted) up to `MAX_INLINE_ARGS` bytes, else `~` and the hex SHA-256 of
+/// that encoding.
+fn documented_args_part(encoding: &[u8]) -> String {
     if encoding.len() <= MAX_INLINE_ARGS {
-        hex(&encoding)
+        hex(encoding)
     } else {
-        format!("~{}", hex(&Sha256::digest(&encoding)))
+        format!("~{}", hex(&Sha256::digest(encoding)))
     }
 }
 
-/// Checks every guarantee of a key for `args`; returns it.
+/// Checks every guarantee of a key for `args` (which hold no map); returns it.
 fn checked_key<A: Serialize + ?Sized>(args: &A) -> String {
+    checked_key_encoded(args, &bincode(args))
+}
+
+/// [`checked_key`] for arguments whose canonical encoding is `encoding`.
+fn checked_key_encoded<A: Serialize + ?Sized>(args: &A, encoding: &[u8]) -> String {
     let key = key(args);
     let prefix = prefix();
     let Some(rest) = key.strip_prefix(&prefix) else {
@@ -351,7 +360,7 @@ fn checked_key<A: Serialize + ?Sized>(args: &A) -> String {
         key.len() <= prefix.len() + 2 * MAX_INLINE_ARGS,
         "{key:?} is longer than the bound"
     );
-    assert_eq!(rest, documented_args_part(args), "for {key:?}");
+    assert_eq!(rest, documented_args_part(encoding), "for {key:?}");
     let mut only_args = String::new();
     write_args(&mut only_args, args).unwrap();
     assert_eq!(only_args, rest, "write_args writes the argument part");
@@ -418,7 +427,14 @@ proptest! {
     ) {
         let filter = Filter { name, tags, raw, limit };
         checked_key(&(&filter,));
-        checked_key(&(&filter, &extra));
+        // A map's entries are sorted by their encoded bytes.
+        let mut entries: Vec<Vec<u8>> = extra
+            .iter()
+            .map(|(k, v)| [bincode(k), bincode(v)].concat())
+            .collect();
+        entries.sort();
+        let encoding = [bincode(&filter), bincode(&entries.len()), entries.concat()].concat();
+        checked_key_encoded(&(&filter, &extra), &encoding);
         checked_key(&(vec![filter.clone(), filter], ()));
     }
 }

@@ -1,7 +1,10 @@
-//! Key building: `<prefix><fn path>:<version>:<args>`.
+//! Key building. A cache's keys live in its [`Namespace`]: `<ns>|<key>`
+//! for keys given to the `Cache` API, `<ns>#<fn path>:<version>:<args>`
+//! for memoized functions.
 //!
-//! `<args>` identifies one argument list. It is derived from the bincode
-//! encoding of the arguments (deterministic, and identical on every
+//! `<args>` identifies one argument list. It is derived from the canonical
+//! encoding of the arguments (bincode 2's standard encoding with map entries
+//! and set elements sorted; deterministic, and identical on every
 //! platform, process and run; `usize` is encoded as a 64-bit varint):
 //!
 //! - up to 48 bytes of encoding are written as lowercase hex: an injective
@@ -18,9 +21,12 @@
 //! bump its `version` so that old entries are not read as new ones.
 //!
 //! Neither form can contain `*`, `?`, `[`, `:` or anything else special to
-//! Redis, whatever the arguments hold. Arguments whose serialization order is
-//! not deterministic (`HashMap`, `HashSet`) give unstable keys: use
-//! `BTreeMap`/`BTreeSet` in key arguments.
+//! Redis, whatever the arguments hold. Maps and sets encode alike whatever
+//! their iteration order (entries and elements are sorted), so equal
+//! `HashMap`/`HashSet` arguments share one key; a set behind a `Box`, `Rc`
+//! or `Arc` is not recognized as one, so use a `BTreeSet` there.
+
+mod args;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -53,7 +59,7 @@ pub(crate) fn write_args_to<A: Serialize + ?Sized>(out: &mut impl KeyOut, args: 
         len: 0,
         hasher: None,
     };
-    bincode::serde::encode_into_writer(args, &mut writer, bincode::config::standard())
+    args::encode(args, &mut writer)
         .map_err(|e| Error::codec("cannot encode the key arguments", e))?;
     writer.finish();
     Ok(())
@@ -70,9 +76,9 @@ struct ArgsWriter<'a, O: KeyOut> {
     hasher: Option<Sha256>,
 }
 
-impl<O: KeyOut> bincode::enc::write::Writer for ArgsWriter<'_, O> {
+impl<O: KeyOut> args::Sink for ArgsWriter<'_, O> {
     #[inline]
-    fn write(&mut self, bytes: &[u8]) -> std::result::Result<(), bincode::error::EncodeError> {
+    fn put(&mut self, bytes: &[u8]) {
         if let Some(hasher) = &mut self.hasher {
             hasher.update(bytes);
         } else if let ([byte], Some(slot)) = (bytes, self.inline.get_mut(self.len)) {
@@ -89,7 +95,6 @@ impl<O: KeyOut> bincode::enc::write::Writer for ArgsWriter<'_, O> {
             hasher.update(bytes);
             self.hasher = Some(hasher);
         }
-        Ok(())
     }
 }
 
@@ -208,6 +213,61 @@ impl KeyOut for StackKey {
         if let Some(out) = &mut self.spilled {
             out.push_hex(bytes);
         }
+    }
+}
+
+/// The keys of one namespace (one cache prefix) in a shared store.
+///
+/// A cache with prefix `P` writes the keys given to its API as
+/// `<ns>|<key>` and its memoized functions' keys as
+/// `<ns>#<fn path>:<version>:<args>`, where `<ns>` is `P` with `%`, `|`
+/// and `#` written as `%25`, `%7C` and `%23`. As `<ns>` never contains
+/// `|` or `#`, it ends at the first of them: for any two different
+/// prefixes, no key of one is a key of the other and neither's `clear()`
+/// pattern matches the other's keys (`shop` and `shopping`, `iso:` and
+/// `iso:inner:`, `app` and the `apple:config` of another program), and a
+/// key given to `set` can never be a memoized function's key.
+///
+/// ```
+/// let ns = cache_core::key::Namespace::new("shop:");
+/// assert_eq!(ns.plain(), "shop:|");
+/// assert_eq!(ns.memoized(), "shop:#");
+/// assert_eq!(cache_core::key::Namespace::new("a|b#c%").plain(), "a%7Cb%23c%25|");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    /// `<ns>|<ns>#`: both prefixes in one allocation.
+    both: Box<str>,
+}
+
+impl Namespace {
+    /// The namespace of the cache prefix `prefix`.
+    pub fn new(prefix: &str) -> Self {
+        let mut ns = String::with_capacity(prefix.len() + 2);
+        for c in prefix.chars() {
+            match c {
+                '%' => ns.push_str("%25"),
+                '|' => ns.push_str("%7C"),
+                '#' => ns.push_str("%23"),
+                c => ns.push(c),
+            }
+        }
+        let both = format!("{ns}|{ns}#");
+        Self {
+            both: both.into_boxed_str(),
+        }
+    }
+
+    /// `<ns>|`: the start of every key given to the `Cache` API.
+    #[inline]
+    pub fn plain(&self) -> &str {
+        &self.both[..self.both.len() / 2]
+    }
+
+    /// `<ns>#`: the start of every memoized function's key.
+    #[inline]
+    pub fn memoized(&self) -> &str {
+        &self.both[self.both.len() / 2..]
     }
 }
 

@@ -1,0 +1,543 @@
+//! The canonical encoding of key arguments.
+//!
+//! It is bincode 2's standard encoding (varint integers, little-endian
+//! floats, length-prefixed strings and sequences), with two changes that
+//! make equal collections encode alike whatever their iteration order:
+//!
+//! - map entries (`HashMap`, `BTreeMap`, `IndexMap`, any serde map) are
+//!   written sorted by their encoded bytes;
+//! - the elements of a `HashSet` (std or hashbrown) or an `IndexSet` are
+//!   written sorted the same way. serde serializes a set as a plain
+//!   sequence, so sets are recognized by their type's name where a value
+//!   is handed to the encoder (an argument, a field, an element, an
+//!   `Option`'s content). A set behind a `Box`, `Rc` or `Arc` is not
+//!   recognized: use a `BTreeSet` there.
+//!
+//! For one argument type the encoding is injective: two different values
+//! never encode alike, so two argument lists never share a key.
+
+use std::any::type_name;
+use std::fmt;
+
+use serde::ser::{self, Serialize};
+
+/// Where encoded bytes go.
+pub(crate) trait Sink {
+    /// Appends `bytes`.
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Encodes `value` canonically into `sink`.
+#[inline]
+pub(crate) fn encode<T: Serialize + ?Sized, S: Sink>(
+    value: &T,
+    sink: &mut S,
+) -> Result<(), ArgsError> {
+    value.serialize(Encoder {
+        sink,
+        set: is_unordered_set::<T>(),
+    })
+}
+
+/// Whether `T` (behind any number of references) is a set whose iteration
+/// order is not part of its value.
+#[inline]
+fn is_unordered_set<T: ?Sized>() -> bool {
+    let name = type_name::<T>().trim_start_matches(['&']);
+    let name = name.strip_prefix("mut ").unwrap_or(name);
+    // The first byte rules out almost every type without a string compare.
+    matches!(name.as_bytes().first(), Some(b's' | b'h' | b'i'))
+        && [
+            "std::collections::hash::set::HashSet<",
+            "hashbrown::set::HashSet<",
+            "indexmap::set::IndexSet<",
+        ]
+        .iter()
+        .any(|set| name.starts_with(set))
+}
+
+/// A key argument that cannot be encoded (a sequence of unknown length, or
+/// a `Serialize` impl that failed).
+#[derive(Debug)]
+pub(crate) struct ArgsError(String);
+
+impl fmt::Display for ArgsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ArgsError {}
+
+impl ser::Error for ArgsError {
+    fn custom<M: fmt::Display>(msg: M) -> Self {
+        Self(msg.to_string())
+    }
+}
+
+struct Encoder<'a, S: Sink> {
+    sink: &'a mut S,
+    /// The value being encoded is a set: its sequence is sorted.
+    set: bool,
+}
+
+#[inline]
+fn varint<S: Sink>(sink: &mut S, v: u128) {
+    if v < 251 {
+        // Checked: below 251.
+        #[allow(clippy::cast_possible_truncation)]
+        sink.put(&[v as u8]);
+    } else if let Ok(v) = u16::try_from(v) {
+        sink.put(&[251]);
+        sink.put(&v.to_le_bytes());
+    } else if let Ok(v) = u32::try_from(v) {
+        sink.put(&[252]);
+        sink.put(&v.to_le_bytes());
+    } else if let Ok(v) = u64::try_from(v) {
+        sink.put(&[253]);
+        sink.put(&v.to_le_bytes());
+    } else {
+        sink.put(&[254]);
+        sink.put(&v.to_le_bytes());
+    }
+}
+
+#[inline]
+fn zigzag(v: i128) -> u128 {
+    // The usual zigzag mapping: the sign bit moves to bit 0.
+    #[allow(clippy::cast_sign_loss)]
+    {
+        ((v << 1) ^ (v >> 127)) as u128
+    }
+}
+
+fn len_u128(len: usize) -> u128 {
+    len as u128
+}
+
+/// Collects encoded items (sorted sequence elements, or map entries) and
+/// writes them sorted, after their count.
+struct Sorted<'a, S: Sink> {
+    sink: &'a mut S,
+    items: Vec<Vec<u8>>,
+    /// A map entry under way: its key's bytes, waiting for the value.
+    entry: Option<Vec<u8>>,
+}
+
+impl<S: Sink> Sorted<'_, S> {
+    fn finish(mut self) {
+        self.items.sort_unstable();
+        varint(self.sink, len_u128(self.items.len()));
+        for item in &self.items {
+            self.sink.put(item);
+        }
+    }
+}
+
+/// A compound value whose parts are written in order.
+enum Compound<'a, S: Sink> {
+    InOrder(&'a mut S),
+    Sorted(Sorted<'a, S>),
+}
+
+impl<'a, S: Sink> Encoder<'a, S> {
+    #[inline]
+    fn child<T: Serialize + ?Sized>(sink: &mut S, value: &T) -> Result<(), ArgsError> {
+        encode(value, sink)
+    }
+}
+
+macro_rules! unsigned {
+    ($($method:ident: $ty:ty),* $(,)?) => {
+        $(#[inline]
+        fn $method(self, v: $ty) -> Result<(), ArgsError> {
+            varint(self.sink, u128::from(v));
+            Ok(())
+        })*
+    };
+}
+
+macro_rules! signed {
+    ($($method:ident: $ty:ty),* $(,)?) => {
+        $(#[inline]
+        fn $method(self, v: $ty) -> Result<(), ArgsError> {
+            varint(self.sink, zigzag(i128::from(v)));
+            Ok(())
+        })*
+    };
+}
+
+impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
+    type Ok = ();
+    type Error = ArgsError;
+    type SerializeSeq = Compound<'a, S>;
+    type SerializeTuple = Compound<'a, S>;
+    type SerializeTupleStruct = Compound<'a, S>;
+    type SerializeTupleVariant = Compound<'a, S>;
+    type SerializeMap = Compound<'a, S>;
+    type SerializeStruct = Compound<'a, S>;
+    type SerializeStructVariant = Compound<'a, S>;
+
+    unsigned!(serialize_u16: u16, serialize_u32: u32, serialize_u64: u64, serialize_u128: u128);
+    signed!(serialize_i16: i16, serialize_i32: i32, serialize_i64: i64, serialize_i128: i128);
+
+    #[inline]
+    fn serialize_u8(self, v: u8) -> Result<(), ArgsError> {
+        self.sink.put(&[v]);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_i8(self, v: i8) -> Result<(), ArgsError> {
+        self.sink.put(&v.to_le_bytes());
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_bool(self, v: bool) -> Result<(), ArgsError> {
+        self.sink.put(&[u8::from(v)]);
+        Ok(())
+    }
+
+    fn serialize_f32(self, v: f32) -> Result<(), ArgsError> {
+        self.sink.put(&v.to_le_bytes());
+        Ok(())
+    }
+
+    fn serialize_f64(self, v: f64) -> Result<(), ArgsError> {
+        self.sink.put(&v.to_le_bytes());
+        Ok(())
+    }
+
+    fn serialize_char(self, v: char) -> Result<(), ArgsError> {
+        self.sink.put(v.encode_utf8(&mut [0; 4]).as_bytes());
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_str(self, v: &str) -> Result<(), ArgsError> {
+        self.serialize_bytes(v.as_bytes())
+    }
+
+    #[inline]
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), ArgsError> {
+        varint(self.sink, len_u128(v.len()));
+        self.sink.put(v);
+        Ok(())
+    }
+
+    fn serialize_none(self) -> Result<(), ArgsError> {
+        self.sink.put(&[0]);
+        Ok(())
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), ArgsError> {
+        self.sink.put(&[1]);
+        Self::child(self.sink, value)
+    }
+
+    fn serialize_unit(self) -> Result<(), ArgsError> {
+        Ok(())
+    }
+
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), ArgsError> {
+        Ok(())
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+    ) -> Result<(), ArgsError> {
+        varint(self.sink, u128::from(index));
+        Ok(())
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), ArgsError> {
+        Self::child(self.sink, value)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), ArgsError> {
+        varint(self.sink, u128::from(index));
+        Self::child(self.sink, value)
+    }
+
+    fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'a, S>, ArgsError> {
+        if self.set {
+            return Ok(Compound::Sorted(Sorted {
+                sink: self.sink,
+                items: Vec::with_capacity(len.unwrap_or(0)),
+                entry: None,
+            }));
+        }
+        let len = len.ok_or_else(|| {
+            ArgsError("a key argument is a sequence of unknown length".to_owned())
+        })?;
+        varint(self.sink, len_u128(len));
+        Ok(Compound::InOrder(self.sink))
+    }
+
+    fn serialize_tuple(self, _: usize) -> Result<Compound<'a, S>, ArgsError> {
+        Ok(Compound::InOrder(self.sink))
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Compound<'a, S>, ArgsError> {
+        Ok(Compound::InOrder(self.sink))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Compound<'a, S>, ArgsError> {
+        varint(self.sink, u128::from(index));
+        Ok(Compound::InOrder(self.sink))
+    }
+
+    fn serialize_map(self, len: Option<usize>) -> Result<Compound<'a, S>, ArgsError> {
+        Ok(Compound::Sorted(Sorted {
+            sink: self.sink,
+            items: Vec::with_capacity(len.unwrap_or(0)),
+            entry: None,
+        }))
+    }
+
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound<'a, S>, ArgsError> {
+        Ok(Compound::InOrder(self.sink))
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Compound<'a, S>, ArgsError> {
+        varint(self.sink, u128::from(index));
+        Ok(Compound::InOrder(self.sink))
+    }
+}
+
+impl<S: Sink> Compound<'_, S> {
+    /// Encodes one part: in place, or into its own buffer to be sorted.
+    fn part<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ArgsError> {
+        match self {
+            Self::InOrder(sink) => encode(value, *sink),
+            Self::Sorted(sorted) => {
+                let mut item = sorted.entry.take().unwrap_or_default();
+                encode(value, &mut item)?;
+                sorted.items.push(item);
+                Ok(())
+            }
+        }
+    }
+
+    fn key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), ArgsError> {
+        match self {
+            Self::InOrder(sink) => encode(key, *sink),
+            Self::Sorted(sorted) => {
+                let mut item = Vec::new();
+                encode(key, &mut item)?;
+                sorted.entry = Some(item);
+                Ok(())
+            }
+        }
+    }
+
+    fn close(self) -> Result<(), ArgsError> {
+        if let Self::Sorted(sorted) = self {
+            sorted.finish();
+        }
+        Ok(())
+    }
+}
+
+macro_rules! parts {
+    ($($trait:ident :: $method:ident),* $(,)?) => {
+        $(impl<S: Sink> ser::$trait for Compound<'_, S> {
+            type Ok = ();
+            type Error = ArgsError;
+
+            #[inline]
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ArgsError> {
+                self.part(value)
+            }
+
+            fn end(self) -> Result<(), ArgsError> {
+                self.close()
+            }
+        })*
+    };
+}
+
+parts!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field,
+);
+
+impl<S: Sink> ser::SerializeMap for Compound<'_, S> {
+    type Ok = ();
+    type Error = ArgsError;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), ArgsError> {
+        self.key(key)
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ArgsError> {
+        self.part(value)
+    }
+
+    fn end(self) -> Result<(), ArgsError> {
+        self.close()
+    }
+}
+
+macro_rules! fields {
+    ($($trait:ident),* $(,)?) => {
+        $(impl<S: Sink> ser::$trait for Compound<'_, S> {
+            type Ok = ();
+            type Error = ArgsError;
+
+            #[inline]
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                _: &'static str,
+                value: &T,
+            ) -> Result<(), ArgsError> {
+                self.part(value)
+            }
+
+            fn end(self) -> Result<(), ArgsError> {
+                self.close()
+            }
+        })*
+    };
+}
+
+fields!(SerializeStruct, SerializeStructVariant);
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+    use std::hash::BuildHasherDefault;
+
+    use proptest::prelude::*;
+    use serde::Serialize;
+
+    use super::encode;
+
+    fn enc<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode(v, &mut out).unwrap();
+        out
+    }
+
+    fn bincode<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
+        bincode::serde::encode_to_vec(v, bincode::config::standard()).unwrap()
+    }
+
+    #[derive(Serialize)]
+    struct Filter {
+        tags: HashSet<String>,
+        weights: HashMap<String, u32>,
+        ordered: Vec<u8>,
+    }
+
+    #[test]
+    fn everything_but_collections_encodes_as_bincode_does() {
+        assert_eq!(enc(&(5u64,)), bincode(&(5u64,)));
+        assert_eq!(
+            enc(&(300u64, -1i32, "ada")),
+            bincode(&(300u64, -1i32, "ada"))
+        );
+        assert_eq!(
+            enc(&(u128::MAX, i128::MIN)),
+            bincode(&(u128::MAX, i128::MIN))
+        );
+        assert_eq!(
+            enc(&(1.5f64, 'é', true, -3i8)),
+            bincode(&(1.5f64, 'é', true, -3i8))
+        );
+        assert_eq!(
+            enc(&Some(vec![1u32, 70_000])),
+            bincode(&Some(vec![1u32, 70_000]))
+        );
+        let b: BTreeMap<u8, &str> = [(1, "a"), (2, "b")].into();
+        assert_eq!(enc(&b), bincode(&b));
+    }
+
+    proptest! {
+        #[test]
+        fn equal_maps_and_sets_encode_alike_whatever_their_order(
+            entries in proptest::collection::btree_map(".{0,8}", 0u32..1000, 0..40),
+            seed in any::<u64>(),
+        ) {
+            let forward: HashMap<String, u32> = entries.clone().into_iter().collect();
+            let mut reverse: HashMap<String, u32, BuildHasherDefault<std::collections::hash_map::DefaultHasher>> =
+                HashMap::default();
+            for (k, v) in entries.iter().rev() {
+                reverse.insert(k.clone(), *v);
+            }
+            let mut shuffled: Vec<_> = entries.iter().collect();
+            let n = shuffled.len().max(1);
+            shuffled.rotate_left(usize::try_from(seed).unwrap_or(0) % n);
+            let rotated: HashMap<&String, &u32> = shuffled.into_iter().collect();
+            prop_assert_eq!(enc(&forward), enc(&reverse));
+            prop_assert_eq!(enc(&forward), enc(&rotated));
+            prop_assert_eq!(enc(&forward), enc(&entries));
+
+            let set1: HashSet<&String> = entries.keys().collect();
+            let set2: HashSet<&String> = entries.keys().rev().collect();
+            prop_assert_eq!(enc(&(&set1, 1u8)), enc(&(&set2, 1u8)));
+            let nested1 = Filter { tags: set1.iter().map(|s| (*s).clone()).collect(), weights: forward.clone(), ordered: vec![1, 2] };
+            let nested2 = Filter { tags: set2.iter().map(|s| (*s).clone()).collect(), weights: reverse.into_iter().collect(), ordered: vec![1, 2] };
+            prop_assert_eq!(enc(&nested1), enc(&nested2));
+        }
+
+        #[test]
+        fn distinct_maps_and_sets_encode_differently(
+            a in proptest::collection::btree_set(0u16..50, 0..10),
+            b in proptest::collection::btree_set(0u16..50, 0..10),
+        ) {
+            let ha: HashSet<u16> = a.iter().copied().collect();
+            let hb: HashSet<u16> = b.iter().copied().collect();
+            prop_assert_eq!(a == b, enc(&ha) == enc(&hb));
+            let ma: HashMap<u16, bool> = a.iter().map(|k| (*k, k % 2 == 0)).collect();
+            let mb: HashMap<u16, bool> = b.iter().map(|k| (*k, k % 3 == 0)).collect();
+            prop_assert_eq!(ma == mb, enc(&ma) == enc(&mb));
+        }
+    }
+
+    #[test]
+    fn sequences_keep_their_order() {
+        assert_ne!(enc(&vec![1u8, 2]), enc(&vec![2u8, 1]));
+        let sorted: BTreeSet<u8> = [2, 1].into();
+        assert_eq!(enc(&sorted), enc(&vec![1u8, 2]));
+    }
+}
