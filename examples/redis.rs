@@ -9,9 +9,11 @@
 //! REDIS_URL='redis://:secret@cache.internal:6380/2?response_timeout=250ms' cargo run --example redis
 //! ```
 //!
-//! Everything it writes is under the `example:` prefix, and it removes
-//! only those keys at the end (`SCAN MATCH example:*` + `UNLINK`, never
-//! `FLUSHDB`), so it is safe to point at a server that holds other data.
+//! Everything it writes is under the `example:` prefix (its keys are
+//! `example:|<key>`), and it removes only those keys at the end
+//! (`SCAN MATCH example:|*` and `example:#*`, the memoized keys, then
+//! `UNLINK`; never `FLUSHDB`), so it is safe to point at a server that
+//! holds other data.
 
 use std::time::Duration;
 

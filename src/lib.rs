@@ -14,6 +14,7 @@
 //! - [`late_cache`]: a `static` cache that a test sets once it has started
 //!   its server, for memoized free functions (`cache = NAME`).
 //! - [`down_backend`]: a store whose every call fails, for fail-open tests.
+//! - [`keys`]: memoized calls' full keys, for tests that look at the store.
 //! - [`examples`]: builds an example from a test, to run it as a process.
 //! - [`paired`]: interleaved comparisons for the benches, robust to a
 //!   machine whose speed drifts.
@@ -24,6 +25,7 @@
 pub mod down_backend;
 pub mod examples;
 pub mod fs_store;
+pub mod keys;
 pub mod late_cache;
 pub mod paired;
 pub mod redis_cluster;

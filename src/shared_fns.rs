@@ -1,6 +1,7 @@
 //! Memoized functions shared by several binaries: the integration tests
 //! and `examples/memoize_peer.rs` call the same function, with the same
-//! key (`cache_suite::shared_fns::profile_name:1:<args>`), to show that
+//! key (`<ns>#cache_suite::shared_fns::profile_name:1:<args>`, `<ns>` being
+//! the cache's prefix, escaped), to show that
 //! processes sharing a store and a prefix share entries and invalidations.
 //!
 //! A function's key starts with its `module_path!()`, so two binaries

@@ -83,7 +83,7 @@ enum Op {
 fn value() -> impl Strategy<Value = V> {
     prop_oneof![
         (0u64..4).prop_map(V::U),
-        (0u64..4).prop_map(|n| V::F(n as f64)),
+        (0u32..4).prop_map(|n| V::F(f64::from(n))),
         "[a-c]{0,3}".prop_map(V::S),
         proptest::collection::vec(0u64..3, 0..3).prop_map(V::Bytes),
         (0u32..3, 0u32..3).prop_map(|(a, b)| V::A(A { a, b })),
@@ -167,6 +167,7 @@ fn memo_cache() -> Cache {
 /// computed for another argument list is seen at once.
 #[memoize(timeout = 600, cache = memo_cache())]
 async fn describe(a: u8, s: String) -> String {
+    tokio::task::yield_now().await;
     format!("{a}/{s}")
 }
 
@@ -269,10 +270,10 @@ fn memory_store_matches_the_model() {
 
 #[test]
 fn redis_matches_the_model() {
+    static SERVER: OnceLock<RedisServer> = OnceLock::new();
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    static SERVER: OnceLock<RedisServer> = OnceLock::new();
     let server = SERVER.get_or_init(RedisServer::start);
     let caches: Vec<Cache> = PREFIXES
         .iter()

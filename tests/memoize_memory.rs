@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use cache_core::{cached, memoize, Cache, MemoryBackend};
 use cache_suite::down_backend::DownBackend;
+use cache_suite::keys::{is_stored, memoized_key, memoized_prefix, stored_value};
 use serde::{Deserialize, Serialize};
 
 fn cache(prefix: &str) -> Cache {
@@ -20,6 +21,20 @@ fn cache(prefix: &str) -> Cache {
 
 fn runs(counter: &AtomicUsize) -> usize {
     counter.load(Ordering::SeqCst)
+}
+
+/// Whether the store behind `cache` holds the full key `full`, from a
+/// sync test.
+fn stored(cache: &Cache, full: &str) -> bool {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(is_stored(cache, full))
+}
+
+/// The path of this file's free function `name`, as its keys spell it.
+fn function(name: &str) -> String {
+    format!("{}::{name}", module_path!())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -238,15 +253,30 @@ async fn price(item: u64) -> f64 {
 
 #[tokio::test]
 async fn a_new_version_ignores_and_leaves_the_old_versions_entries() {
-    // What the previous deployment (version = 1) left in the cache for item 5.
-    let old_key = format!("{}::price:1:05", module_path!());
-    VERSION_CACHE.set(&old_key, &750.0f64, None).await.unwrap();
+    // What the previous deployment (version = 1) left in the cache for
+    // item 5: its `price`, in this module, under the same name.
+    {
+        #[memoize(cache = VERSION_CACHE, version = 1)]
+        async fn price(item: u64) -> f64 {
+            tokio::task::yield_now().await;
+            f64::from(u32::try_from(item).unwrap()) * 150.0
+        }
+        assert!((price(5).await - 750.0).abs() < f64::EPSILON);
+    }
+    let old_key = memoized_key(&VERSION_CACHE, &function("price"), 1, &(5u64,));
+    assert_eq!(
+        stored_value::<f64>(&VERSION_CACHE, &old_key).await,
+        Some(750.0)
+    );
 
     assert!((price(5).await - 7.5).abs() < f64::EPSILON);
-    let new_key = format!("{}::price:2:05", module_path!());
-    assert_eq!(VERSION_CACHE.get::<f64>(&new_key).await.unwrap(), Some(7.5));
+    let new_key = memoized_key(&VERSION_CACHE, &function("price"), 2, &(5u64,));
     assert_eq!(
-        VERSION_CACHE.get::<f64>(&old_key).await.unwrap(),
+        stored_value::<f64>(&VERSION_CACHE, &new_key).await,
+        Some(7.5)
+    );
+    assert_eq!(
+        stored_value::<f64>(&VERSION_CACHE, &old_key).await,
         Some(750.0),
         "the old entry is orphaned: never read, left to expire"
     );
@@ -275,15 +305,18 @@ fn cache_option_stores_in_that_cache() {
     assert_eq!(after.misses - before.misses, 1, "one miss, counted once");
     assert_eq!(after.sets - before.sets, 1);
     assert_eq!(after.hits - before.hits, 1);
-    let key = format!("{}::double:1:15", module_path!());
-    assert!(EXPLICIT.blocking().has(&key).unwrap());
+    assert!(stored(
+        &EXPLICIT,
+        &memoized_key(&EXPLICIT, &function("double"), 1, &(21u64,))
+    ));
 }
 
 #[test]
 fn without_cache_option_the_global_cache_is_used() {
     assert_eq!(triple_in_the_global_cache(5), 15);
-    let key = format!("{}::triple_in_the_global_cache:1:05", module_path!());
-    assert!(cache_core::global().blocking().has(&key).unwrap());
+    let global = cache_core::global();
+    let key = memoized_key(global, &function("triple_in_the_global_cache"), 1, &(5u64,));
+    assert!(stored(global, &key));
     assert!(triple_in_the_global_cache_invalidate(5).unwrap());
 }
 
@@ -330,8 +363,10 @@ fn uncached_runs_the_body_without_touching_the_cache() {
         (after.hits, after.misses, after.sets),
         (before.hits, before.misses, before.sets)
     );
-    let key = format!("{}::report:1:09", module_path!());
-    assert!(!HELPERS.blocking().has(&key).unwrap());
+    let key = memoized_key(&HELPERS, &function("report"), 1, &(9u64,));
+    assert!(!stored(&HELPERS, &key));
+    assert_eq!(report(9), "report 9");
+    assert!(stored(&HELPERS, &key), "the key checked is report(9)'s");
 }
 
 // --- #[cached] ------------------------------------------------------------------------------
@@ -365,8 +400,8 @@ fn cached_key_template_gives_a_readable_key_per_rendering() {
     assert_eq!(page("about", 1), "about, rendered for request 1");
     assert_eq!(page("about", 2), "about, rendered for request 1");
     assert_eq!(page("team", 3), "team, rendered for request 3");
-    let key = format!("{}::page:1:page:about", module_path!());
-    assert!(PAGES.blocking().has(&key).unwrap());
+    let key = memoized_prefix(&PAGES, &function("page"), 1) + "page:about";
+    assert!(stored(&PAGES, &key));
     assert!(page_invalidate("about").unwrap());
     assert_eq!(page("about", 4), "about, rendered for request 4");
 }

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cache_core::{memoize, Cache};
+use cache_suite::keys::{memoized_key, stored_value};
 use cache_suite::late_cache::LateCache;
 use cache_suite::redis_server::RedisServer;
 use cache_suite::shared_fns::{profile_name, profile_name_runs};
@@ -45,14 +46,11 @@ fn runs(counter: &AtomicUsize) -> usize {
     counter.load(Ordering::SeqCst)
 }
 
-/// The key, without the cache's prefix, under which a memoized function
-/// of `owner` (its module, or its `Self` type for a method) stores the
-/// call with `args`, at version 1.
-fn function_key(owner: &str, name: &str, args: &impl Serialize) -> String {
-    let mut key = String::new();
-    cache_core::key::write_function_key(&mut key, &format!("{owner}::{name}"), 1, args)
-        .expect("the test's arguments encode");
-    key
+/// The full key under which `cache` stores a call of the memoized function
+/// `name` of `owner` (its module, or its `Self` type for a method) with
+/// `args`, at version 1.
+fn function_key(cache: &Cache, owner: &str, name: &str, args: &impl Serialize) -> String {
+    memoized_key(cache, &format!("{owner}::{name}"), 1, args)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,7 +96,7 @@ async fn short_lived(id: u64) -> u64 {
 async fn entries_expire_in_redis_after_the_timeout() {
     let server = RedisServer::start();
     let cache = TTL.connect(&server, "ttl:");
-    let key = cache.full_key(&function_key(module_path!(), "short_lived", &(1u64,)));
+    let key = function_key(cache, module_path!(), "short_lived", &(1u64,));
 
     assert_eq!(short_lived(1).await, 1);
     assert_eq!(short_lived(1).await, 1);
@@ -253,6 +251,33 @@ impl Cards {
     }
 }
 
+/// What the previous deployment's `user_card` (the same method, returning
+/// `tags`) stored for `id`. No `Cache` call can write under a memoized
+/// function's key, so this does what that method's expansion did: it
+/// calls the runtime of `#[memoize]`, which stores a typed value in
+/// memory and its encoding in Redis.
+async fn previous_deployment_stored(cache: &Cache, id: u64, tags: Vec<String>) {
+    use cache_core::__private::{full_key, refresh_async, Hashed, Memo};
+
+    let memo = Memo {
+        owner: std::any::type_name::<Cards>(),
+        name: "user_card",
+        prefix: None,
+        version: 1,
+        timeout: None,
+    };
+    let full = full_key(cache, &memo, &Hashed(&(&id,)));
+    let stored = refresh_async(
+        cache,
+        &memo,
+        full,
+        |_| true,
+        || async { Ok::<_, std::convert::Infallible>(tags) },
+    )
+    .await;
+    assert!(stored.is_ok());
+}
+
 /// What the previous deployment left under `user_card(7)`'s key is read as
 /// a miss: the body runs, its result is returned and replaces the entry.
 async fn an_entry_of_the_old_return_type_is_a_miss_and_is_overwritten(cache: Cache) {
@@ -260,9 +285,19 @@ async fn an_entry_of_the_old_return_type_is_a_miss_and_is_overwritten(cache: Cac
         cache,
         loads: AtomicUsize::new(0),
     };
-    let key = function_key(std::any::type_name::<Cards>(), "user_card", &(7u64,));
+    let key = function_key(
+        &cards.cache,
+        std::any::type_name::<Cards>(),
+        "user_card",
+        &(7u64,),
+    );
     let old_value = vec!["ada".to_owned(), "admin".to_owned()];
-    cards.cache.set(&key, &old_value, None).await.unwrap();
+    previous_deployment_stored(&cards.cache, 7, old_value.clone()).await;
+    assert_eq!(
+        stored_value::<Vec<String>>(&cards.cache, &key).await,
+        Some(old_value),
+        "the old entry is under the key that user_card(7) reads"
+    );
     let errors = cards.cache.stats().errors;
 
     let expected = Card {
@@ -278,7 +313,7 @@ async fn an_entry_of_the_old_return_type_is_a_miss_and_is_overwritten(cache: Cac
         "the undecodable entry is counted, once"
     );
     assert_eq!(
-        cards.cache.get::<Card>(&key).await.unwrap().as_ref(),
+        stored_value::<Card>(&cards.cache, &key).await.as_ref(),
         Some(&expected),
         "the entry now holds the new type"
     );

@@ -118,14 +118,22 @@ async fn a_ten_mib_value_round_trips() {
 async fn bytes_that_do_not_decode_are_a_miss_and_get_or_set_with_overwrites_them() {
     let server = RedisServer::start();
     let cache = cache(&server, "app:");
-    // A bincode format byte followed by junk, and text that is no format at all.
-    server.cli(&["SET", "app:framed", "\u{1}\u{ff}\u{ff}\u{ff}junk"]);
-    server.cli(&["SET", "app:text", "not a cached value"]);
+    // A bincode format byte followed by junk, a `vec!["a"]` as releases
+    // without shape fingerprints wrote it (format byte 0x01, then
+    // bincode), and text that is no format at all.
+    server.cli(&[
+        "SET",
+        &cache.full_key("framed"),
+        "\u{3}\u{ff}\u{ff}\u{ff}junk",
+    ]);
+    server.cli(&["SET", &cache.full_key("legacy"), "\u{1}\u{1}\u{1}a"]);
+    server.cli(&["SET", &cache.full_key("text"), "not a cached value"]);
 
     assert_eq!(cache.get::<Vec<String>>("framed").await.unwrap(), None);
+    assert_eq!(cache.get::<Vec<String>>("legacy").await.unwrap(), None);
     assert_eq!(cache.get::<String>("text").await.unwrap(), None);
-    assert_eq!(cache.stats().errors, 2, "decode failures are counted");
-    assert_eq!(cache.stats().misses, 2);
+    assert_eq!(cache.stats().errors, 3, "decode failures are counted");
+    assert_eq!(cache.stats().misses, 3);
 
     let fresh = cache
         .get_or_set_with("text", None, || async { "fresh".to_string() })
@@ -135,7 +143,10 @@ async fn bytes_that_do_not_decode_are_a_miss_and_get_or_set_with_overwrites_them
         cache.get::<String>("text").await.unwrap().as_deref(),
         Some("fresh")
     );
-    assert_ne!(server.cli(&["GET", "app:text"]), "not a cached value");
+    assert_ne!(
+        server.cli(&["GET", &cache.full_key("text")]),
+        "not a cached value"
+    );
 }
 
 #[tokio::test]
@@ -145,9 +156,10 @@ async fn a_counter_from_incr_reads_back_as_i64() {
     assert_eq!(cache.incr("visits", 5).await.unwrap(), 5);
     assert_eq!(cache.incr("visits", -2).await.unwrap(), 3);
     assert_eq!(cache.get::<i64>("visits").await.unwrap(), Some(3));
-    assert_eq!(server.cli(&["GET", "app:visits"]), "3");
+    let key = cache.full_key("visits");
+    assert_eq!(server.cli(&["GET", &key]), "3");
     // A new counter gets the default timeout (300 s).
-    let ttl: i64 = server.cli(&["PTTL", "app:visits"]).parse().unwrap();
+    let ttl: i64 = server.cli(&["PTTL", &key]).parse().unwrap();
     assert!((1..=300_000).contains(&ttl), "PTTL {ttl}");
 }
 
@@ -160,7 +172,7 @@ async fn incr_works_on_a_value_written_by_set_and_keeps_its_ttl() {
     assert_eq!(cache.decr("n", 10).await.unwrap(), -4);
     assert_eq!(cache.get::<i64>("n").await.unwrap(), Some(-4));
     assert_eq!(
-        server.cli(&["PTTL", "app:n"]),
+        server.cli(&["PTTL", &cache.full_key("n")]),
         "-1",
         "a value set to never expire keeps no TTL"
     );
@@ -173,19 +185,19 @@ async fn incr_of_text_is_a_backend_error_naming_the_key() {
     cache.set("name", &"Ada".to_string(), None).await.unwrap();
     let err = cache.incr("name", 1).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
-    assert!(err.to_string().contains("app:name"), "{err}");
-    server.cli(&["SET", "app:max", &i64::MAX.to_string()]);
+    assert!(err.to_string().contains(&cache.full_key("name")), "{err}");
+    server.cli(&["SET", &cache.full_key("max"), &i64::MAX.to_string()]);
     let err = cache.incr("max", 1).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
-    assert!(err.to_string().contains("app:max"), "{err}");
+    assert!(err.to_string().contains(&cache.full_key("max")), "{err}");
     assert_eq!(cache.get::<i64>("max").await.unwrap(), Some(i64::MAX));
 }
 
 #[tokio::test]
 async fn a_wrong_type_key_is_an_error_or_a_miss_never_a_panic() {
     let server = RedisServer::start();
-    server.cli(&["LPUSH", "app:k", "x"]);
     let strict = cache(&server, "app:");
+    server.cli(&["LPUSH", &strict.full_key("k"), "x"]);
     let err = strict.get::<String>("k").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
     assert!(err.to_string().contains("WRONGTYPE"), "{err}");
@@ -229,7 +241,8 @@ async fn many_operations_use_the_prefix_and_keep_order() {
         .is_ok_and(|stored| !stored));
     assert!(cache.add("d", &4u32, None).await.unwrap());
     assert!(cache.delete("d").await.unwrap());
-    assert_eq!(server.cli(&["KEYS", "*"]), "app:c");
+    // What an operator sees: the prefix, `|`, the key given to the cache.
+    assert_eq!(server.cli(&["KEYS", "*"]), "app:|c");
 }
 
 #[tokio::test]
@@ -259,7 +272,8 @@ async fn credentials_in_the_url_are_used_and_never_shown() {
         "app",
         "on",
         ">app-pw",
-        "~app:*",
+        "~app:|*",
+        "~app:#*",
         "+@all",
     ]);
 

@@ -54,7 +54,7 @@ async fn clear_removes_our_keys_on_every_primary_and_nothing_else() {
     for lookalike in ["clear-app", "clear-appX:1", "clear-ap:1", "{clear-app:}x"] {
         cluster().cli(&["SET", lookalike, "theirs"]);
     }
-    let ours = counts("clear-app:*");
+    let ours = counts("clear-app:|*");
     assert_eq!(ours.iter().sum::<usize>(), 300);
     assert!(
         ours.iter().all(|&n| n > 0),
@@ -124,13 +124,13 @@ async fn incr_and_ttls_work_on_every_node() {
     }
     assert!(counts("counters:*").iter().all(|&n| n > 0));
     for name in &names {
-        let key = format!("counters:{name}");
+        let key = app.full_key(name);
         assert_eq!(cluster().cli(&["GET", &key]), "3");
         let ttl: i64 = cluster().cli(&["PTTL", &key]).parse().unwrap();
         assert!((1..=300_000).contains(&ttl), "{key}: PTTL {ttl}");
     }
     app.set("forever", &1u8, Duration::ZERO).await.unwrap();
-    assert_eq!(cluster().cli(&["PTTL", "counters:forever"]), "-1");
+    assert_eq!(cluster().cli(&["PTTL", &app.full_key("forever")]), "-1");
     app.set("brief", &1u8, Duration::from_millis(200))
         .await
         .unwrap();
@@ -189,12 +189,12 @@ async fn ask_and_moved_redirections_are_followed() {
         let reply = source.cli(&["MIGRATE", "127.0.0.1", &port, key, "0", "5000"]);
         assert_eq!(reply, "OK", "MIGRATE {key}");
     };
-    migrate("{redirect}:first");
+    migrate(&app.full_key("first"));
 
     assert_eq!(app.get::<u32>("first").await.unwrap(), Some(1), "after ASK");
     assert_eq!(app.get::<u32>("second").await.unwrap(), Some(2));
 
-    migrate("{redirect}:second");
+    migrate(&app.full_key("second"));
     for node in cluster().nodes() {
         node.cli(&["CLUSTER", "SETSLOT", &slot_arg, "NODE", &ids[to]]);
     }
@@ -205,7 +205,7 @@ async fn ask_and_moved_redirections_are_followed() {
     );
     app.set("third", &3u32, None).await.unwrap();
     assert!(
-        !target.cli(&["GET", "{redirect}:first"]).is_empty(),
+        !target.cli(&["GET", &app.full_key("first")]).is_empty(),
         "the migrated key lives on the target node"
     );
     assert_eq!(
@@ -286,7 +286,7 @@ async fn memoize_invalidate_and_invalidate_all_reach_every_node() {
     }
     assert_eq!(loads(), 40, "hits do not run the body");
     assert!(
-        counts("memo-app:*").iter().all(|&n| n > 0),
+        counts("memo-app:#*").iter().all(|&n| n > 0),
         "40 entries should spread over all three primaries"
     );
 
@@ -298,7 +298,7 @@ async fn memoize_invalidate_and_invalidate_all_reach_every_node() {
     assert_eq!(loads(), 41, "only user 7's entry was removed");
 
     assert_eq!(load_profile_invalidate_all().await.unwrap(), 40);
-    assert_eq!(counts("memo-app:*"), [0, 0, 0]);
+    assert_eq!(counts("memo-app:#*"), [0, 0, 0]);
     for id in 0..40 {
         load_profile(id).await;
     }

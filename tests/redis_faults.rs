@@ -73,7 +73,7 @@ async fn a_stopped_server_gives_connection_errors_within_the_timeout() {
         .await
         .unwrap_err();
     assert_unavailable(&err, port);
-    assert!(err.to_string().contains("app:k"), "{err}");
+    assert!(err.to_string().contains(&cache.full_key("k")), "{err}");
 
     for _ in 0..3 {
         let err = within_bound("set", cache.set("k", &2u32, None)).await;
@@ -141,7 +141,7 @@ async fn the_same_cache_works_again_after_a_restart() {
         }
     }
     assert_eq!(cache.get::<u32>("k").await.unwrap(), Some(2));
-    assert_eq!(server.cli(&["EXISTS", "app:k"]), "1");
+    assert_eq!(server.cli(&["EXISTS", &cache.full_key("k")]), "1");
 }
 
 #[tokio::test]

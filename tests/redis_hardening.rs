@@ -582,11 +582,15 @@ async fn load_with_faults() {
 
 /// The Redis ACL rules (for `ACL SETUSER <user> on ><password> …`) that
 /// are enough for everything `Cache` does on a standalone Redis server,
-/// with every key of the application under `app:` (a Sentinel master also
-/// needs `+role`: the store asks the master it was given for its `ROLE`):
+/// for a cache with the prefix `app` (a Sentinel master also needs
+/// `+role`: the store asks the master it was given for its `ROLE`):
 ///
-/// - `~app:*`: keys under the cache's prefix only; `resetchannels`: no
-///   pub/sub.
+/// - `~app|*` and `~app#*`: the cache's namespace only, that is the keys
+///   given to it (`app|<key>`) and its memoized functions' keys
+///   (`app#<fn path>:…`), not those of a cache with the prefix `app:` or
+///   `apple`; `resetchannels`: no pub/sub. (A prefix holding `%`, `|` or
+///   `#` is escaped in keys, as `%25`, `%7C` and `%23`, and one holding
+///   `*`, `?`, `[` or `\` needs those escaped with `\` in the pattern.)
 /// - `-@all`, then each command the Redis store sends: `GET` (`get`,
 ///   memoized reads), `MGET` (`get_many`), `SET` (`set`, `add` as
 ///   `SET NX`, `set_many` as a pipeline of `SET`s, memoized writes),
@@ -606,7 +610,8 @@ async fn load_with_faults() {
 /// (older servers do not know the subcommand and reject the rule).
 /// `DEL`, `EXPIRE`, `TTL`, `KEYS`, `FLUSHDB` and `FLUSHALL` are not needed.
 const ACL_RULES: &[&str] = &[
-    "~app:*",
+    "~app|*",
+    "~app#*",
     "resetchannels",
     "-@all",
     "+get",
@@ -693,7 +698,7 @@ fn acl_cache(url: &str, prefix: &str) -> Cache {
         .unwrap()
 }
 
-/// Every operation of the cache, under `app:`, as the ACL user.
+/// Every operation of the cache, as the ACL user.
 async fn every_operation(cache: &Cache) {
     cache.ping().await.unwrap();
     cache.set("user:1", &"ada".to_owned(), None).await.unwrap();
@@ -738,10 +743,11 @@ async fn every_operation(cache: &Cache) {
     assert_eq!(PRICE_RUNS.load(Ordering::SeqCst), 4);
 }
 
-/// A user whose ACL allows only the commands in [`ACL_RULES`] on `app:*`
-/// keys can use every operation of a cache with the prefix `app:`; a
-/// cache with another prefix gets clear errors (the ACL is enforced), and
-/// `clear()` never touches the keys of others.
+/// A user whose ACL allows only the commands in [`ACL_RULES`] on the keys
+/// of the namespace `app` can use every operation of a cache with the
+/// prefix `app`; a cache with another prefix (`app:` included) gets clear
+/// errors (the ACL is enforced), and `clear()` never touches the keys of
+/// others.
 #[tokio::test]
 async fn acl_user_limited_to_the_prefix_can_do_everything_the_cache_needs() {
     // The default user needs a password too: a client that does not
@@ -751,11 +757,12 @@ async fn acl_user_limited_to_the_prefix_can_do_everything_the_cache_needs() {
     let mut setuser = vec!["ACL", "SETUSER", "app", "on", ">secretpw"];
     setuser.extend_from_slice(ACL_RULES);
     assert_eq!(admin(&server, &setuser), "OK");
-    // Another application's key (written by the admin, the default user).
-    assert_eq!(admin(&server, &["SET", "other:1", "theirs"]), "OK");
+    // Another application's key (written by the admin, the default user):
+    // the key `1` of its cache, whose prefix is `other:`.
+    assert_eq!(admin(&server, &["SET", "other:|1", "theirs"]), "OK");
 
     let url = format!("redis://app:secretpw@127.0.0.1:{port}/");
-    let app = ACL_APP.set(acl_cache(&url, "app:"));
+    let app = ACL_APP.set(acl_cache(&url, "app"));
     every_operation(app).await;
     assert_eq!(
         refused(&server),
@@ -764,17 +771,22 @@ async fn acl_user_limited_to_the_prefix_can_do_everything_the_cache_needs() {
     );
 
     // The keys are there, and clear() removes exactly those.
-    let ours = admin(&server, &["--scan", "--pattern", "app:*"]);
-    let ours = ours.lines().count();
-    assert!(ours >= 6, "app keys before clear: {ours}");
-    assert_eq!(app.clear().await.unwrap(), ours as u64);
-    assert_eq!(admin(&server, &["--scan", "--pattern", "app:*"]), "");
-    assert_eq!(admin(&server, &["GET", "other:1"]), "theirs");
+    let namespace = |server: &RedisServer| {
+        let plain = admin(server, &["--scan", "--pattern", "app|*"]);
+        let memoized = admin(server, &["--scan", "--pattern", "app#*"]);
+        (plain.lines().count(), memoized.lines().count())
+    };
+    let (plain, memoized) = namespace(&server);
+    assert!(plain >= 5, "app| keys before clear: {plain}");
+    assert!(memoized >= 1, "app# keys before clear: {memoized}");
+    assert_eq!(app.clear().await.unwrap(), (plain + memoized) as u64);
+    assert_eq!(namespace(&server), (0, 0));
+    assert_eq!(admin(&server, &["GET", "other:|1"]), "theirs");
     assert_eq!(admin(&server, &["DBSIZE"]), "1");
     assert_eq!(refused(&server), vec![], "clear() needs nothing more");
 
     // RESP3 (`HELLO 3 AUTH …` on connect) works with the same rules.
-    let resp3 = acl_cache(&format!("{url}?protocol=resp3"), "app:");
+    let resp3 = acl_cache(&format!("{url}?protocol=resp3"), "app");
     resp3.set("k", &1u32, None).await.unwrap();
     assert_eq!(resp3.get::<u32>("k").await.unwrap(), Some(1));
     assert_eq!(resp3.clear().await.unwrap(), 1);
@@ -787,7 +799,7 @@ async fn acl_user_limited_to_the_prefix_can_do_everything_the_cache_needs() {
     assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
     let message = err.to_string();
     assert!(refused_by_acl(&err), "{message}");
-    assert!(message.contains("other:1"), "{message}");
+    assert!(message.contains(&other.full_key("1")), "{message}");
     assert!(!message.contains("secretpw"), "{message}");
     let err = other.get::<String>("1").await.unwrap_err();
     assert!(refused_by_acl(&err), "{err}");
@@ -798,8 +810,14 @@ async fn acl_user_limited_to_the_prefix_can_do_everything_the_cache_needs() {
     assert!(refused_by_acl(&err), "{err}");
     let err = other.clear().await.unwrap_err();
     assert!(refused_by_acl(&err), "{err}");
-    assert_eq!(admin(&server, &["GET", "other:1"]), "theirs");
-    assert_eq!(admin(&server, &["EXISTS", "other:2"]), "0");
+    assert_eq!(admin(&server, &["GET", "other:|1"]), "theirs");
+    assert_eq!(admin(&server, &["EXISTS", &other.full_key("2")]), "0");
+    // Nor a prefix that starts with this one's text: `app:` is another
+    // namespace (its keys are `app:|<key>` and `app:#…`).
+    let lookalike = acl_cache(&url, "app:");
+    let err = lookalike.set("k", &1u32, None).await.unwrap_err();
+    assert!(refused_by_acl(&err), "{err}");
+    assert!(err.to_string().contains("app:|k"), "{err}");
     let refusals = refused(&server);
     assert!(
         refusals
@@ -809,7 +827,7 @@ async fn acl_user_limited_to_the_prefix_can_do_everything_the_cache_needs() {
     );
 
     // Another database: `SELECT` is sent on connect, and refused.
-    let db1 = acl_cache(&format!("redis://app:secretpw@127.0.0.1:{port}/1"), "app:");
+    let db1 = acl_cache(&format!("redis://app:secretpw@127.0.0.1:{port}/1"), "app");
     let err = db1.ping().await.unwrap_err();
     assert!(err.to_string().contains("'select'"), "{err}");
     assert!(
@@ -820,11 +838,11 @@ async fn acl_user_limited_to_the_prefix_can_do_everything_the_cache_needs() {
     assert_eq!(admin(&server, &["ACL", "SETUSER", "app", "+select"]), "OK");
     db1.set("k", &1u32, None).await.unwrap();
     assert_eq!(db1.get::<u32>("k").await.unwrap(), Some(1));
-    assert_eq!(admin(&server, &["-n", "1", "EXISTS", "app:k"]), "1");
+    assert_eq!(admin(&server, &["-n", "1", "EXISTS", "app|k"]), "1");
 
     // A wrong password: a connection error that names the server, not the
     // password.
-    let wrong = acl_cache(&format!("redis://app:not-it@127.0.0.1:{port}/"), "app:");
+    let wrong = acl_cache(&format!("redis://app:not-it@127.0.0.1:{port}/"), "app");
     let err = wrong.ping().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
     assert!(

@@ -95,7 +95,7 @@ async fn a_failover_is_followed_by_the_same_cache_and_loses_no_later_write() {
         attempt += 1;
         let key = format!("during-{attempt}");
         if cache.set(&key, &attempt, None).await.is_ok() {
-            let full = format!("app:{key}");
+            let full = cache.full_key(&key);
             let old_demoted = old.cli(&["ROLE"]).starts_with("slave");
             if exists(new, &full) && (old_demoted || !exists(old, &full)) {
                 break issued.elapsed();
@@ -126,7 +126,10 @@ async fn a_failover_is_followed_by_the_same_cache_and_loses_no_later_write() {
         cache.set(&format!("after-{i}"), &i, None).await.unwrap();
     }
     for i in 0..50u32 {
-        assert!(exists(new, &format!("app:after-{i}")), "after-{i}");
+        assert!(
+            exists(new, &cache.full_key(&format!("after-{i}"))),
+            "after-{i}"
+        );
         assert_eq!(
             cache.get::<u32>(&format!("after-{i}")).await.unwrap(),
             Some(i)

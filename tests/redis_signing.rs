@@ -3,7 +3,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use cache_core::{memoize, Cache, ErrorKind};
+use cache_core::backend::RedisBackend;
+use cache_core::{memoize, Backend, Cache, Codec, ErrorKind, Ttl};
 use cache_suite::redis_server::RedisServer;
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +39,7 @@ async fn a_value_altered_by_redis_cli_is_a_miss_only_when_signed() {
         let cache = cache(&server, prefix, signed);
         cache.set("account", &admin, None).await.unwrap();
         // Overwrite the role's text in place: "user" -> "root".
-        let key = format!("{prefix}account");
+        let key = cache.full_key("account");
         let stored = server.cli(&["STRLEN", &key]);
         let offset = stored.parse::<usize>().unwrap() - "user".len() - usize::from(signed) * 32;
         server.cli(&["SETRANGE", &key, &offset.to_string(), "root"]);
@@ -63,8 +64,8 @@ async fn a_decimal_written_by_anyone_is_refused_when_signed() {
         cache.set("limit", &10u64, None).await.unwrap();
         assert_eq!(cache.get::<u64>("limit").await.unwrap(), Some(10));
     }
-    server.cli(&["SET", "plain:limit", "1000000"]);
-    server.cli(&["SET", "signed:limit", "1000000"]);
+    server.cli(&["SET", &plain.full_key("limit"), "1000000"]);
+    server.cli(&["SET", &signed.full_key("limit"), "1000000"]);
     assert_eq!(plain.get::<u64>("limit").await.unwrap(), Some(1_000_000));
     assert_eq!(signed.get::<u64>("limit").await.unwrap(), None);
 }
@@ -83,7 +84,12 @@ async fn a_signed_value_copied_under_another_key_is_refused() {
     };
     cache.set("session:guest", &guest, None).await.unwrap();
     cache.set("session:root", &root, None).await.unwrap();
-    server.cli(&["COPY", "app:session:root", "app:session:guest", "REPLACE"]);
+    server.cli(&[
+        "COPY",
+        &cache.full_key("session:root"),
+        &cache.full_key("session:guest"),
+        "REPLACE",
+    ]);
     assert_eq!(cache.get::<Account>("session:guest").await.unwrap(), None);
     assert_eq!(
         cache.get::<Account>("session:root").await.unwrap(),
@@ -148,7 +154,8 @@ async fn a_tampered_memoized_entry_is_recomputed_and_rewritten() {
         "the second call is a hit"
     );
 
-    let keys = server.cli(&["KEYS", "app:*"]);
+    // The cache's only key: the memoized entry.
+    let keys = server.cli(&["KEYS", "app:#*"]);
     let key = keys.lines().next().expect("the memoized entry is in Redis");
     server.cli(&["SETRANGE", key, "2", "\u{7f}"]);
     assert_eq!(scores.score(4).await, expected);
@@ -175,13 +182,19 @@ async fn values_over_the_size_bound_are_refused_both_ways() {
     assert_eq!(err.kind(), ErrorKind::TooLarge);
     assert!(err.to_string().contains("1024 bytes"), "{err}");
     // The refused write still replaced the old value: it is not served.
-    assert_eq!(server.cli(&["EXISTS", "app:big"]), "0");
+    assert_eq!(server.cli(&["EXISTS", &cache.full_key("big")]), "0");
     assert_eq!(cache.get::<String>("big").await.unwrap(), None);
 
-    // A valid JSON envelope of 2002 bytes written by someone else: not
-    // decoded, a miss; a cache with the default bound reads it.
-    let planted = format!("\u{2}\"{}\"", "x".repeat(2000));
-    server.cli(&["SET", "app:planted", &planted]);
+    // A valid JSON envelope of 2011 bytes written by someone else, straight
+    // to the store: not decoded, a miss; a cache with the default bound
+    // reads it.
+    let planted = cache_core::codec::encode(&"x".repeat(2000), Codec::Json).unwrap();
+    assert_eq!(planted.len(), 2011);
+    RedisBackend::from_url(&server.url())
+        .unwrap()
+        .set(&cache.full_key("planted"), planted, Ttl::Never)
+        .await
+        .unwrap();
     let errors = cache.stats().errors;
     assert_eq!(cache.get::<String>("planted").await.unwrap(), None);
     assert_eq!(cache.stats().errors, errors + 1, "the refusal is counted");

@@ -27,7 +27,7 @@ async fn tls_with_the_servers_ca_works() {
         Some("secret")
     );
     assert_eq!(cache.blocking().incr("n", 2).unwrap(), 2);
-    assert_eq!(server.cli(&["EXISTS", "tls:k"]), "1");
+    assert_eq!(server.cli(&["EXISTS", &cache.full_key("k")]), "1");
     assert_eq!(cache.clear().await.unwrap(), 2);
 }
 
