@@ -126,20 +126,20 @@ fn codec(c: &mut Criterion) {
     compare("page10k_json", &page(), Codec::Json);
 
     let mut group = c.benchmark_group("codec");
-    let (p, pg) = (profile(), page());
-    let p_bytes = encode(&p, Codec::Bincode).unwrap();
-    let pg_bytes = encode(&pg, Codec::Bincode).unwrap();
+    let (small, big) = (profile(), page());
+    let small_bytes = encode(&small, Codec::Bincode).unwrap();
+    let big_bytes = encode(&big, Codec::Bincode).unwrap();
     group.bench_function("encode_struct44", |b| {
-        b.iter(|| encode(black_box(&p), Codec::Bincode))
+        b.iter(|| encode(black_box(&small), Codec::Bincode));
     });
     group.bench_function("decode_struct44", |b| {
-        b.iter(|| decode::<Profile>(black_box(&p_bytes)))
+        b.iter(|| decode::<Profile>(black_box(&small_bytes)));
     });
     group.bench_function("encode_page10k", |b| {
-        b.iter(|| encode(black_box(&pg), Codec::Bincode))
+        b.iter(|| encode(black_box(&big), Codec::Bincode));
     });
     group.bench_function("decode_page10k", |b| {
-        b.iter(|| decode::<Page>(black_box(&pg_bytes)))
+        b.iter(|| decode::<Page>(black_box(&big_bytes)));
     });
     group.finish();
 }

@@ -781,16 +781,17 @@ impl Cache {
         self.incr(key, delta).await
     }
 
-    /// Removes every key under this cache's prefix, and nothing else; returns
-    /// how many were removed. On Redis this is `SCAN MATCH <prefix>*` and
-    /// `UNLINK`, never `FLUSHDB`.
+    /// Removes every key of this cache's namespace, and nothing else;
+    /// returns how many were removed. On Redis this is `SCAN MATCH <ns>|*`
+    /// and `SCAN MATCH <ns>#*` (see [`key::Namespace`](crate::key::Namespace))
+    /// and `UNLINK`, never `FLUSHDB`.
     ///
     /// A failure is returned even with `ignore_errors`: whoever clears must
     /// know that stale entries may still be there.
     ///
-    /// A cache with an empty prefix over a shared store refuses to clear
-    /// (it would remove keys that are not its own); the memory store is not
-    /// shared, so it clears.
+    /// A cache with an empty prefix over a shared store refuses to clear:
+    /// its namespace is every key that starts with `|` or `#`, which other
+    /// programs may well use. The memory store is not shared, so it clears.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -804,7 +805,7 @@ impl Cache {
     pub async fn clear(&self) -> Result<u64> {
         if self.inner.prefix.is_empty() && !self.is_local() {
             return Err(Error::config(
-                "clear() needs a key prefix: with an empty prefix it would remove every key in the store, including keys this cache did not write",
+                "clear() needs a key prefix: with an empty prefix it would remove every key starting with `|` or `#` in the store, including keys this cache may not have written",
             ));
         }
         let plain = self.clear_full_prefix(self.inner.keys.plain()).await?;

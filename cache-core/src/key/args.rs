@@ -147,13 +147,6 @@ enum Compound<'a, S: Sink> {
     Sorted(Sorted<'a, S>),
 }
 
-impl<'a, S: Sink> Encoder<'a, S> {
-    #[inline]
-    fn child<T: Serialize + ?Sized>(sink: &mut S, value: &T) -> Result<(), ArgsError> {
-        encode(value, sink)
-    }
-}
-
 macro_rules! unsigned {
     ($($method:ident: $ty:ty),* $(,)?) => {
         $(#[inline]
@@ -240,7 +233,7 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), ArgsError> {
         self.sink.put(&[1]);
-        Self::child(self.sink, value)
+        encode(value, self.sink)
     }
 
     fn serialize_unit(self) -> Result<(), ArgsError> {
@@ -266,7 +259,7 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
         _: &'static str,
         value: &T,
     ) -> Result<(), ArgsError> {
-        Self::child(self.sink, value)
+        encode(value, self.sink)
     }
 
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -277,7 +270,7 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
         value: &T,
     ) -> Result<(), ArgsError> {
         varint(self.sink, u128::from(index));
-        Self::child(self.sink, value)
+        encode(value, self.sink)
     }
 
     fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'a, S>, ArgsError> {
@@ -368,11 +361,10 @@ impl<S: Sink> Compound<'_, S> {
         }
     }
 
-    fn close(self) -> Result<(), ArgsError> {
+    fn close(self) {
         if let Self::Sorted(sorted) = self {
             sorted.finish();
         }
-        Ok(())
     }
 }
 
@@ -388,7 +380,8 @@ macro_rules! parts {
             }
 
             fn end(self) -> Result<(), ArgsError> {
-                self.close()
+                self.close();
+                Ok(())
             }
         })*
     };
@@ -414,7 +407,8 @@ impl<S: Sink> ser::SerializeMap for Compound<'_, S> {
     }
 
     fn end(self) -> Result<(), ArgsError> {
-        self.close()
+        self.close();
+        Ok(())
     }
 }
 
@@ -434,7 +428,8 @@ macro_rules! fields {
             }
 
             fn end(self) -> Result<(), ArgsError> {
-                self.close()
+                self.close();
+                Ok(())
             }
         })*
     };
