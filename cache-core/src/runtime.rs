@@ -155,10 +155,18 @@ pub(crate) fn block_on<F: Future>(fut: F, needs_io: bool) -> F::Output {
     }
 }
 
+/// Polls `fut` until it is ready, parking the thread in between.
+///
+/// The future is polled outside tokio's cooperative budget
+/// (`unconstrained`). Inside a runtime the budget belongs to the caller's
+/// task, and the tokio resources the future uses (channels, timers) would
+/// spend it: once it is gone they answer "pending" and defer their wake-up
+/// until the task yields, which a task blocked here never does. A blocking
+/// call runs to completion whatever budget its caller has left.
 fn park_on<F: Future>(fut: F) -> F::Output {
     let parker = PARKER.take().unwrap_or_else(Parker::new);
     parker.signal.woken.store(false, Ordering::Relaxed);
-    let mut fut = pin!(fut);
+    let mut fut = pin!(tokio::task::unconstrained(fut));
     let mut cx = Context::from_waker(&parker.waker);
     let out = loop {
         match fut.as_mut().poll(&mut cx) {
