@@ -18,10 +18,13 @@
 //! - [`examples`]: builds an example from a test, to run it as a process.
 //! - [`paired`]: interleaved comparisons for the benches, robust to a
 //!   machine whose speed drifts.
+//! - [`blocking_harness`]: a deadline that turns a hang into a failure, and
+//!   the runtimes that tests of blocking calls block in.
 //! - [`fs_store`]: a file-system store written against the public
 //!   `Backend` trait, as a framework author would: used by
 //!   `examples/custom_backend.rs`, checked by `tests/custom_backend.rs`.
 
+pub mod blocking_harness;
 pub mod down_backend;
 pub mod examples;
 pub mod fs_store;

@@ -3,29 +3,15 @@
 //! multi-thread runtime, without panics or deadlocks. Each test body runs
 //! under a watchdog so that a deadlock fails the test instead of hanging it.
 
-use std::sync::mpsc;
 use std::time::Duration;
 
 use cache_core::Cache;
+use cache_suite::blocking_harness::{self, current_thread_runtime as current_thread};
 use cache_suite::redis_server::RedisServer;
 
 /// Runs `body` on its own thread and fails if it takes longer than 20 s.
 fn within_deadline(body: impl FnOnce() + Send + 'static) {
-    let (done, finished) = mpsc::channel();
-    let worker = std::thread::spawn(move || {
-        body();
-        let _ = done.send(());
-    });
-    match finished.recv_timeout(Duration::from_secs(20)) {
-        Ok(()) => worker.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            // The body panicked: report its panic.
-            std::panic::resume_unwind(worker.join().unwrap_err())
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("deadlock: the blocking calls did not return within 20 s")
-        }
-    }
+    blocking_harness::within_deadline(Duration::from_secs(20), body);
 }
 
 fn cache(server: &RedisServer) -> Cache {
@@ -54,15 +40,6 @@ fn exercise(cache: &Cache) {
         vec![Some(1), Some(2), None]
     );
     assert_eq!(sync.clear().unwrap(), 3);
-}
-
-/// A current-thread runtime with I/O and timers, as `#[tokio::main(flavor =
-/// "current_thread")]` builds.
-fn current_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 #[test]
@@ -94,11 +71,7 @@ fn blocking_calls_work_inside_a_multi_thread_runtime() {
     let server = RedisServer::start();
     let cache = cache(&server);
     within_deadline(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = blocking_harness::multi_thread_runtime(2);
         rt.block_on(async move {
             let other = cache.clone();
             tokio::spawn(async move { exercise(&other) }).await.unwrap();

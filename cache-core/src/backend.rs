@@ -26,12 +26,22 @@ pub use null::NullBackend;
 /// "never", or a duration) into a `Ttl` before calling the backend, so a
 /// backend never needs to know the cache's defaults.
 ///
+/// A duration longer than [`Ttl::MAX_DURATION`] (100 years) is clamped to
+/// it, the same for every store: Redis refuses a `PX` beyond a signed
+/// 64-bit count of milliseconds from now, and `Duration::MAX` or
+/// `u64::MAX` seconds (say, `#[memoize(timeout = 18446744073709551615)]`)
+/// mean "as long as possible", not an error. A tiny duration stays one: a
+/// nanosecond is a nanosecond, never "never expires", and a store that
+/// counts in milliseconds rounds it up to one ([`Ttl::as_millis`]).
+///
 /// ```
 /// use std::time::Duration;
 /// use cache_core::Ttl;
 ///
 /// assert_eq!(Ttl::from_duration(Duration::ZERO), Ttl::Never);
 /// assert_eq!(Ttl::from_duration(Duration::from_secs(5)).as_millis(), Some(5_000));
+/// assert_eq!(Ttl::from_duration(Duration::MAX), Ttl::After(Ttl::MAX_DURATION));
+/// assert_eq!(Ttl::from_duration(Duration::from_nanos(1)).as_millis(), Some(1));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Ttl {
@@ -42,21 +52,41 @@ pub enum Ttl {
 }
 
 impl Ttl {
-    /// `Duration::ZERO` means "never expires", as in Flask-Caching's `timeout=0`.
+    /// The longest time an entry is kept: 100 years (of 365 days). Longer
+    /// durations are clamped to it, by [`from_duration`](Self::from_duration)
+    /// and, for a `Ttl::After` built by hand, by [`duration`](Self::duration)
+    /// and [`as_millis`](Self::as_millis), which stores read.
     ///
     /// ```
     /// use std::time::Duration;
-    /// assert_eq!(cache_core::Ttl::from_duration(Duration::ZERO), cache_core::Ttl::Never);
+    /// use cache_core::Ttl;
+    ///
+    /// assert_eq!(Ttl::MAX_DURATION, Duration::from_secs(100 * 365 * 24 * 60 * 60));
+    /// assert_eq!(Ttl::After(Duration::MAX).duration(), Some(Ttl::MAX_DURATION));
+    /// ```
+    pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+    /// `Duration::ZERO` means "never expires", as in Flask-Caching's
+    /// `timeout=0`; a duration longer than [`Ttl::MAX_DURATION`] is clamped
+    /// to it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::Ttl;
+    ///
+    /// assert_eq!(Ttl::from_duration(Duration::ZERO), Ttl::Never);
+    /// assert_eq!(Ttl::from_duration(Duration::from_secs(u64::MAX)), Ttl::After(Ttl::MAX_DURATION));
     /// ```
     pub fn from_duration(duration: Duration) -> Self {
         if duration.is_zero() {
             Self::Never
         } else {
-            Self::After(duration)
+            Self::After(duration.min(Self::MAX_DURATION))
         }
     }
 
-    /// The duration, or `None` for [`Ttl::Never`].
+    /// The duration, at most [`Ttl::MAX_DURATION`], or `None` for
+    /// [`Ttl::Never`].
     ///
     /// ```
     /// use std::time::Duration;
@@ -65,13 +95,14 @@ impl Ttl {
     pub fn duration(self) -> Option<Duration> {
         match self {
             Self::Never => None,
-            Self::After(d) => Some(d),
+            Self::After(d) => Some(d.min(Self::MAX_DURATION)),
         }
     }
 
     /// Whole milliseconds, rounded up so that a sub-millisecond TTL still
     /// expires instead of meaning "never" (Redis `PX` takes milliseconds
-    /// and rejects 0). `None` for [`Ttl::Never`].
+    /// and rejects 0), and at most [`Ttl::MAX_DURATION`]'s. `None` for
+    /// [`Ttl::Never`].
     ///
     /// ```
     /// use std::time::Duration;

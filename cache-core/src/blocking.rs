@@ -14,6 +14,8 @@ use crate::{runtime, Cache, Result};
 /// runtime of either flavour without panicking or deadlocking: remote
 /// stores' I/O runs on a small runtime owned by this crate, and on a
 /// multi-thread runtime the call steps aside with `block_in_place`.
+/// They nest: the closure of [`get_or_set_with`](Self::get_or_set_with) or
+/// the body of a sync memoized function may make blocking calls of its own.
 /// On the in-memory store they never leave the calling thread.
 ///
 /// ```

@@ -927,6 +927,8 @@ impl Cache {
     {
         let mut f = Some(f);
         loop {
+            // Only a remote read needs a mark; in memory a second look is free.
+            let mark = (wait && !self.is_local()).then(|| self.inner.flights.mark(full));
             if let Some(v) = self.lookup_full::<T>(full).await {
                 return Ok(v);
             }
@@ -945,9 +947,16 @@ impl Cache {
                     }
                     Join::Leader(leader) => {
                         // A computation may have finished between our miss and our
-                        // join; in memory a second look is free.
+                        // join; in memory a second look is free. Elsewhere it costs
+                        // a read, made only when a flight of this key (or of its
+                        // stripe) ended since ours began.
                         if let Some(local) = &self.inner.local {
                             if let Some(v) = Self::peek_local::<T>(local, full.as_bytes()) {
+                                leader.finish(|| Arc::new(v.clone()));
+                                return Ok(v);
+                            }
+                        } else if mark.is_some_and(|m| self.inner.flights.ended_since(m)) {
+                            if let Some(v) = self.reread_full::<T>(full).await {
                                 leader.finish(|| Arc::new(v.clone()));
                                 return Ok(v);
                             }
@@ -986,6 +995,26 @@ impl Cache {
             Ok(bytes) => self.decode_counted(full, bytes.as_deref()),
             Err(e) => {
                 self.inner.stats.miss();
+                self.note_error(&e, "get", full);
+                None
+            }
+        }
+    }
+
+    /// A second read of a remote store after a miss, counted neither as a
+    /// hit nor as a miss (the call counted its miss), like the memory
+    /// store's second look. Errors are logged and counted, and are misses.
+    async fn reread_full<T>(&self, full: &str) -> Option<T>
+    where
+        T: DeserializeOwned,
+    {
+        let result = self.inner.backend.get(full).await;
+        self.observe(&result);
+        match result {
+            Ok(bytes) => bytes.and_then(|b| {
+                self.logged::<T>(full.as_bytes(), self.inner.format.decode(full, &b))
+            }),
+            Err(e) => {
                 self.note_error(&e, "get", full);
                 None
             }

@@ -84,6 +84,7 @@ pub async fn conformance_with(backend: Arc<dyn Backend>, expect: Expect) {
             suite.binary_keys().await;
             suite.large_values().await;
             suite.add_if_absent().await;
+            suite.add_is_atomic().await;
             suite.delete().await;
             suite.many().await;
             suite.incr().await;
@@ -226,6 +227,62 @@ impl Suite {
             Some(b(b"first")),
             "a refused add must leave the value alone"
         );
+    }
+
+    async fn add_is_atomic(&self) {
+        /// Tasks racing on each key, keys per round, rounds.
+        const RACERS: usize = 32;
+        const KEYS: usize = 4;
+        const ROUNDS: usize = 5;
+        for round in 0..ROUNDS {
+            let keys: Vec<String> = (0..KEYS)
+                .map(|k| self.key(&format!("add-race:{round}:{k}")))
+                .collect();
+            // Every task waits for all the others before its `add`, so that
+            // they overlap however the runtime schedules them.
+            let start = Arc::new(tokio::sync::Barrier::new(RACERS * KEYS));
+            let tasks: Vec<_> = keys
+                .iter()
+                .flat_map(|key| (0..RACERS).map(move |racer| (key.clone(), racer)))
+                .map(|(key, racer)| {
+                    let backend = self.backend.clone();
+                    let start = Arc::clone(&start);
+                    tokio::spawn(async move {
+                        start.wait().await;
+                        let stored = backend
+                            .add(&key, Bytes::from(racer.to_string()), LONG)
+                            .await
+                            .unwrap_or_else(|e| panic!("add `{key}` failed: {e}"));
+                        (key, racer, stored)
+                    })
+                })
+                .collect();
+            let mut winners: Vec<(String, usize)> = Vec::new();
+            for task in tasks {
+                let (key, racer, stored) = task.await.expect("add task panicked");
+                if stored {
+                    winners.push((key, racer));
+                }
+            }
+            for key in &keys {
+                let won: Vec<usize> = winners
+                    .iter()
+                    .filter(|(k, _)| k == key)
+                    .map(|&(_, racer)| racer)
+                    .collect();
+                assert_eq!(
+                    won.len(),
+                    1,
+                    "add must be atomic: of {RACERS} concurrent adds of the absent key {key:?}, exactly one must store, but {} reported storing",
+                    won.len()
+                );
+                assert_eq!(
+                    self.get(key).await,
+                    Some(Bytes::from(won[0].to_string())),
+                    "the value under {key:?} must be the one of the add that reported storing"
+                );
+            }
+        }
     }
 
     async fn delete(&self) {

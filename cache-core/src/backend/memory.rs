@@ -271,11 +271,9 @@ impl MemoryBackend {
                 ),
             ));
         }
-        let expires_at = ttl.duration().map(|d| {
-            self.now().checked_add(d).unwrap_or_else(|| {
-                self.now() + std::time::Duration::from_secs(100 * 365 * 24 * 3600)
-            })
-        });
+        // `duration` is at most `Ttl::MAX_DURATION`, far within the clock's
+        // range; an instant past it could only mean "never" anyway.
+        let expires_at = ttl.duration().and_then(|d| self.now().checked_add(d));
         Ok(Entry {
             value,
             expires_at,

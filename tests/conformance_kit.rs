@@ -1,0 +1,79 @@
+//! The conformance kit itself: it rejects a store that breaks a rule the
+//! `Backend` docs say it checks. Here a store whose `add` is a `get` then a
+//! `set`, correct one call at a time but not atomic.
+
+use std::sync::Arc;
+
+use cache_core::bytes::Bytes;
+use cache_core::{async_trait, testing, Backend, MemoryBackend, Result, Ttl};
+
+/// A memory store whose `add` reads, yields, then writes: two concurrent
+/// adds of an absent key both see it absent and both report storing.
+struct CheckThenSet(MemoryBackend);
+
+#[async_trait]
+impl Backend for CheckThenSet {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        self.0.get(key).await
+    }
+    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
+        self.0.set(key, value, ttl).await
+    }
+    async fn add(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool> {
+        if self.0.get(key).await?.is_some() {
+            return Ok(false);
+        }
+        tokio::task::yield_now().await;
+        self.0.set(key, value, ttl).await?;
+        Ok(true)
+    }
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        self.0.delete_many(keys).await
+    }
+    async fn incr(&self, key: &str, delta: i64, ttl: Ttl) -> Result<i64> {
+        self.0.incr(key, delta, ttl).await
+    }
+    async fn clear_prefix(&self, prefix: &str) -> Result<u64> {
+        self.0.clear_prefix(prefix).await
+    }
+}
+
+/// Runs the kit on `backend` and returns its panic message, if it panicked.
+async fn verdict(backend: Arc<dyn Backend>) -> Option<String> {
+    let outcome = tokio::spawn(testing::conformance(backend)).await;
+    let panic = outcome.err()?.into_panic();
+    Some(
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_kit_rejects_an_add_that_checks_then_sets() {
+    let message = verdict(Arc::new(CheckThenSet(MemoryBackend::new())))
+        .await
+        .expect("the kit must reject a non-atomic add");
+    assert!(
+        message.contains("add must be atomic"),
+        "rejected for the wrong rule: {message}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_kit_rejects_an_add_that_checks_then_sets_on_a_current_thread_runtime() {
+    let message = verdict(Arc::new(CheckThenSet(MemoryBackend::new())))
+        .await
+        .expect("the kit must reject a non-atomic add");
+    assert!(
+        message.contains("add must be atomic"),
+        "rejected for the wrong rule: {message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_kit_accepts_the_same_store_with_its_own_atomic_add() {
+    assert_eq!(verdict(Arc::new(MemoryBackend::new())).await, None);
+}
