@@ -1006,7 +1006,7 @@ impl Cache {
     /// store's second look. Errors are logged and counted, and are misses.
     async fn reread_full<T>(&self, full: &str) -> Option<T>
     where
-        T: DeserializeOwned,
+        T: Serialize + DeserializeOwned,
     {
         let result = self.inner.backend.get(full).await;
         self.observe(&result);
