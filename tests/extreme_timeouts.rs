@@ -98,7 +98,7 @@ async fn extremes(url: &str, prefix: &str) -> Vec<String> {
                 format!("default:{i}"),
                 counter,
             ]
-            .map(|k| format!("{prefix}{k}")),
+            .map(|k| cache.full_key(&k)),
         );
     }
 
