@@ -2,12 +2,15 @@
 //! `cache_core::{memoize, cached}`; the generated code calls
 //! `cache_core::__private`, whose API this crate pins exactly.
 //!
-//! Parsing and validation of the options live in `attr.rs`, code
-//! generation in `expand.rs`; this file only holds the entry points and
-//! their documentation.
+//! Parsing and validation of the options live in `attr.rs`, the checks of
+//! the function's shape in `analyze.rs`, code generation in `expand.rs`
+//! (the cached function) and `helpers.rs` (the generated helpers); this
+//! file only holds the entry points and their documentation.
 
+mod analyze;
 mod attr;
 mod expand;
+mod helpers;
 
 use proc_macro::TokenStream;
 
