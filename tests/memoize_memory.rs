@@ -371,6 +371,63 @@ fn cached_key_template_gives_a_readable_key_per_rendering() {
     assert_eq!(page("about", 4), "about, rendered for request 4");
 }
 
+// --- Key templates ------------------------------------------------------------------------
+
+static TEMPLATES: LazyLock<Cache> = LazyLock::new(|| cache("templates:"));
+
+#[memoize(cache = TEMPLATES, key = "pair:{a}:{b}")]
+fn pair(a: &str, b: &str) -> String {
+    format!("{a}|{b}")
+}
+
+#[memoize(cache = TEMPLATES, key = "user:{id}")]
+fn user_label(id: i64) -> String {
+    format!("user {id}")
+}
+
+#[memoize(cache = TEMPLATES, key = "len:{value}")]
+fn display_len<T: std::fmt::Display>(value: T) -> usize {
+    value.to_string().len()
+}
+
+fn template_key(function: &str, args: &str) -> String {
+    format!("{}::{function}:1:{args}", module_path!())
+}
+
+#[test]
+fn template_values_holding_the_separator_never_share_a_key() {
+    assert_eq!(pair("1:2", "3"), "1:2|3");
+    assert_eq!(
+        pair("1", "2:3"),
+        "1|2:3",
+        "another argument list, another entry"
+    );
+    let store = TEMPLATES.blocking();
+    assert!(store.has(&template_key("pair", "pair:1%3A2:3")).unwrap());
+    assert!(store.has(&template_key("pair", "pair:1:2%3A3")).unwrap());
+    assert!(pair_invalidate("1:2", "3").unwrap());
+    assert!(!pair_invalidate("1:2", "3").unwrap());
+    assert_eq!(pair("1", "2:3"), "1|2:3");
+    assert!(pair_invalidate("1", "2:3").unwrap());
+}
+
+#[test]
+fn template_values_are_readable_when_plain_and_escaped_otherwise() {
+    user_label(5);
+    user_label(-5);
+    display_len("a b");
+    display_len(7u8);
+    let store = TEMPLATES.blocking();
+    assert!(store.has(&template_key("user_label", "user:5")).unwrap());
+    assert!(store.has(&template_key("user_label", "user:-5")).unwrap());
+    assert!(store
+        .has(&template_key("display_len", "len:a%20b<%26str>"))
+        .unwrap());
+    assert!(store
+        .has(&template_key("display_len", "len:7<u8>"))
+        .unwrap());
+}
+
 // --- Fail-open ------------------------------------------------------------------------------
 
 static DOWN: LazyLock<Cache> = LazyLock::new(|| {

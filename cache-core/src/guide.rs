@@ -244,6 +244,13 @@
 //! - `key = "user:{id}"`: a readable key rendered from the named
 //!   arguments with `Display` (Flask-Caching's `key_prefix=` on `cached`).
 //!   `f_invalidate` then takes exactly the arguments the template names.
+//!   The template's text is written as is and the values are escaped
+//!   (letters, digits and `-._~` stay, any other byte is `%XX`: `"1:2"`
+//!   is `1%3A2`), so two argument lists never share a key. A placeholder
+//!   needs a separator on each side (`user:{id}`, `{a}/{b}`; not `{a}{b}`
+//!   or `user-{id}`) and the text holds no `%`: both are checked at
+//!   compile time, so that a key always reads back as one list of values
+//!   (see [`macro@crate::memoize`], "Key templates").
 //! - `ignore(a, b)`: arguments left out of the key (a database handle, a
 //!   request id); they need not be `Serialize`.
 //! - `version = N` (default 1): bump it when the function's result changes

@@ -12,7 +12,7 @@ use syn::{
     Type,
 };
 
-use crate::attr::{parse_template, Errors, Kind, Options, Piece};
+use crate::attr::{check_template_text, parse_template, Errors, Kind, Options, Piece};
 
 /// How the return value maps to what is stored.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -87,10 +87,15 @@ impl<'a> Func<'a> {
         let ignored = collect_ignored(&options, sig, &mut errors);
         let key = match &options.key {
             Some(lit) => match parse_template(&lit.value()) {
-                Ok(pieces) => Key::Template {
-                    lit: lit.clone(),
-                    pieces,
-                },
+                Ok(pieces) => {
+                    if let Err(message) = check_template_text(&pieces) {
+                        errors.error_spanned_by(lit, message);
+                    }
+                    Key::Template {
+                        lit: lit.clone(),
+                        pieces,
+                    }
+                }
                 Err(message) => {
                     errors.error_spanned_by(lit, message);
                     Key::Hashed

@@ -420,6 +420,65 @@ pub(crate) fn parse_template(template: &str) -> Result<Vec<Piece>, String> {
     Ok(pieces)
 }
 
+/// Whether a substituted value may hold `c` as is. cache-core's
+/// `template.rs` writes these characters of a value unchanged and every
+/// other byte as `%XX`; any other character is a *separator*, which a
+/// written value never holds.
+fn is_plain(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')
+}
+
+/// Checks a template's text against the two rules that let a key be read
+/// back into its values, so that distinct values, or two templates of one
+/// function, cannot give one key by surprise: a separator on each side of
+/// every placeholder, and no `%` (the escape character) in the text.
+pub(crate) fn check_template_text(pieces: &[Piece]) -> Result<(), String> {
+    let shown = |piece: &Piece| match piece {
+        Piece::Text(text) => text.replace('{', "{{").replace('}', "}}"),
+        Piece::Arg(name) => format!("{{{name}}}"),
+    };
+    for (i, piece) in pieces.iter().enumerate() {
+        match piece {
+            Piece::Text(text) if text.contains('%') => {
+                return Err(format!(
+                    "`%` cannot appear in a key template's text (`{}`): it starts the escapes of substituted values (a `:` in a value is written `%3A`), and a `%` in the text could read as one",
+                    shown(piece)
+                ));
+            }
+            Piece::Text(_) => {}
+            Piece::Arg(name) => {
+                let before = i.checked_sub(1).and_then(|j| pieces.get(j));
+                let after = pieces.get(i + 1);
+                let joined = |piece: Option<&Piece>, last: bool| match piece {
+                    None => false,
+                    Some(Piece::Arg(_)) => true,
+                    Some(Piece::Text(text)) => {
+                        let c = if last {
+                            text.chars().last()
+                        } else {
+                            text.chars().next()
+                        };
+                        c.is_some_and(is_plain)
+                    }
+                };
+                let neighbour = if joined(before, true) {
+                    before.map(|p| format!("`{}{{{name}}}`", shown(p)))
+                } else if joined(after, false) {
+                    after.map(|p| format!("`{{{name}}}{}`", shown(p)))
+                } else {
+                    None
+                };
+                if let Some(neighbour) = neighbour {
+                    return Err(format!(
+                        "{neighbour} in the key template: put a separator between a placeholder and its neighbours, as in `user:{{id}}` or `{{a}}/{{b}}`; a separator is any character but an ASCII letter, digit, `-`, `.`, `_` or `~`, which substituted values never hold, so that a value cannot be read as part of its neighbour"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,6 +511,40 @@ mod tests {
         assert!(parse_template("{}").is_err());
         assert!(parse_template("{a b}").is_err());
         assert!(parse_template("{0}").is_err());
+    }
+
+    fn text_rule(template: &str) -> Result<(), String> {
+        check_template_text(&parse_template(template).unwrap())
+    }
+
+    #[test]
+    fn template_placeholders_need_separators() {
+        for ok in [
+            "user:{id}",
+            "{a}/{b}",
+            "{id}",
+            "lang={lang};v2",
+            "page:{{{slug}}}",
+            "{a} {b}",
+            "é{a}é",
+            "home",
+            "",
+        ] {
+            assert_eq!(text_rule(ok), Ok(()), "{ok}");
+        }
+        for bad in ["{a}{b}", "user-{id}", "v{n}", "{id}x", "{a}_{b}", "{a}.{b}"] {
+            assert!(text_rule(bad).is_err(), "{bad}");
+        }
+        assert!(text_rule("{a}{b}").unwrap_err().starts_with("`{a}{b}`"));
+        assert!(text_rule("user-{id}")
+            .unwrap_err()
+            .starts_with("`user-{id}`"));
+    }
+
+    #[test]
+    fn template_text_cannot_hold_the_escape_character() {
+        assert!(text_rule("100%:{x}").unwrap_err().contains("`%`"));
+        assert!(text_rule("a%3A:{x}").is_err());
     }
 
     #[test]

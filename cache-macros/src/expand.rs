@@ -182,15 +182,15 @@ impl Func<'_> {
                 quote_spanned!(span=> ::cache_core::__private::Hashed(&(#(#elems,)*)))
             }
             Key::Template { lit, pieces } => {
-                let mut format = String::new();
+                // `text[0] values[0] text[1] … text[n]`: the runtime writes
+                // the text as is and escapes the values.
+                let mut text = vec![String::new()];
                 let mut values = Vec::new();
+                let value = |tokens: TokenStream| quote_spanned!(lit.span()=> ::cache_core::__private::template_value(&#tokens));
                 for piece in pieces {
                     match piece {
-                        Piece::Text(text) => {
-                            format.push_str(&text.replace('{', "{{").replace('}', "}}"));
-                        }
+                        Piece::Text(t) => push_text(&mut text, t),
                         Piece::Arg(name) => {
-                            format.push_str("{}");
                             // Checked in `check_template`: some argument has this name.
                             if let Some(arg) = self
                                 .args
@@ -200,24 +200,32 @@ impl Func<'_> {
                                 // Resolved as the argument, reported on the template.
                                 let mut ident = arg.name.clone();
                                 ident.set_span(ident.span().located_at(lit.span()));
-                                values.push(ident.into_token_stream());
+                                values.push(value(ident.into_token_stream()));
+                                text.push(String::new());
                             }
                         }
                     }
                 }
-                if !types.is_empty() || !consts.is_empty() {
-                    // Generic functions: one entry per instantiation.
-                    let holes = vec!["{}"; types.len() + consts.len()];
-                    format.push('<');
-                    format.push_str(&holes.join(","));
-                    format.push('>');
-                    values.extend(types.iter().map(|t| quote!(::core::any::type_name::<#t>())));
-                    values.extend(consts.iter().map(|c| quote!(#c)));
+                // Generic functions: one entry per instantiation, `<T,U,N>`.
+                let generic = types
+                    .iter()
+                    .map(|t| quote!(::core::any::type_name::<#t>()))
+                    .chain(consts.iter().map(ToTokens::to_token_stream))
+                    .collect::<Vec<_>>();
+                let generic_count = generic.len();
+                for (i, g) in generic.into_iter().enumerate() {
+                    push_text(&mut text, if i == 0 { "<" } else { "," });
+                    values.push(value(g));
+                    text.push(String::new());
                 }
-                let format = LitStr::new(&format, lit.span());
-                quote!(::cache_core::__private::Template(
-                    ::std::format!(#format #(, #values)*)
-                ))
+                if generic_count > 0 {
+                    push_text(&mut text, ">");
+                }
+                let text = text.iter().map(|t| LitStr::new(t, lit.span()));
+                quote!(::cache_core::__private::Template {
+                    text: &[#(#text),*],
+                    values: &[#(#values),*],
+                })
             }
         }
     }
@@ -437,6 +445,14 @@ impl Func<'_> {
                 #unwrap
             }
         }
+    }
+}
+
+/// Appends `s` to the last literal part of a template.
+fn push_text(text: &mut Vec<String>, s: &str) {
+    match text.last_mut() {
+        Some(last) => last.push_str(s),
+        None => text.push(s.to_owned()),
     }
 }
 

@@ -103,12 +103,18 @@ impl Func<'_> {
         );
         let prelude = self.prelude(false);
         let (cache, memo) = (local("cache"), local("memo"));
+        // The key is built before any `.await`: the future holds no
+        // reference to the arguments.
+        let key = self.key_ref(true);
+        let full = local("full");
         let run = if self.is_async() {
-            let key = self.key_expr(true);
-            quote!(::cache_core::__private::invalidate_async(#cache, &#memo, #key).await)
+            quote!(::cache_core::__private::invalidate_async(#cache, #full).await)
         } else {
-            let key = self.key_ref(true);
-            quote!(::cache_core::__private::invalidate_sync(#cache, &#memo, #key))
+            quote!(::cache_core::__private::invalidate_sync(#cache, #full))
+        };
+        let run = quote! {
+            let #full = ::cache_core::__private::full_key(#cache, &#memo, #key);
+            #run
         };
         quote! {
             #doc

@@ -52,7 +52,7 @@ use crate::attr::Kind;
 /// | `timeout = 120` | seconds an entry lives; `0` = never expires; absent = the cache's default timeout |
 /// | `cache = expr` | the cache to use: an expression of type `Cache`, `&Cache`, `LazyLock<Cache>`…, evaluated at each call (it may use `self`, not the other arguments); default `cache_core::global()` |
 /// | `ignore(a, self)` | arguments left out of the key (they need not be `Serialize`) |
-/// | `key = "user:{user_id}"` | a readable key rendered from the named arguments with `Display`, instead of hashing them |
+/// | `key = "user:{user_id}"` | a readable key: the template rendered with the named arguments' `Display`, each value escaped (see "Key templates"), instead of the encoded arguments |
 /// | `unless = expr` | a closure or function taking `&V`, the value that would be stored; when it returns `true` the value is returned but not stored |
 /// | `version = 2` | part of the key (default 1): bump it when the function's result changes meaning, to leave old entries behind |
 /// | `result` | the return type is a `Result` under another name: store `Ok` only |
@@ -90,6 +90,29 @@ use crate::attr::Kind;
 /// With `&self`, the receiver is part of the key: `Self` must be
 /// `Serialize`, or write `ignore(self)` to key the entries by the other
 /// arguments only.
+///
+/// ## Key templates
+///
+/// With `key = "user:{user_id}"`, `<args>` is the template rendered with
+/// the arguments it names: `…::get_user:1:user:5`. The template's text is
+/// written as is; each value is written with `Display` and escaped: ASCII
+/// letters, digits, `-`, `.`, `_` and `~` stay as they are, and every other
+/// byte becomes `%XX` (`"1:2"` is written `1%3A2`, `"a b"` is `a%20b`), so
+/// distinct values never share a key. Two rules on the template's text,
+/// checked at compile time, let every key be read back into its values:
+///
+/// - each placeholder has a *separator* on both sides (any character but
+///   an ASCII letter, digit, `-`, `.`, `_` or `~`; or the start or end of
+///   the template): `user:{id}`, `{a}/{b}`, `lang={lang}`, not `{a}{b}`,
+///   `user-{id}` or `v{n}`;
+/// - the text holds no `%`, the escape character.
+///
+/// So two templates of one function (before and after a change, say) give
+/// one key only where the keys read the same, piece by piece between the
+/// separators: `user:{id}` and `user:{name}` both give `user:5`. Bump
+/// `version` when a new template gives old keys a new meaning. `{{` and
+/// `}}` are literal braces. A generic function's template key ends with
+/// its type parameters, escaped the same way: `user:5<u8>`.
 ///
 /// # Generated functions
 ///
