@@ -40,6 +40,27 @@
 //! # }
 //! ```
 //!
+//! One entry serves every call, so on a function with arguments
+//! `#[cached]` needs every argument listed in `ignore(…)` (the arguments
+//! cannot change the result: a database handle, a request id) or a
+//! [`key`](#keys-you-choose) naming the ones that select the entry;
+//! otherwise it is a compile error, because the first call's result would
+//! be returned for every argument. For one entry per argument list, use
+//! [`#[memoize]`](#one-entry-per-argument-list). On a method, `self` is an
+//! argument too: `ignore(self)` shares the entry between every value of
+//! the type.
+//!
+//! ```
+//! use cache_core::cached;
+//! # pub struct Db;
+//!
+//! #[cached(timeout = 60, ignore(db))] // one entry, whatever `db`
+//! fn site_settings(db: &Db) -> String {
+//!     "dark mode".to_string() // a slow read from `db`, say
+//! }
+//! # assert_eq!(site_settings(&Db), "dark mode");
+//! ```
+//!
 //! The value is stored in the process-wide cache, [`global()`](crate::global):
 //! in memory unless [`init`](crate::init) was given another one (see
 //! [below](#choose-the-store-prefix-and-default-timeout)). A cached value

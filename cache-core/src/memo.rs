@@ -261,6 +261,16 @@ pub fn invalidate_sync(cache: &Cache, full: Result<String>) -> Result<bool> {
     cache.block_on(cache.delete_full_strict(&full?))
 }
 
+/// What the stubs of `<fn>_invalidate` and `<fn>_invalidate_all` return:
+/// the macros emit them next to an attribute with a compile error, so they
+/// never run; they keep the helpers' call sites free of follow-on errors.
+pub fn not_generated() -> crate::Error {
+    crate::Error::new(
+        crate::ErrorKind::Config,
+        "this helper was not generated: its #[memoize] or #[cached] attribute has a compile error",
+    )
+}
+
 /// Removes every entry of the function (all argument lists, written by any
 /// process sharing the store): `<fn>_invalidate_all` (async). Returns how
 /// many were removed.

@@ -77,10 +77,17 @@ pub(crate) fn local(name: &str) -> Ident {
 }
 
 impl<'a> Func<'a> {
-    pub(crate) fn analyze(kind: Kind, args: TokenStream, item: &'a ItemFn) -> syn::Result<Self> {
+    /// Analyses the function and its options. The `Func` is built even when
+    /// something is wrong (with what could be understood), for the stubs
+    /// that go with the errors.
+    pub(crate) fn analyze(
+        kind: Kind,
+        args: TokenStream,
+        item: &'a ItemFn,
+    ) -> (Self, syn::Result<()>) {
         let mut errors = Errors::default();
         let options = Options::parse(kind, args, &mut errors);
-        options.check(kind, &mut errors);
+        options.check(&mut errors);
         let sig = &item.sig;
         check_signature(kind, sig, &mut errors);
 
@@ -105,6 +112,9 @@ impl<'a> Func<'a> {
         };
         let hashes_args = kind == Kind::Memoize && matches!(key, Key::Hashed);
 
+        if kind == Kind::Cached && options.key.is_none() {
+            check_cached_arguments(sig, &ignored, &mut errors);
+        }
         let (receiver, fn_args) = analyze_inputs(kind, sig, hashes_args, &ignored, &mut errors);
         if let Key::Template { lit, pieces } = &key {
             check_template(sig, lit, pieces, &fn_args, &mut errors);
@@ -116,8 +126,7 @@ impl<'a> Func<'a> {
             || has_ident(sig.to_token_stream(), "Self")
             || mentions_self(item.block.to_token_stream());
 
-        errors.finish()?;
-        Ok(Self {
+        let func = Self {
             kind,
             options,
             item,
@@ -126,7 +135,8 @@ impl<'a> Func<'a> {
             ret,
             in_impl,
             key,
-        })
+        };
+        (func, errors.finish())
     }
 
     pub(crate) fn sig(&self) -> &'a Signature {
@@ -236,6 +246,62 @@ fn analyze_inputs<'a>(
     }
 
     (receiver, fn_args)
+}
+
+/// `#[cached]` keeps one entry whatever the arguments, so without a `key`
+/// every argument must be in `ignore(…)`: otherwise the first call's value
+/// would be returned for every other argument list. A `self` receiver is an
+/// argument like the others (`ignore(self)`: one entry shared by every
+/// value of `Self`); a `_` argument cannot change the result and needs no
+/// listing.
+fn check_cached_arguments(sig: &Signature, ignored: &HashSet<String>, errors: &mut Errors) {
+    let mut keyed = TokenStream::new();
+    let mut names = Vec::new();
+    let mut patterns = false;
+    for input in &sig.inputs {
+        let name = match input {
+            FnArg::Receiver(_) => Some("self".to_owned()),
+            FnArg::Typed(t) => match &*t.pat {
+                Pat::Wild(_) => continue,
+                Pat::Ident(p) => Some(p.ident.unraw().to_string()),
+                _ => None,
+            },
+        };
+        match name {
+            Some(name) if ignored.contains(&name) => continue,
+            Some(name) => names.push(format!("`{name}`")),
+            None => patterns = true,
+        }
+        input.to_tokens(&mut keyed);
+    }
+    if keyed.is_empty() {
+        return;
+    }
+    let fn_name = sig.ident.unraw();
+    let (whatever, ignore) = if names.is_empty() {
+        (
+            "its arguments".to_owned(),
+            "`ignore(…)` (after naming the pattern arguments)".to_owned(),
+        )
+    } else {
+        let list = names.join(", ");
+        let plain: Vec<&str> = names.iter().map(|n| n.trim_matches('`')).collect();
+        let ignore = if patterns {
+            format!(
+                "`ignore({})` (and name the pattern arguments)",
+                plain.join(", ")
+            )
+        } else {
+            format!("`ignore({})`", plain.join(", "))
+        };
+        (list, ignore)
+    };
+    errors.error_spanned_by(
+        keyed,
+        format_args!(
+            "#[cached] keeps one entry for `{fn_name}` whatever {whatever}: every call would return the first call's result. Use #[memoize] for one entry per argument list, add `key = \"…\"` naming the arguments that select the entry, or, if these arguments cannot change the result, {ignore}"
+        ),
+    );
 }
 
 /// Every placeholder of a key template must name an argument.

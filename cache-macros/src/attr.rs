@@ -202,7 +202,7 @@ impl Options {
     }
 
     /// Checks the options against each other (not against the function).
-    pub(crate) fn check(&self, kind: Kind, errors: &mut Errors) {
+    pub(crate) fn check(&self, errors: &mut Errors) {
         if let (Some(result), Some(_)) = (&self.result, &self.option) {
             errors.error_spanned_by(
                 result,
@@ -213,11 +213,6 @@ impl Options {
             errors.error_spanned_by(
                 ignore,
                 "`ignore` has no effect with `key = \"…\"`: the template alone decides what is in the key",
-            );
-        } else if let (Kind::Cached, Some((ignore, _))) = (kind, &self.ignore) {
-            errors.error_spanned_by(
-                ignore,
-                "`ignore` has no effect on #[cached]: its arguments are not part of the key (use #[memoize] for one entry per argument list)",
             );
         }
     }

@@ -23,25 +23,32 @@ use crate::analyze::{has_ident, local, Arg, Func, Key, Ret, SelfArg};
 use crate::attr::{Kind, Piece};
 use crate::helpers::expect_to_allow;
 
-/// Expands one attribute. On any error, the output is the errors followed
-/// by the function unchanged, so a mistake in the options does not also
-/// make every caller fail with "function not found".
+/// Expands one attribute. On any error, the output is the errors, the
+/// function unchanged and stubs of the helpers (see `fallback.rs`), so a
+/// mistake in the options does not also make every caller fail with
+/// "function not found".
 pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
-    let result = match syn::parse2::<ItemFn>(item.clone()) {
-        Ok(func) => Func::analyze(kind, args, &func).map(|func| func.generate()),
-        Err(_) => Err(syn::Error::new(
+    let Ok(func) = syn::parse2::<ItemFn>(item.clone()) else {
+        let mut out = syn::Error::new(
             Span::call_site(),
             format_args!(
                 "#[{}] applies to a `fn` or `async fn` with a body",
                 kind.name()
             ),
-        )),
-    };
-    result.unwrap_or_else(|error| {
-        let mut out = error.to_compile_error();
+        )
+        .to_compile_error();
         out.extend(item);
-        out
-    })
+        return out;
+    };
+    let (analysed, checked) = Func::analyze(kind, args, &func);
+    match checked {
+        Ok(()) => analysed.generate(),
+        Err(error) => {
+            let mut out = error.to_compile_error();
+            out.extend(analysed.fallback(item));
+            out
+        }
+    }
 }
 
 impl Func<'_> {
@@ -297,7 +304,12 @@ impl Func<'_> {
 
     /// The call of the body: `f_uncached::<T>(a, b)` or `Self::f_uncached(self, a)`.
     pub(crate) fn call_uncached(&self) -> TokenStream {
-        let name = self.helper_name("uncached");
+        self.call_named(&self.helper_name("uncached"))
+    }
+
+    /// A call of the function `name` (the body's, or the user's function
+    /// itself in a stub) with every argument, by name.
+    pub(crate) fn call_named(&self, name: &Ident) -> TokenStream {
         let (types, consts) = self.type_and_const_params();
         let turbofish = if types.is_empty() && consts.is_empty() {
             TokenStream::new()
@@ -384,14 +396,16 @@ impl Func<'_> {
             let Receiver {
                 attrs,
                 reference,
+                mutability,
                 self_token,
                 colon_token,
                 ty,
-                ..
             } = r.receiver;
+            // `&mut self` is rejected, but its stub keeps the signature; a
+            // `mut self` binding is the body's business, not the caller's.
             let reference = reference
                 .as_ref()
-                .map(|(and, lifetime)| quote!(#and #lifetime));
+                .map(|(and, lifetime)| quote!(#and #lifetime #mutability));
             let ty = colon_token.map(|colon| quote!(#colon #ty));
             inputs.push(quote!(#(#attrs)* #reference #self_token #ty));
         }
@@ -465,13 +479,34 @@ mod tests {
     }
 
     #[test]
-    fn errors_keep_the_function_unchanged() {
+    fn errors_keep_the_function_unchanged_and_stub_the_helpers() {
         let item = quote!(
             fn f(x: u64) -> u64 {
                 x
             }
         );
         let out = expand_str(Kind::Memoize, quote!(bogus), item.clone());
+        assert!(out.contains("compile_error"));
+        assert!(out.contains(&item.to_string()));
+        for helper in [
+            "f_invalidate",
+            "f_invalidate_all",
+            "f_refresh",
+            "f_uncached",
+        ] {
+            assert!(out.contains(&format!("fn {helper} (")), "{helper}: {out}");
+        }
+        assert!(!out.contains("lookup"), "the stubs do not cache: {out}");
+    }
+
+    #[test]
+    fn unsafe_functions_get_no_stubs() {
+        let item = quote!(
+            unsafe fn f(x: u64) -> u64 {
+                x
+            }
+        );
+        let out = expand_str(Kind::Memoize, TokenStream::new(), item.clone());
         assert!(out.contains("compile_error"));
         assert!(out.ends_with(&item.to_string()));
         assert!(!out.contains("f_invalidate"));

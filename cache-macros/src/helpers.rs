@@ -12,7 +12,9 @@ use crate::analyze::{local, Arg, Func, Key};
 use crate::attr::Piece;
 
 impl Func<'_> {
-    pub(crate) fn refresh_fn(&self) -> TokenStream {
+    /// Everything of `f_refresh` but its body: docs, attributes and
+    /// signature (shared with its stub, see `fallback.rs`).
+    pub(crate) fn refresh_head(&self) -> TokenStream {
         let name = self.helper_name("refresh");
         let sig = self.plain_sig(&name);
         let attrs = self.helper_attrs(false);
@@ -24,6 +26,16 @@ impl Func<'_> {
             None,
         );
         let vis = &self.item.vis;
+        quote! {
+            #doc
+            #(#attrs)*
+            #[allow(dead_code)]
+            #vis #sig
+        }
+    }
+
+    pub(crate) fn refresh_fn(&self) -> TokenStream {
+        let head = self.refresh_head();
         let prelude = self.prelude(true);
         let key = self.key_ref(false);
         let store_if = self.store_if();
@@ -45,10 +57,7 @@ impl Func<'_> {
         };
         let unwrap = self.unwrap_result(&result);
         quote! {
-            #doc
-            #(#attrs)*
-            #[allow(dead_code)]
-            #vis #sig {
+            #head {
                 #prelude
                 let #full = ::cache_core::__private::full_key(#cache, &#memo, #key);
                 let #call = #body;
@@ -58,7 +67,8 @@ impl Func<'_> {
         }
     }
 
-    pub(crate) fn invalidate_fn(&self) -> TokenStream {
+    /// The docs, attributes and signature of `f_invalidate`.
+    pub(crate) fn invalidate_head(&self) -> TokenStream {
         let name = self.helper_name("invalidate");
         let vis = &self.item.vis;
         let attrs = self.helper_attrs(false);
@@ -101,6 +111,16 @@ impl Func<'_> {
             ),
             Some("When the cache's store fails; the entry may still be there."),
         );
+        quote! {
+            #doc
+            #(#attrs)*
+            #[allow(dead_code, clippy::needless_pass_by_value)]
+            #vis #asyncness fn #name #generics (#(#inputs),*) -> #output #where_clause
+        }
+    }
+
+    pub(crate) fn invalidate_fn(&self) -> TokenStream {
+        let head = self.invalidate_head();
         let prelude = self.prelude(false);
         let (cache, memo) = (local("cache"), local("memo"));
         // The key is built before any `.await`: the future holds no
@@ -112,22 +132,17 @@ impl Func<'_> {
         } else {
             quote!(::cache_core::__private::invalidate_sync(#cache, #full))
         };
-        let run = quote! {
-            let #full = ::cache_core::__private::full_key(#cache, &#memo, #key);
-            #run
-        };
         quote! {
-            #doc
-            #(#attrs)*
-            #[allow(dead_code, clippy::needless_pass_by_value)]
-            #vis #asyncness fn #name #generics (#(#inputs),*) -> #output #where_clause {
+            #head {
                 #prelude
+                let #full = ::cache_core::__private::full_key(#cache, &#memo, #key);
                 #run
             }
         }
     }
 
-    pub(crate) fn invalidate_all_fn(&self) -> TokenStream {
+    /// The docs, attributes and signature of `f_invalidate_all`.
+    pub(crate) fn invalidate_all_head(&self) -> TokenStream {
         let name = self.helper_name("invalidate_all");
         let vis = &self.item.vis;
         let attrs = self.helper_attrs(false);
@@ -143,6 +158,18 @@ impl Func<'_> {
             ),
             Some("When the cache's store fails; entries may still be there."),
         );
+        // The function's own generics are left out: every instantiation's
+        // entries share the prefix this removes.
+        quote! {
+            #doc
+            #(#attrs)*
+            #[allow(dead_code)]
+            #vis #asyncness fn #name(#receiver) -> ::cache_core::Result<u64>
+        }
+    }
+
+    pub(crate) fn invalidate_all_fn(&self) -> TokenStream {
+        let head = self.invalidate_all_head();
         let prelude = self.prelude(false);
         let (cache, memo) = (local("cache"), local("memo"));
         let run = if self.is_async() {
@@ -150,17 +177,23 @@ impl Func<'_> {
         } else {
             quote!(::cache_core::__private::invalidate_all_sync(#cache, &#memo))
         };
-        // The function's own generics are left out: every instantiation's
-        // entries share the prefix this removes.
         quote! {
-            #doc
-            #(#attrs)*
-            #[allow(dead_code)]
-            #vis #asyncness fn #name(#receiver) -> ::cache_core::Result<u64> {
+            #head {
                 #prelude
                 #run
             }
         }
+    }
+
+    /// The docs of `f_uncached`.
+    pub(crate) fn uncached_doc(&self) -> TokenStream {
+        self.doc(
+            &format!(
+                "Runs the body of `{}` without reading or writing the cache.",
+                self.fn_name()
+            ),
+            None,
+        )
     }
 
     pub(crate) fn uncached_fn(&self) -> TokenStream {
@@ -169,13 +202,7 @@ impl Func<'_> {
         let vis = &self.item.vis;
         let attrs = self.helper_attrs(true);
         let block = &self.item.block;
-        let doc = self.doc(
-            &format!(
-                "Runs the body of `{}` without reading or writing the cache.",
-                self.fn_name()
-            ),
-            None,
-        );
+        let doc = self.uncached_doc();
         quote! {
             #doc
             #(#attrs)*

@@ -10,6 +10,7 @@
 mod analyze;
 mod attr;
 mod expand;
+mod fallback;
 mod helpers;
 
 use proc_macro::TokenStream;
@@ -51,7 +52,7 @@ use crate::attr::Kind;
 /// |---|---|
 /// | `timeout = 120` | seconds an entry lives; `0` = never expires; absent = the cache's default timeout |
 /// | `cache = expr` | the cache to use: an expression of type `Cache`, `&Cache`, `LazyLock<Cache>`…, evaluated at each call (it may use `self`, not the other arguments); default `cache_core::global()` |
-/// | `ignore(a, self)` | arguments left out of the key (they need not be `Serialize`) |
+/// | `ignore(a, self)` | arguments left out of the key (they need not be `Serialize`); on `#[cached]`, arguments declared not to change the result |
 /// | `key = "user:{user_id}"` | a readable key: the template rendered with the named arguments' `Display`, each value escaped (see "Key templates"), instead of the encoded arguments |
 /// | `unless = expr` | a closure or function taking `&V`, the value that would be stored; when it returns `true` the value is returned but not stored |
 /// | `version = 2` | part of the key (default 1): bump it when the function's result changes meaning, to leave old entries behind |
@@ -146,15 +147,21 @@ pub fn memoize(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(Kind::Memoize, args.into(), item.into()).into()
 }
 
-/// Caches a function's result as one entry, whatever its arguments (as
-/// Flask-Caching's `@cache.cached`), or one entry per rendered `key`.
+/// Caches a function's result as one entry (as Flask-Caching's
+/// `@cache.cached`), or one entry per rendered `key`.
 ///
 /// ```
 /// use cache_core::cached;
+/// # pub struct Db;
 ///
 /// #[cached(timeout = 60)]
 /// async fn index() -> String {
 ///     "<h1>Home</h1>".to_string() // an expensive render, say
+/// }
+///
+/// #[cached(timeout = 60, ignore(db))] // one entry, whatever `db`
+/// fn settings(db: &Db) -> String {
+///     "dark mode".to_string() // a slow read from `db`, say
 /// }
 ///
 /// #[cached(timeout = 60, key = "page:{slug}")]
@@ -165,6 +172,7 @@ pub fn memoize(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> cache_core::Result<()> {
 /// assert_eq!(index().await, "<h1>Home</h1>");
+/// assert_eq!(settings(&Db), "dark mode");
 /// assert_eq!(page("about"), "<h1>about</h1>"); // stored under "…page:about"
 /// page_invalidate("about")?;
 /// index_invalidate().await?;
@@ -172,15 +180,26 @@ pub fn memoize(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # }
 /// ```
 ///
-/// The arguments are not part of the key (they need not be `Serialize`);
-/// with `key = "…{arg}…"` the key is the template rendered with the named
-/// arguments' `Display`, and `name_invalidate` takes exactly those
-/// arguments. A placeholder that names no argument is a compile error; `{{`
-/// and `}}` are literal braces.
+/// One entry serves every call, so the arguments must not change the
+/// result: a function with arguments needs either `key = "…{arg}…"` or
+/// every argument listed in `ignore(…)` (ignored arguments need not be
+/// `Serialize`); anything else is a compile error that points at the
+/// arguments, because the first call's result would be returned for every
+/// other argument list. For one entry per argument list, use
+/// [`macro@memoize`]. A `_` argument needs no listing.
+///
+/// A `self` receiver is an argument like the others: `ignore(self)` says
+/// that one entry serves every value of `Self` (with `cache = self.cache`,
+/// one entry per cache). For an entry per receiver, use `#[memoize]`, which
+/// keys on `self` (`Self: Serialize`).
+///
+/// With `key = "…{arg}…"` the key is the template rendered with the named
+/// arguments (escaped as described in [`macro@memoize`], "Key templates"),
+/// and `name_invalidate` takes exactly those arguments. The template alone
+/// decides what is in the key, so `ignore` does not go with it.
 ///
 /// Everything else (options, return types, generated functions, keys,
-/// behaviour) is as for [`macro@memoize`], except `ignore`, which has no
-/// meaning here.
+/// behaviour) is as for [`macro@memoize`].
 #[proc_macro_attribute]
 pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(Kind::Cached, args.into(), item.into()).into()

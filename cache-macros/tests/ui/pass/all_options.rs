@@ -38,8 +38,8 @@ pub fn greeting(id: u64, lang: &str, style: &dyn std::fmt::Debug) -> String {
     format!("{id} {lang} {style:?}")
 }
 
-/// One entry for the whole function.
-#[cached(timeout = 60, cache = CACHE, version = 2)]
+/// One entry for the whole function: its argument cannot change the result.
+#[cached(timeout = 60, cache = CACHE, version = 2, ignore(request_id))]
 pub async fn index(request_id: u64) -> String {
     format!("home {request_id}")
 }
