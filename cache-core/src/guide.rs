@@ -11,7 +11,8 @@
 //! - [Invalidate](#invalidate)
 //! - [Clear the cache](#clear-the-cache)
 //! - [Choose the store, prefix and default timeout](#choose-the-store-prefix-and-default-timeout)
-//! - [Do not store some results: `unless`](#do-not-store-some-results-unless)
+//! - [Skip the cache for some calls: `unless`](#skip-the-cache-for-some-calls-unless)
+//! - [Do not store some results: `store_if`](#do-not-store-some-results-store_if)
 //! - [`Result` and `Option`](#result-and-option)
 //! - [Keys you choose](#keys-you-choose)
 //! - [Sync functions](#sync-functions)
@@ -202,16 +203,44 @@
 //! assert_eq!(price_in_cents(2), 300);
 //! ```
 //!
-//! # Do not store some results: `unless`
+//! # Skip the cache for some calls: `unless`
 //!
-//! `unless = <closure or function>` is given a reference to the value that
-//! would be stored; when it returns `true`, the value is returned to the
-//! caller but not stored, and the next call runs the body again.
+//! `unless = <expression>` is a `bool` expression over the function's
+//! arguments (and `self`), evaluated before the lookup, as Flask-Caching's
+//! `unless`: when it is `true`, the body runs and its value is returned
+//! without reading or writing the cache. `f_refresh` skips the cache in
+//! the same way.
 //!
 //! ```
 //! use cache_core::memoize;
 //!
-//! #[memoize(timeout = 60, unless = |hits: &Vec<u64>| hits.is_empty())]
+//! // An editor's preview is rendered fresh and never lands in the entry
+//! // that readers get.
+//! #[memoize(timeout = 60, ignore(preview), unless = preview)]
+//! fn article(id: u64, preview: bool) -> String {
+//!     format!("article {id}{}", if preview { " (draft)" } else { "" })
+//! }
+//!
+//! assert_eq!(article(1, false), "article 1"); // stored
+//! assert_eq!(article(1, true), "article 1 (draft)"); // neither read nor stored
+//! assert_eq!(article(1, false), "article 1"); // from the cache
+//! ```
+//!
+//! A closure given to `unless` is a compile error: to decide from the
+//! result, use `store_if`.
+//!
+//! # Do not store some results: `store_if`
+//!
+//! `store_if = <closure or function>` is given a reference to the value
+//! that would be stored (the `Ok` value of a `Result`, the `Some` value of
+//! an `Option`), as Flask-Caching's `response_filter`: the value is stored
+//! only when it returns `true`. Either way it is returned to the caller;
+//! when it is not stored, the next call runs the body again.
+//!
+//! ```
+//! use cache_core::memoize;
+//!
+//! #[memoize(timeout = 60, store_if = |hits| !hits.is_empty())]
 //! fn search(query: &str) -> Vec<u64> {
 //!     // An empty result may be an index still filling up: do not keep it.
 //!     query.bytes().map(u64::from).collect()
@@ -387,7 +416,8 @@
 //! | `@cache.cached(timeout=60)` | `#[cached(timeout = 60)]` |
 //! | `@cache.cached(key_prefix="…")`, `make_cache_key=` | `#[cached(key = "page:{slug}")]` |
 //! | `@cache.memoize(timeout=120)` | `#[memoize(timeout = 120)]` |
-//! | `unless=lambda: …` | `unless = \|value: &V\| …`: it sees the value, not just the request |
+//! | `unless=lambda: …` | `unless = <bool expression>`: over the arguments (and `self`), checked before the call; when true the call skips the cache, no read and no write |
+//! | `response_filter=lambda r: …` | `store_if = \|value\| …`: store the value only when it returns true |
 //! | `cache.delete_memoized(f, 5)` | `f_invalidate(5)` |
 //! | `cache.delete_memoized(f)` | `f_invalidate_all()` |
 //! | `cache.delete_memoized_verhash(f)` | bump `version = N` |

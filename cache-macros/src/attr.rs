@@ -80,8 +80,11 @@ pub(crate) struct Options {
     pub(crate) key: Option<LitStr>,
     /// `ignore(a, b)`: arguments left out of the key (`self` included).
     pub(crate) ignore: Option<(Ident, Vec<Ident>)>,
-    /// `unless = <expr>`: a predicate on the value; `true` = do not store it.
+    /// `unless = <expr>`: a `bool` expression over the arguments, evaluated
+    /// before the lookup; `true` = run the body uncached (no read, no write).
     pub(crate) unless: Option<Expr>,
+    /// `store_if = <expr>`: a predicate on the value; `false` = do not store it.
+    pub(crate) store_if: Option<Expr>,
     /// `version = N` (u32): bump it to orphan the entries of older code.
     pub(crate) version: Option<Expr>,
     /// `result`: the return type is a `Result` (an alias, say): store `Ok` only.
@@ -94,7 +97,7 @@ pub(crate) struct Options {
     pub(crate) method: Flag,
 }
 
-const OPTIONS: &str = "`timeout`, `cache`, `key`, `ignore`, `unless`, `version`, `result`, `option`, `cache_none` and `method`";
+const OPTIONS: &str = "`timeout`, `cache`, `key`, `ignore`, `unless`, `store_if`, `version`, `result`, `option`, `cache_none` and `method`";
 
 impl Options {
     /// Parses the attribute's arguments, recording every problem in `errors`.
@@ -144,8 +147,13 @@ impl Options {
                 set_once(&mut self.cache, &name, value, errors);
             }
             "unless" => {
-                let value = parse_expr(meta, &name, "unless = |v: &Value| v.is_empty()")?;
+                let value = parse_expr(meta, &name, "unless = user_id == 0")?;
+                let value = value.filter(|expr| !unless_is_a_result_filter(expr, errors));
                 set_once(&mut self.unless, &name, value, errors);
+            }
+            "store_if" => {
+                let value = parse_expr(meta, &name, "store_if = |v: &Value| !v.is_empty()")?;
+                set_once(&mut self.store_if, &name, value, errors);
             }
             "key" => {
                 let value = parse_key(meta, &name, errors)?;
@@ -268,6 +276,25 @@ fn value<'a>(
             format_args!("`{name}` needs a value: `{example}`"),
         ))
     }
+}
+
+/// `unless = |v| …` is the old meaning of `unless` (and the shape of
+/// `store_if`): a closure is reported, spanned on it, with what to write.
+fn unless_is_a_result_filter(expr: &Expr, errors: &mut Errors) -> bool {
+    let mut inner = expr;
+    while let Expr::Paren(syn::ExprParen { expr, .. }) | Expr::Group(syn::ExprGroup { expr, .. }) =
+        inner
+    {
+        inner = expr;
+    }
+    if !matches!(inner, Expr::Closure(_)) {
+        return false;
+    }
+    errors.error_spanned_by(
+        expr,
+        "`unless` is checked before the call, on the arguments: write a `bool` expression, e.g. `unless = user_id == 0`, and when it is true the body runs without the cache (no read, no write). To keep some results out of the cache, use `store_if = |v| …`: the result is stored only when it returns true",
+    );
+    true
 }
 
 fn parse_expr(
@@ -552,12 +579,19 @@ mod tests {
                 frobnicate = 3,
                 version = 1,
                 version = 2,
-                result
+                result,
+                unless = |v: &u64| *v == 0,
+                store_if = |v: &u64| *v > 0,
             ),
             &mut errors,
         );
         let message = errors.finish().unwrap_err().into_iter().count();
-        assert_eq!(message, 3);
+        assert_eq!(
+            message, 4,
+            "the three mistakes and the closure given to `unless`"
+        );
         assert!(options.result.is_some());
+        assert!(options.unless.is_none());
+        assert!(options.store_if.is_some());
     }
 }

@@ -293,12 +293,35 @@ impl Func<'_> {
         Ident::new(name, Span::mixed_site().located_at(self.value_span()))
     }
 
-    /// Decides whether a computed value is stored (`unless`).
+    /// Decides whether a computed value is stored (`store_if`). The user's
+    /// closure is passed as it is, so the runtime's `Fn(&T) -> bool` bound
+    /// gives its argument a type: `store_if = |v| !v.is_empty()` needs no
+    /// annotation.
     pub(crate) fn store_if(&self) -> TokenStream {
-        let value = local("value");
-        match &self.options.unless {
+        match &self.options.store_if {
             None => quote_spanned!(self.value_span()=> |_: &_| true),
-            Some(unless) => quote!(|#value: &_| !(#unless)(#value)),
+            Some(store_if) => store_if.to_token_stream(),
+        }
+    }
+
+    /// `unless`: evaluated first, on the arguments; when true, the body
+    /// runs and its value is returned, with no read and no write.
+    pub(crate) fn bypass(&self) -> TokenStream {
+        let Some(unless) = &self.options.unless else {
+            return TokenStream::new();
+        };
+        let skip = local("skip");
+        let call = self.call_uncached();
+        let call = if self.is_async() {
+            quote!(#call.await)
+        } else {
+            call
+        };
+        quote! {
+            let #skip: bool = #unless;
+            if #skip {
+                return #call;
+            }
         }
     }
 
@@ -450,9 +473,11 @@ impl Func<'_> {
             let #call = #body;
             let #result = #run;
         };
+        let bypass = self.bypass();
         quote! {
             #(#attrs)*
             #vis #sig {
+                #bypass
                 #prelude
                 #assertions
                 #compute

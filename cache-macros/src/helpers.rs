@@ -36,6 +36,7 @@ impl Func<'_> {
 
     pub(crate) fn refresh_fn(&self) -> TokenStream {
         let head = self.refresh_head();
+        let bypass = self.bypass();
         let prelude = self.prelude(true);
         let key = self.key_ref(false);
         let store_if = self.store_if();
@@ -58,6 +59,7 @@ impl Func<'_> {
         let unwrap = self.unwrap_result(&result);
         quote! {
             #head {
+                #bypass
                 #prelude
                 let #full = ::cache_core::__private::full_key(#cache, &#memo, #key);
                 let #call = #body;

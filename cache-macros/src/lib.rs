@@ -54,7 +54,8 @@ use crate::attr::Kind;
 /// | `cache = expr` | the cache to use: an expression of type `Cache`, `&Cache`, `LazyLock<Cache>`…, evaluated at each call (it may use `self`, not the other arguments); default `cache_core::global()` |
 /// | `ignore(a, self)` | arguments left out of the key (they need not be `Serialize`); on `#[cached]`, arguments declared not to change the result |
 /// | `key = "user:{user_id}"` | a readable key: the template rendered with the named arguments' `Display`, each value escaped (see "Key templates"), instead of the encoded arguments |
-/// | `unless = expr` | a closure or function taking `&V`, the value that would be stored; when it returns `true` the value is returned but not stored |
+/// | `unless = expr` | a `bool` expression over the arguments (and `self`), evaluated before the lookup: when `true`, the body runs without the cache, no read and no write (Flask-Caching's `unless`); `name_refresh` skips the cache too. A closure is a compile error: see `store_if` |
+/// | `store_if = f` | a closure or function taking `&V`, the value that would be stored (the `Ok` / `Some` value): the value is stored only when it returns `true`, and returned either way (Flask-Caching's `response_filter`) |
 /// | `version = 2` | part of the key (default 1): bump it when the function's result changes meaning, to leave old entries behind |
 /// | `result` | the return type is a `Result` under another name: store `Ok` only |
 /// | `option` | the return type is an `Option` under another name: do not store `None` |
