@@ -133,7 +133,9 @@
 //!
 //! The invalidation functions return a [`Result`](crate::Result): if the
 //! store is down the entry may still be there, and a caller who must know
-//! can check. `#[cached]` functions have `f_invalidate()` with no
+//! can check. The error is returned whatever
+//! [`ignore_errors`](crate::CacheBuilder::ignore_errors) says: that
+//! setting makes reads and writes fail-open, never an invalidation. `#[cached]` functions have `f_invalidate()` with no
 //! arguments (or with the template's arguments, see
 //! [Keys you choose](#keys-you-choose)).
 //!
@@ -412,7 +414,7 @@
 //! | `CACHE_TYPE = "RedisSentinelCache"` / `"RedisClusterCache"` | `redis+sentinel://…` / `redis+cluster://…` |
 //! | `CACHE_KEY_PREFIX` | [`CacheBuilder::key_prefix`](crate::CacheBuilder::key_prefix) |
 //! | `CACHE_DEFAULT_TIMEOUT` | [`CacheBuilder::default_timeout`](crate::CacheBuilder::default_timeout) (300 s by default, as Flask-Caching) |
-//! | `CACHE_IGNORE_ERRORS` | [`CacheBuilder::ignore_errors`](crate::CacheBuilder::ignore_errors) (cached functions are always fail-open) |
+//! | `CACHE_IGNORE_ERRORS` | [`CacheBuilder::ignore_errors`](crate::CacheBuilder::ignore_errors) (cached functions are always fail-open; invalidation and `clear` errors are always returned) |
 //! | `@cache.cached(timeout=60)` | `#[cached(timeout = 60)]` |
 //! | `@cache.cached(key_prefix="…")`, `make_cache_key=` | `#[cached(key = "page:{slug}")]` |
 //! | `@cache.memoize(timeout=120)` | `#[memoize(timeout = 120)]` |
