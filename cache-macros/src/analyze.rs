@@ -255,8 +255,11 @@ fn analyze_inputs<'a>(
 /// value of `Self`); a `_` argument cannot change the result and needs no
 /// listing.
 fn check_cached_arguments(sig: &Signature, ignored: &HashSet<String>, errors: &mut Errors) {
+    // The arguments left (for the span), their names, and every named
+    // argument (for the `ignore(…)` to suggest).
     let mut keyed = TokenStream::new();
-    let mut names = Vec::new();
+    let mut left = Vec::new();
+    let mut named = Vec::new();
     let mut patterns = false;
     for input in &sig.inputs {
         let name = match input {
@@ -267,9 +270,10 @@ fn check_cached_arguments(sig: &Signature, ignored: &HashSet<String>, errors: &m
                 _ => None,
             },
         };
+        named.extend(name.clone());
         match name {
             Some(name) if ignored.contains(&name) => continue,
-            Some(name) => names.push(format!("`{name}`")),
+            Some(name) => left.push(format!("`{name}`")),
             None => patterns = true,
         }
         input.to_tokens(&mut keyed);
@@ -278,28 +282,23 @@ fn check_cached_arguments(sig: &Signature, ignored: &HashSet<String>, errors: &m
         return;
     }
     let fn_name = sig.ident.unraw();
-    let (whatever, ignore) = if names.is_empty() {
-        (
-            "its arguments".to_owned(),
-            "`ignore(…)` (after naming the pattern arguments)".to_owned(),
-        )
+    let whatever = if left.is_empty() {
+        "its arguments".to_owned()
     } else {
-        let list = names.join(", ");
-        let plain: Vec<&str> = names.iter().map(|n| n.trim_matches('`')).collect();
-        let ignore = if patterns {
-            format!(
-                "`ignore({})` (and name the pattern arguments)",
-                plain.join(", ")
-            )
-        } else {
-            format!("`ignore({})`", plain.join(", "))
-        };
-        (list, ignore)
+        left.join(", ")
     };
+    let mut ignore = if named.is_empty() {
+        "`ignore(…)`".to_owned()
+    } else {
+        format!("`ignore({})`", named.join(", "))
+    };
+    if patterns {
+        ignore.push_str(" after naming the pattern arguments");
+    }
     errors.error_spanned_by(
         keyed,
         format_args!(
-            "#[cached] keeps one entry for `{fn_name}` whatever {whatever}: every call would return the first call's result. Use #[memoize] for one entry per argument list, add `key = \"…\"` naming the arguments that select the entry, or, if these arguments cannot change the result, {ignore}"
+            "#[cached] keeps one entry for `{fn_name}` whatever {whatever}: every call would return the first call's result. Use #[memoize] for one entry per argument list, add `key = \"…\"` naming the arguments that select the entry, or, if the arguments cannot change the result, {ignore}"
         ),
     );
 }
