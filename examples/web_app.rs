@@ -2,7 +2,7 @@
 //!
 //! | route | what it shows |
 //! |---|---|
-//! | `GET /` | `#[cached(timeout = 60)]`: one entry for the whole page |
+//! | `GET /` | `#[cached(timeout = 60, ignore(app))]`: one entry for the whole page |
 //! | `GET /user/{id}` | `#[memoize(timeout = 120)]`: one entry per user |
 //! | `POST /user/{id}` | invalidate on change: update, then `get_user_profile_invalidate(id)` |
 //! | `POST /clear-cache` | `cache.clear()`: removes this app's keys, and only those |
@@ -136,9 +136,10 @@ impl Database {
 // --- The cached functions ---------------------------------------------------
 
 /// The whole home page is one cache entry for 60 seconds, like Flask's
-/// `@cache.cached(timeout=60)`. The arguments of a `#[cached]` function are
-/// not part of its key, so `app` need not be serializable.
-#[cached(timeout = 60)]
+/// `@cache.cached(timeout=60)`. `ignore(app)` says the one entry serves
+/// every call (`#[cached]` requires it of every argument); an ignored
+/// argument need not be serializable.
+#[cached(timeout = 60, ignore(app))]
 async fn render_home(app: &AppState) -> String {
     info!("rendering the home page (slow)");
     tokio::time::sleep(SLOW).await;

@@ -178,7 +178,7 @@ static STORE_CACHE: LazyLock<Cache> = LazyLock::new(|| cache("store:"));
 static RESULT_RUNS: AtomicUsize = AtomicUsize::new(0);
 static OPTION_RUNS: AtomicUsize = AtomicUsize::new(0);
 static NONE_RUNS: AtomicUsize = AtomicUsize::new(0);
-static UNLESS_RUNS: AtomicUsize = AtomicUsize::new(0);
+static STORE_IF_RUNS: AtomicUsize = AtomicUsize::new(0);
 
 #[memoize(cache = STORE_CACHE)]
 fn parse_port(s: &str) -> Result<u16, String> {
@@ -200,9 +200,9 @@ async fn find_user_remembering_misses(id: u64) -> Option<String> {
     (id == 1).then(|| "ada".to_string())
 }
 
-#[memoize(cache = STORE_CACHE, unless = |rows: &Vec<u32>| rows.is_empty())]
+#[memoize(cache = STORE_CACHE, store_if = |rows| !rows.is_empty())]
 fn search(query: &str) -> Vec<u32> {
-    UNLESS_RUNS.fetch_add(1, Ordering::SeqCst);
+    STORE_IF_RUNS.fetch_add(1, Ordering::SeqCst);
     query.bytes().map(u32::from).collect()
 }
 
@@ -231,13 +231,88 @@ async fn none_is_not_cached_unless_cache_none() {
 }
 
 #[test]
-fn unless_returns_the_value_without_storing_it() {
+fn store_if_returns_the_value_without_storing_it_when_false() {
     assert_eq!(search(""), Vec::<u32>::new());
     assert_eq!(search(""), Vec::<u32>::new());
-    assert_eq!(runs(&UNLESS_RUNS), 2, "empty results are not stored");
+    assert_eq!(runs(&STORE_IF_RUNS), 2, "empty results are not stored");
     assert_eq!(search("a"), vec![97]);
     assert_eq!(search("a"), vec![97]);
-    assert_eq!(runs(&UNLESS_RUNS), 3);
+    assert_eq!(runs(&STORE_IF_RUNS), 3);
+}
+
+// --- unless: bypass the cache ----------------------------------------------------------------
+
+static BYPASS: LazyLock<Cache> = LazyLock::new(|| cache("bypass:"));
+static ARTICLE_RUNS: AtomicUsize = AtomicUsize::new(0);
+static RATE_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// Editors preview drafts: a preview must neither be served from the
+/// cache nor land in the entry readers get.
+#[memoize(cache = BYPASS, ignore(preview), unless = preview)]
+fn article(id: u64, preview: bool) -> String {
+    let run = ARTICLE_RUNS.fetch_add(1, Ordering::SeqCst) + 1;
+    let kind = if preview { "draft" } else { "published" };
+    format!("article {id}, {kind}, run {run}")
+}
+
+#[memoize(cache = BYPASS, unless = currency.is_empty() || currency == "TEST")]
+async fn rate(currency: &str) -> usize {
+    tokio::task::yield_now().await;
+    let _ = currency; // a call to a rates service, say
+    RATE_RUNS.fetch_add(1, Ordering::SeqCst) + 1
+}
+
+#[test]
+fn unless_runs_the_body_without_reading_or_writing_the_cache() {
+    assert_eq!(article(1, false), "article 1, published, run 1");
+    let before = BYPASS.stats();
+    assert_eq!(
+        article(1, true),
+        "article 1, draft, run 2",
+        "not read: the cached entry is there, but a preview runs the body"
+    );
+    assert_eq!(
+        article(1, false),
+        "article 1, published, run 1",
+        "not written: the draft did not replace the published entry"
+    );
+    let after = BYPASS.stats();
+    assert_eq!(
+        (
+            after.hits - before.hits,
+            after.misses - before.misses,
+            after.sets - before.sets
+        ),
+        (1, 0, 0),
+        "the bypassed call does not count as a lookup or a write"
+    );
+    assert_eq!(
+        article_refresh(1, true),
+        "article 1, draft, run 3",
+        "refresh runs the body too"
+    );
+    assert_eq!(
+        article(1, false),
+        "article 1, published, run 1",
+        "and, for a preview, stores nothing"
+    );
+    assert_eq!(article_refresh(1, false), "article 1, published, run 4");
+    assert_eq!(article(1, true), "article 1, draft, run 5");
+    assert_eq!(article(1, false), "article 1, published, run 4");
+}
+
+#[tokio::test]
+async fn unless_is_any_bool_expression_over_the_arguments() {
+    assert_eq!(rate("EUR").await, 1);
+    assert_eq!(rate("EUR").await, 1);
+    assert_eq!(rate("TEST").await, 2);
+    assert_eq!(rate("TEST").await, 3);
+    assert_eq!(rate("").await, 4);
+    assert_eq!(rate("EUR").await, 1);
+    assert!(
+        !rate_invalidate("TEST").await.unwrap(),
+        "nothing stored for it"
+    );
 }
 
 // --- Versions --------------------------------------------------------------------------
@@ -374,7 +449,7 @@ fn uncached_runs_the_body_without_touching_the_cache() {
 static PAGES: LazyLock<Cache> = LazyLock::new(|| cache("pages:"));
 static INDEX_RUNS: AtomicUsize = AtomicUsize::new(0);
 
-#[cached(cache = PAGES, timeout = 60)]
+#[cached(cache = PAGES, timeout = 60, ignore(request_id))]
 async fn index(request_id: u64) -> String {
     tokio::task::yield_now().await;
     INDEX_RUNS.fetch_add(1, Ordering::SeqCst);
@@ -404,6 +479,63 @@ fn cached_key_template_gives_a_readable_key_per_rendering() {
     assert!(stored(&PAGES, &key));
     assert!(page_invalidate("about").unwrap());
     assert_eq!(page("about", 4), "about, rendered for request 4");
+}
+
+// --- Key templates ------------------------------------------------------------------------
+
+static TEMPLATES: LazyLock<Cache> = LazyLock::new(|| cache("templates:"));
+
+#[memoize(cache = TEMPLATES, key = "pair:{a}:{b}")]
+fn pair(a: &str, b: &str) -> String {
+    format!("{a}|{b}")
+}
+
+#[memoize(cache = TEMPLATES, key = "user:{id}")]
+fn user_label(id: i64) -> String {
+    format!("user {id}")
+}
+
+#[memoize(cache = TEMPLATES, key = "len:{value}")]
+fn display_len<T: std::fmt::Display>(value: T) -> usize {
+    value.to_string().len()
+}
+
+fn template_key(function: &str, args: &str) -> String {
+    format!("{}::{function}:1:{args}", module_path!())
+}
+
+#[test]
+fn template_values_holding_the_separator_never_share_a_key() {
+    assert_eq!(pair("1:2", "3"), "1:2|3");
+    assert_eq!(
+        pair("1", "2:3"),
+        "1|2:3",
+        "another argument list, another entry"
+    );
+    let store = TEMPLATES.blocking();
+    assert!(store.has(&template_key("pair", "pair:1%3A2:3")).unwrap());
+    assert!(store.has(&template_key("pair", "pair:1:2%3A3")).unwrap());
+    assert!(pair_invalidate("1:2", "3").unwrap());
+    assert!(!pair_invalidate("1:2", "3").unwrap());
+    assert_eq!(pair("1", "2:3"), "1|2:3");
+    assert!(pair_invalidate("1", "2:3").unwrap());
+}
+
+#[test]
+fn template_values_are_readable_when_plain_and_escaped_otherwise() {
+    user_label(5);
+    user_label(-5);
+    display_len("a b");
+    display_len(7u8);
+    let store = TEMPLATES.blocking();
+    assert!(store.has(&template_key("user_label", "user:5")).unwrap());
+    assert!(store.has(&template_key("user_label", "user:-5")).unwrap());
+    assert!(store
+        .has(&template_key("display_len", "len:a%20b<%26str>"))
+        .unwrap());
+    assert!(store
+        .has(&template_key("display_len", "len:7<u8>"))
+        .unwrap());
 }
 
 // --- Fail-open ------------------------------------------------------------------------------

@@ -11,7 +11,8 @@
 //! - [Invalidate](#invalidate)
 //! - [Clear the cache](#clear-the-cache)
 //! - [Choose the store, prefix and default timeout](#choose-the-store-prefix-and-default-timeout)
-//! - [Do not store some results: `unless`](#do-not-store-some-results-unless)
+//! - [Skip the cache for some calls: `unless`](#skip-the-cache-for-some-calls-unless)
+//! - [Do not store some results: `store_if`](#do-not-store-some-results-store_if)
 //! - [`Result` and `Option`](#result-and-option)
 //! - [Keys you choose](#keys-you-choose)
 //! - [Sync functions](#sync-functions)
@@ -38,6 +39,27 @@
 //! assert_eq!(index().await, "<h1>Home</h1>"); // runs the body
 //! assert_eq!(index().await, "<h1>Home</h1>"); // from the cache
 //! # }
+//! ```
+//!
+//! One entry serves every call, so on a function with arguments
+//! `#[cached]` needs every argument listed in `ignore(…)` (the arguments
+//! cannot change the result: a database handle, a request id) or a
+//! [`key`](#keys-you-choose) naming the ones that select the entry;
+//! otherwise it is a compile error, because the first call's result would
+//! be returned for every argument. For one entry per argument list, use
+//! [`#[memoize]`](#one-entry-per-argument-list). On a method, `self` is an
+//! argument too: `ignore(self)` shares the entry between every value of
+//! the type.
+//!
+//! ```
+//! use cache_core::cached;
+//! # pub struct Db;
+//!
+//! #[cached(timeout = 60, ignore(db))] // one entry, whatever `db`
+//! fn site_settings(db: &Db) -> String {
+//!     "dark mode".to_string() // a slow read from `db`, say
+//! }
+//! # assert_eq!(site_settings(&Db), "dark mode");
 //! ```
 //!
 //! The value is stored in the process-wide cache, [`global()`](crate::global):
@@ -111,7 +133,9 @@
 //!
 //! The invalidation functions return a [`Result`](crate::Result): if the
 //! store is down the entry may still be there, and a caller who must know
-//! can check. `#[cached]` functions have `f_invalidate()` with no
+//! can check. The error is returned whatever
+//! [`ignore_errors`](crate::CacheBuilder::ignore_errors) says: that
+//! setting makes reads and writes fail-open, never an invalidation. `#[cached]` functions have `f_invalidate()` with no
 //! arguments (or with the template's arguments, see
 //! [Keys you choose](#keys-you-choose)).
 //!
@@ -181,16 +205,44 @@
 //! assert_eq!(price_in_cents(2), 300);
 //! ```
 //!
-//! # Do not store some results: `unless`
+//! # Skip the cache for some calls: `unless`
 //!
-//! `unless = <closure or function>` is given a reference to the value that
-//! would be stored; when it returns `true`, the value is returned to the
-//! caller but not stored, and the next call runs the body again.
+//! `unless = <expression>` is a `bool` expression over the function's
+//! arguments (and `self`), evaluated before the lookup, as Flask-Caching's
+//! `unless`: when it is `true`, the body runs and its value is returned
+//! without reading or writing the cache. `f_refresh` skips the cache in
+//! the same way.
 //!
 //! ```
 //! use cache_core::memoize;
 //!
-//! #[memoize(timeout = 60, unless = |hits: &Vec<u64>| hits.is_empty())]
+//! // An editor's preview is rendered fresh and never lands in the entry
+//! // that readers get.
+//! #[memoize(timeout = 60, ignore(preview), unless = preview)]
+//! fn article(id: u64, preview: bool) -> String {
+//!     format!("article {id}{}", if preview { " (draft)" } else { "" })
+//! }
+//!
+//! assert_eq!(article(1, false), "article 1"); // stored
+//! assert_eq!(article(1, true), "article 1 (draft)"); // neither read nor stored
+//! assert_eq!(article(1, false), "article 1"); // from the cache
+//! ```
+//!
+//! A closure given to `unless` is a compile error: to decide from the
+//! result, use `store_if`.
+//!
+//! # Do not store some results: `store_if`
+//!
+//! `store_if = <closure or function>` is given a reference to the value
+//! that would be stored (the `Ok` value of a `Result`, the `Some` value of
+//! an `Option`), as Flask-Caching's `response_filter`: the value is stored
+//! only when it returns `true`. Either way it is returned to the caller;
+//! when it is not stored, the next call runs the body again.
+//!
+//! ```
+//! use cache_core::memoize;
+//!
+//! #[memoize(timeout = 60, store_if = |hits| !hits.is_empty())]
 //! fn search(query: &str) -> Vec<u64> {
 //!     // An empty result may be an index still filling up: do not keep it.
 //!     query.bytes().map(u64::from).collect()
@@ -244,6 +296,13 @@
 //! - `key = "user:{id}"`: a readable key rendered from the named
 //!   arguments with `Display` (Flask-Caching's `key_prefix=` on `cached`).
 //!   `f_invalidate` then takes exactly the arguments the template names.
+//!   The template's text is written as is and the values are escaped
+//!   (letters, digits and `-._~` stay, any other byte is `%XX`: `"1:2"`
+//!   is `1%3A2`), so two argument lists never share a key. A placeholder
+//!   needs a separator on each side (`user:{id}`, `{a}/{b}`; not `{a}{b}`
+//!   or `user-{id}`) and the text holds no `%`: both are checked at
+//!   compile time, so that a key always reads back as one list of values
+//!   (see [`macro@crate::memoize`], "Key templates").
 //! - `ignore(a, b)`: arguments left out of the key (a database handle, a
 //!   request id); they need not be `Serialize`.
 //! - `version = N` (default 1): bump it when the function's result changes
@@ -355,11 +414,12 @@
 //! | `CACHE_TYPE = "RedisSentinelCache"` / `"RedisClusterCache"` | `redis+sentinel://…` / `redis+cluster://…` |
 //! | `CACHE_KEY_PREFIX` | [`CacheBuilder::key_prefix`](crate::CacheBuilder::key_prefix) |
 //! | `CACHE_DEFAULT_TIMEOUT` | [`CacheBuilder::default_timeout`](crate::CacheBuilder::default_timeout) (300 s by default, as Flask-Caching) |
-//! | `CACHE_IGNORE_ERRORS` | [`CacheBuilder::ignore_errors`](crate::CacheBuilder::ignore_errors) (cached functions are always fail-open) |
+//! | `CACHE_IGNORE_ERRORS` | [`CacheBuilder::ignore_errors`](crate::CacheBuilder::ignore_errors) (cached functions are always fail-open; invalidation and `clear` errors are always returned) |
 //! | `@cache.cached(timeout=60)` | `#[cached(timeout = 60)]` |
 //! | `@cache.cached(key_prefix="…")`, `make_cache_key=` | `#[cached(key = "page:{slug}")]` |
 //! | `@cache.memoize(timeout=120)` | `#[memoize(timeout = 120)]` |
-//! | `unless=lambda: …` | `unless = \|value: &V\| …`: it sees the value, not just the request |
+//! | `unless=lambda: …` | `unless = <bool expression>`: over the arguments (and `self`), checked before the call; when true the call skips the cache, no read and no write |
+//! | `response_filter=lambda r: …` | `store_if = \|value\| …`: store the value only when it returns true |
 //! | `cache.delete_memoized(f, 5)` | `f_invalidate(5)` |
 //! | `cache.delete_memoized(f)` | `f_invalidate_all()` |
 //! | `cache.delete_memoized_verhash(f)` | bump `version = N` |

@@ -58,6 +58,7 @@ pub mod key;
 mod memo;
 mod runtime;
 mod stats;
+mod template;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

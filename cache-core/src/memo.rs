@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::key::{self, KeyOut, StackKey};
+pub use crate::template::{template_value, Template, TemplateValue};
 use crate::{runtime, Cache, Result};
 
 /// The fixed facts of one memoized function, built by the macros at each
@@ -84,18 +85,6 @@ impl<A: Serialize + ?Sized> KeyArgs for Hashed<'_, A> {
 /// without `cache_none`).
 #[derive(Debug, Clone, Copy)]
 pub struct NotCached;
-
-/// A key rendered from a `key = "…"` template.
-#[derive(Debug)]
-pub struct Template(pub String);
-
-#[allow(private_bounds)]
-impl KeyArgs for Template {
-    fn write(&self, out: &mut impl KeyOut) -> Result<()> {
-        out.push_str(&self.0);
-        Ok(())
-    }
-}
 
 /// The full key (prefix included) of one call.
 pub fn full_key(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Result<String> {
@@ -259,17 +248,27 @@ where
 }
 
 /// Removes the entry for one argument list: `<fn>_invalidate` (async).
-/// Returns whether there was one. Errors are returned (not absorbed) so a
-/// caller who must know the entry is gone can check.
-pub async fn invalidate_async(cache: &Cache, memo: &Memo, args: impl KeyArgs) -> Result<bool> {
-    let full = full_key(cache, memo, &args)?;
-    cache.delete_full_strict(&full).await
+/// `full` is [`full_key`] of the call, built before the first `.await` so
+/// that the future holds no reference to the arguments. Returns whether
+/// there was an entry. Errors are returned (not absorbed) so a caller who
+/// must know the entry is gone can check.
+pub async fn invalidate_async(cache: &Cache, full: Result<String>) -> Result<bool> {
+    cache.delete_full_strict(&full?).await
 }
 
 /// `<fn>_invalidate` for a sync function.
-pub fn invalidate_sync(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Result<bool> {
-    let full = full_key(cache, memo, args)?;
-    cache.block_on(cache.delete_full_strict(&full))
+pub fn invalidate_sync(cache: &Cache, full: Result<String>) -> Result<bool> {
+    cache.block_on(cache.delete_full_strict(&full?))
+}
+
+/// What the stubs of `<fn>_invalidate` and `<fn>_invalidate_all` return:
+/// the macros emit them next to an attribute with a compile error, so they
+/// never run; they keep the helpers' call sites free of follow-on errors.
+pub fn not_generated() -> crate::Error {
+    crate::Error::new(
+        crate::ErrorKind::Config,
+        "this helper was not generated: its #[memoize] or #[cached] attribute has a compile error",
+    )
 }
 
 /// Removes every entry of the function (all argument lists, written by any

@@ -80,8 +80,11 @@ pub(crate) struct Options {
     pub(crate) key: Option<LitStr>,
     /// `ignore(a, b)`: arguments left out of the key (`self` included).
     pub(crate) ignore: Option<(Ident, Vec<Ident>)>,
-    /// `unless = <expr>`: a predicate on the value; `true` = do not store it.
+    /// `unless = <expr>`: a `bool` expression over the arguments, evaluated
+    /// before the lookup; `true` = run the body uncached (no read, no write).
     pub(crate) unless: Option<Expr>,
+    /// `store_if = <expr>`: a predicate on the value; `false` = do not store it.
+    pub(crate) store_if: Option<Expr>,
     /// `version = N` (u32): bump it to orphan the entries of older code.
     pub(crate) version: Option<Expr>,
     /// `result`: the return type is a `Result` (an alias, say): store `Ok` only.
@@ -94,7 +97,7 @@ pub(crate) struct Options {
     pub(crate) method: Flag,
 }
 
-const OPTIONS: &str = "`timeout`, `cache`, `key`, `ignore`, `unless`, `version`, `result`, `option`, `cache_none` and `method`";
+const OPTIONS: &str = "`timeout`, `cache`, `key`, `ignore`, `unless`, `store_if`, `version`, `result`, `option`, `cache_none` and `method`";
 
 impl Options {
     /// Parses the attribute's arguments, recording every problem in `errors`.
@@ -144,8 +147,13 @@ impl Options {
                 set_once(&mut self.cache, &name, value, errors);
             }
             "unless" => {
-                let value = parse_expr(meta, &name, "unless = |v: &Value| v.is_empty()")?;
+                let value = parse_expr(meta, &name, "unless = user_id == 0")?;
+                let value = value.filter(|expr| !unless_is_a_result_filter(expr, errors));
                 set_once(&mut self.unless, &name, value, errors);
+            }
+            "store_if" => {
+                let value = parse_expr(meta, &name, "store_if = |v: &Value| !v.is_empty()")?;
+                set_once(&mut self.store_if, &name, value, errors);
             }
             "key" => {
                 let value = parse_key(meta, &name, errors)?;
@@ -202,7 +210,7 @@ impl Options {
     }
 
     /// Checks the options against each other (not against the function).
-    pub(crate) fn check(&self, kind: Kind, errors: &mut Errors) {
+    pub(crate) fn check(&self, errors: &mut Errors) {
         if let (Some(result), Some(_)) = (&self.result, &self.option) {
             errors.error_spanned_by(
                 result,
@@ -213,11 +221,6 @@ impl Options {
             errors.error_spanned_by(
                 ignore,
                 "`ignore` has no effect with `key = \"…\"`: the template alone decides what is in the key",
-            );
-        } else if let (Kind::Cached, Some((ignore, _))) = (kind, &self.ignore) {
-            errors.error_spanned_by(
-                ignore,
-                "`ignore` has no effect on #[cached]: its arguments are not part of the key (use #[memoize] for one entry per argument list)",
             );
         }
     }
@@ -273,6 +276,25 @@ fn value<'a>(
             format_args!("`{name}` needs a value: `{example}`"),
         ))
     }
+}
+
+/// `unless = |v| …` is the old meaning of `unless` (and the shape of
+/// `store_if`): a closure is reported, spanned on it, with what to write.
+fn unless_is_a_result_filter(expr: &Expr, errors: &mut Errors) -> bool {
+    let mut inner = expr;
+    while let Expr::Paren(syn::ExprParen { expr, .. }) | Expr::Group(syn::ExprGroup { expr, .. }) =
+        inner
+    {
+        inner = expr;
+    }
+    if !matches!(inner, Expr::Closure(_)) {
+        return false;
+    }
+    errors.error_spanned_by(
+        expr,
+        "`unless` is checked before the call, on the arguments: write a `bool` expression, e.g. `unless = user_id == 0`, and when it is true the body runs without the cache (no read, no write). To keep some results out of the cache, use `store_if = |v| …`: the result is stored only when it returns true",
+    );
+    true
 }
 
 fn parse_expr(
@@ -420,6 +442,65 @@ pub(crate) fn parse_template(template: &str) -> Result<Vec<Piece>, String> {
     Ok(pieces)
 }
 
+/// Whether a substituted value may hold `c` as is. cache-core's
+/// `template.rs` writes these characters of a value unchanged and every
+/// other byte as `%XX`; any other character is a *separator*, which a
+/// written value never holds.
+fn is_plain(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')
+}
+
+/// Checks a template's text against the two rules that let a key be read
+/// back into its values, so that distinct values, or two templates of one
+/// function, cannot give one key by surprise: a separator on each side of
+/// every placeholder, and no `%` (the escape character) in the text.
+pub(crate) fn check_template_text(pieces: &[Piece]) -> Result<(), String> {
+    let shown = |piece: &Piece| match piece {
+        Piece::Text(text) => text.replace('{', "{{").replace('}', "}}"),
+        Piece::Arg(name) => format!("{{{name}}}"),
+    };
+    for (i, piece) in pieces.iter().enumerate() {
+        match piece {
+            Piece::Text(text) if text.contains('%') => {
+                return Err(format!(
+                    "`%` cannot appear in a key template's text (`{}`): it starts the escapes of substituted values (a `:` in a value is written `%3A`), and a `%` in the text could read as one",
+                    shown(piece)
+                ));
+            }
+            Piece::Text(_) => {}
+            Piece::Arg(name) => {
+                let before = i.checked_sub(1).and_then(|j| pieces.get(j));
+                let after = pieces.get(i + 1);
+                let joined = |piece: Option<&Piece>, last: bool| match piece {
+                    None => false,
+                    Some(Piece::Arg(_)) => true,
+                    Some(Piece::Text(text)) => {
+                        let c = if last {
+                            text.chars().last()
+                        } else {
+                            text.chars().next()
+                        };
+                        c.is_some_and(is_plain)
+                    }
+                };
+                let neighbour = if joined(before, true) {
+                    before.map(|p| format!("`{}{{{name}}}`", shown(p)))
+                } else if joined(after, false) {
+                    after.map(|p| format!("`{{{name}}}{}`", shown(p)))
+                } else {
+                    None
+                };
+                if let Some(neighbour) = neighbour {
+                    return Err(format!(
+                        "{neighbour} in the key template: put a separator between a placeholder and its neighbours, as in `user:{{id}}` or `{{a}}/{{b}}`; a separator is any character but an ASCII letter, digit, `-`, `.`, `_` or `~`, which substituted values never hold, so that a value cannot be read as part of its neighbour"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,6 +535,40 @@ mod tests {
         assert!(parse_template("{0}").is_err());
     }
 
+    fn text_rule(template: &str) -> Result<(), String> {
+        check_template_text(&parse_template(template).unwrap())
+    }
+
+    #[test]
+    fn template_placeholders_need_separators() {
+        for ok in [
+            "user:{id}",
+            "{a}/{b}",
+            "{id}",
+            "lang={lang};v2",
+            "page:{{{slug}}}",
+            "{a} {b}",
+            "é{a}é",
+            "home",
+            "",
+        ] {
+            assert_eq!(text_rule(ok), Ok(()), "{ok}");
+        }
+        for bad in ["{a}{b}", "user-{id}", "v{n}", "{id}x", "{a}_{b}", "{a}.{b}"] {
+            assert!(text_rule(bad).is_err(), "{bad}");
+        }
+        assert!(text_rule("{a}{b}").unwrap_err().starts_with("`{a}{b}`"));
+        assert!(text_rule("user-{id}")
+            .unwrap_err()
+            .starts_with("`user-{id}`"));
+    }
+
+    #[test]
+    fn template_text_cannot_hold_the_escape_character() {
+        assert!(text_rule("100%:{x}").unwrap_err().contains("`%`"));
+        assert!(text_rule("a%3A:{x}").is_err());
+    }
+
     #[test]
     fn options_report_every_problem_at_once() {
         let mut errors = Errors::default();
@@ -464,12 +579,19 @@ mod tests {
                 frobnicate = 3,
                 version = 1,
                 version = 2,
-                result
+                result,
+                unless = |v: &u64| *v == 0,
+                store_if = |v: &u64| *v > 0,
             ),
             &mut errors,
         );
         let message = errors.finish().unwrap_err().into_iter().count();
-        assert_eq!(message, 3);
+        assert_eq!(
+            message, 4,
+            "the three mistakes and the closure given to `unless`"
+        );
         assert!(options.result.is_some());
+        assert!(options.unless.is_none());
+        assert!(options.store_if.is_some());
     }
 }

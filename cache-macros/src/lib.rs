@@ -2,12 +2,16 @@
 //! `cache_core::{memoize, cached}`; the generated code calls
 //! `cache_core::__private`, whose API this crate pins exactly.
 //!
-//! Parsing and validation of the options live in `attr.rs`, code
-//! generation in `expand.rs`; this file only holds the entry points and
-//! their documentation.
+//! Parsing and validation of the options live in `attr.rs`, the checks of
+//! the function's shape in `analyze.rs`, code generation in `expand.rs`
+//! (the cached function) and `helpers.rs` (the generated helpers); this
+//! file only holds the entry points and their documentation.
 
+mod analyze;
 mod attr;
 mod expand;
+mod fallback;
+mod helpers;
 
 use proc_macro::TokenStream;
 
@@ -48,9 +52,10 @@ use crate::attr::Kind;
 /// |---|---|
 /// | `timeout = 120` | seconds an entry lives; `0` = never expires; absent = the cache's default timeout |
 /// | `cache = expr` | the cache to use: an expression of type `Cache`, `&Cache`, `LazyLock<Cache>`…, evaluated at each call (it may use `self`, not the other arguments); default `cache_core::global()` |
-/// | `ignore(a, self)` | arguments left out of the key (they need not be `Serialize`) |
-/// | `key = "user:{user_id}"` | a readable key rendered from the named arguments with `Display`, instead of hashing them |
-/// | `unless = expr` | a closure or function taking `&V`, the value that would be stored; when it returns `true` the value is returned but not stored |
+/// | `ignore(a, self)` | arguments left out of the key (they need not be `Serialize`); on `#[cached]`, arguments declared not to change the result |
+/// | `key = "user:{user_id}"` | a readable key: the template rendered with the named arguments' `Display`, each value escaped (see "Key templates"), instead of the encoded arguments |
+/// | `unless = expr` | a `bool` expression over the arguments (and `self`), evaluated before the lookup: when `true`, the body runs without the cache, no read and no write (Flask-Caching's `unless`); `name_refresh` skips the cache too. A closure is a compile error: see `store_if` |
+/// | `store_if = f` | a closure or function taking `&V`, the value that would be stored (the `Ok` / `Some` value): the value is stored only when it returns `true`, and returned either way (Flask-Caching's `response_filter`) |
 /// | `version = 2` | part of the key (default 1): bump it when the function's result changes meaning, to leave old entries behind |
 /// | `result` | the return type is a `Result` under another name: store `Ok` only |
 /// | `option` | the return type is an `Option` under another name: do not store `None` |
@@ -88,6 +93,29 @@ use crate::attr::Kind;
 /// `Serialize`, or write `ignore(self)` to key the entries by the other
 /// arguments only.
 ///
+/// ## Key templates
+///
+/// With `key = "user:{user_id}"`, `<args>` is the template rendered with
+/// the arguments it names: `…::get_user:1:user:5`. The template's text is
+/// written as is; each value is written with `Display` and escaped: ASCII
+/// letters, digits, `-`, `.`, `_` and `~` stay as they are, and every other
+/// byte becomes `%XX` (`"1:2"` is written `1%3A2`, `"a b"` is `a%20b`), so
+/// distinct values never share a key. Two rules on the template's text,
+/// checked at compile time, let every key be read back into its values:
+///
+/// - each placeholder has a *separator* on both sides (any character but
+///   an ASCII letter, digit, `-`, `.`, `_` or `~`; or the start or end of
+///   the template): `user:{id}`, `{a}/{b}`, `lang={lang}`, not `{a}{b}`,
+///   `user-{id}` or `v{n}`;
+/// - the text holds no `%`, the escape character.
+///
+/// So two templates of one function (before and after a change, say) give
+/// one key only where the keys read the same, piece by piece between the
+/// separators: `user:{id}` and `user:{name}` both give `user:5`. Bump
+/// `version` when a new template gives old keys a new meaning. `{{` and
+/// `}}` are literal braces. A generic function's template key ends with
+/// its type parameters, escaped the same way: `user:5<u8>`.
+///
 /// # Generated functions
 ///
 /// Next to `fn name(args…) -> R`, with the same visibility and generics
@@ -120,15 +148,21 @@ pub fn memoize(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(Kind::Memoize, args.into(), item.into()).into()
 }
 
-/// Caches a function's result as one entry, whatever its arguments (as
-/// Flask-Caching's `@cache.cached`), or one entry per rendered `key`.
+/// Caches a function's result as one entry (as Flask-Caching's
+/// `@cache.cached`), or one entry per rendered `key`.
 ///
 /// ```
 /// use cache_core::cached;
+/// # pub struct Db;
 ///
 /// #[cached(timeout = 60)]
 /// async fn index() -> String {
 ///     "<h1>Home</h1>".to_string() // an expensive render, say
+/// }
+///
+/// #[cached(timeout = 60, ignore(db))] // one entry, whatever `db`
+/// fn settings(db: &Db) -> String {
+///     "dark mode".to_string() // a slow read from `db`, say
 /// }
 ///
 /// #[cached(timeout = 60, key = "page:{slug}")]
@@ -139,6 +173,7 @@ pub fn memoize(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> cache_core::Result<()> {
 /// assert_eq!(index().await, "<h1>Home</h1>");
+/// assert_eq!(settings(&Db), "dark mode");
 /// assert_eq!(page("about"), "<h1>about</h1>"); // stored under "…page:about"
 /// page_invalidate("about")?;
 /// index_invalidate().await?;
@@ -146,15 +181,26 @@ pub fn memoize(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # }
 /// ```
 ///
-/// The arguments are not part of the key (they need not be `Serialize`);
-/// with `key = "…{arg}…"` the key is the template rendered with the named
-/// arguments' `Display`, and `name_invalidate` takes exactly those
-/// arguments. A placeholder that names no argument is a compile error; `{{`
-/// and `}}` are literal braces.
+/// One entry serves every call, so the arguments must not change the
+/// result: a function with arguments needs either `key = "…{arg}…"` or
+/// every argument listed in `ignore(…)` (ignored arguments need not be
+/// `Serialize`); anything else is a compile error that points at the
+/// arguments, because the first call's result would be returned for every
+/// other argument list. For one entry per argument list, use
+/// [`macro@memoize`]. A `_` argument needs no listing.
+///
+/// A `self` receiver is an argument like the others: `ignore(self)` says
+/// that one entry serves every value of `Self` (with `cache = self.cache`,
+/// one entry per cache). For an entry per receiver, use `#[memoize]`, which
+/// keys on `self` (`Self: Serialize`).
+///
+/// With `key = "…{arg}…"` the key is the template rendered with the named
+/// arguments (escaped as described in [`macro@memoize`], "Key templates"),
+/// and `name_invalidate` takes exactly those arguments. The template alone
+/// decides what is in the key, so `ignore` does not go with it.
 ///
 /// Everything else (options, return types, generated functions, keys,
-/// behaviour) is as for [`macro@memoize`], except `ignore`, which has no
-/// meaning here.
+/// behaviour) is as for [`macro@memoize`].
 #[proc_macro_attribute]
 pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(Kind::Cached, args.into(), item.into()).into()

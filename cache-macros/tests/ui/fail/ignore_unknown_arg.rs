@@ -1,4 +1,4 @@
-use cache_core::{cached, memoize};
+use cache_core::memoize;
 
 #[memoize(ignore(db, self))]
 fn f(conn: u64, id: u64) -> u64 {
@@ -7,11 +7,6 @@ fn f(conn: u64, id: u64) -> u64 {
 
 #[memoize(ignore(id, id))]
 fn g(id: u64) -> u64 {
-    id
-}
-
-#[cached(ignore(id))]
-fn h(id: u64) -> u64 {
     id
 }
 

@@ -9,19 +9,19 @@ static CACHE: LazyLock<Cache> =
     LazyLock::new(|| Cache::builder().key_prefix("opts:").build().unwrap());
 const TTL: u64 = 60;
 
-fn is_empty(s: &String) -> bool {
-    s.is_empty()
+fn not_empty(s: &String) -> bool {
+    !s.is_empty()
 }
 
 /// Everything at once.
-#[memoize(timeout = 120, cache = CACHE, ignore(trace), unless = |v: &String| v.is_empty(), version = 3)]
+#[memoize(timeout = 120, cache = CACHE, ignore(trace), unless = page == 0, store_if = |v: &String| !v.is_empty(), version = 3)]
 pub fn render(page: u32, trace: &dyn Fn(&str)) -> String {
     trace("render");
     format!("page {page}")
 }
 
-/// A constant timeout, a function path for `unless`, `0` = never expires.
-#[memoize(timeout = TTL, unless = is_empty)]
+/// A constant timeout, a function path for `store_if`.
+#[memoize(timeout = TTL, store_if = not_empty)]
 pub fn label(x: u8) -> String {
     x.to_string()
 }
@@ -38,14 +38,15 @@ pub fn greeting(id: u64, lang: &str, style: &dyn std::fmt::Debug) -> String {
     format!("{id} {lang} {style:?}")
 }
 
-/// One entry for the whole function.
-#[cached(timeout = 60, cache = CACHE, version = 2)]
+/// One entry for the whole function: its argument cannot change the result.
+#[cached(timeout = 60, cache = CACHE, version = 2, ignore(request_id))]
 pub async fn index(request_id: u64) -> String {
     format!("home {request_id}")
 }
 
-/// One entry per rendered key; `{{` is a literal brace.
-#[cached(cache = CACHE, key = "page:{{{slug}}}", unless = |s: &String| s.len() > 100)]
+/// One entry per rendered key; `{{` is a literal brace. `store_if` needs
+/// no type annotation; `unless` may use any argument.
+#[cached(cache = CACHE, key = "page:{{{slug}}}", store_if = |s| s.len() <= 100, unless = slug.starts_with('_'))]
 pub fn page(slug: &str, _request: std::time::Instant) -> String {
     format!("<h1>{slug}</h1>")
 }
@@ -60,6 +61,8 @@ pub fn config() -> Option<String> {
 async fn main() {
     assert_eq!(render(1, &|_| {}), "page 1");
     assert!(render_invalidate(1).unwrap());
+    assert_eq!(render(0, &|_| {}), "page 0");
+    assert!(!render_invalidate(0).unwrap(), "`unless` bypassed the cache");
     assert_eq!(label(1), "1");
     assert_eq!(forever(1), 1);
     assert_eq!(greeting(5, "en", &()), "5 en ()");
@@ -76,6 +79,8 @@ async fn main() {
     let key = format!("{}::page:1:page:{{a}}", module_path!());
     assert!(CACHE.has(&key).await.unwrap());
     assert!(page_invalidate("a").unwrap());
+    assert_eq!(page("_a", std::time::Instant::now()), "<h1>_a</h1>");
+    assert!(!page_invalidate("_a").unwrap());
     assert_eq!(config(), None);
     assert!(config_invalidate().unwrap());
 }

@@ -15,8 +15,8 @@ pub struct Site {
 }
 
 impl Site {
-    /// One entry for every `Site`: the receiver is not in a `#[cached]` key.
-    #[cached(cache = CACHE)]
+    /// One entry shared by every `Site`: `ignore(self)` says so.
+    #[cached(cache = CACHE, ignore(self))]
     pub fn banner(&self) -> String {
         format!("welcome to {}", self.name)
     }
@@ -26,6 +26,12 @@ impl Site {
     pub async fn section(&self, section: u32) -> String {
         format!("{} / {section}", self.name)
     }
+}
+
+/// A `_` argument cannot change the result: `#[cached]` needs no `ignore`.
+#[cached(cache = CACHE)]
+pub fn motd(_: u8) -> String {
+    "hello".to_owned()
 }
 
 /// Patterns and `mut` bindings.
@@ -77,6 +83,8 @@ async fn main() {
     assert_eq!(b.section(1).await, "b / 1");
     assert_eq!(b.section_invalidate_all().await.unwrap(), 1);
 
+    assert_eq!(motd(1), "hello");
+    assert!(motd_invalidate().unwrap());
     assert_eq!(area((2, 3), 1, 0), 12);
     assert!(area_invalidate((2, 3), 1, 0).unwrap());
     assert_eq!(shadow(1, 1, 1, 1, 1, 1, 1), 7);

@@ -1,0 +1,335 @@
+//! The generated helpers next to the cached function: `<fn>_refresh`,
+//! `<fn>_invalidate`, `<fn>_invalidate_all` and `<fn>_uncached`, their
+//! documentation and the attributes they inherit.
+
+use std::collections::HashSet;
+
+use proc_macro2::{TokenStream, TokenTree};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::{Attribute, GenericParam, Generics, Ident, Meta};
+
+use crate::analyze::{local, Arg, Func, Key};
+use crate::attr::Piece;
+
+impl Func<'_> {
+    /// Everything of `f_refresh` but its body: docs, attributes and
+    /// signature (shared with its stub, see `fallback.rs`).
+    pub(crate) fn refresh_head(&self) -> TokenStream {
+        let name = self.helper_name("refresh");
+        let sig = self.plain_sig(&name);
+        let attrs = self.helper_attrs(false);
+        let doc = self.doc(
+            &format!(
+                "Runs `{}` and stores its result, replacing the cached one (if any).",
+                self.fn_name()
+            ),
+            None,
+        );
+        let vis = &self.item.vis;
+        quote! {
+            #doc
+            #(#attrs)*
+            #[allow(dead_code)]
+            #vis #sig
+        }
+    }
+
+    pub(crate) fn refresh_fn(&self) -> TokenStream {
+        let head = self.refresh_head();
+        let bypass = self.bypass();
+        let prelude = self.prelude(true);
+        let key = self.key_ref(false);
+        let store_if = self.store_if();
+        let body = self.body_closure();
+        let (cache, memo, full, call, result) = (
+            self.value_local("cache"),
+            self.value_local("memo"),
+            self.value_local("full"),
+            self.value_local("call"),
+            local("result"),
+        );
+        let span = self.value_span();
+        let run = if self.is_async() {
+            let refresh_async = self.value_fn("refresh_async");
+            quote_spanned!(span=> #refresh_async(#cache, &#memo, #full, #store_if, #call).await)
+        } else {
+            let refresh_sync = self.value_fn("refresh_sync");
+            quote_spanned!(span=> #refresh_sync(#cache, &#memo, #full, #store_if, #call))
+        };
+        let unwrap = self.unwrap_result(&result);
+        quote! {
+            #head {
+                #bypass
+                #prelude
+                let #full = ::cache_core::__private::full_key(#cache, &#memo, #key);
+                let #call = #body;
+                let #result = #run;
+                #unwrap
+            }
+        }
+    }
+
+    /// The docs, attributes and signature of `f_invalidate`.
+    pub(crate) fn invalidate_head(&self) -> TokenStream {
+        let name = self.helper_name("invalidate");
+        let vis = &self.item.vis;
+        let attrs = self.helper_attrs(false);
+        let asyncness = &self.sig().asyncness;
+        let params: Vec<&Arg<'_>> = match &self.key {
+            Key::Hashed => self.args.iter().filter(|a| a.in_key).collect(),
+            Key::Template { pieces, .. } => self
+                .args
+                .iter()
+                .filter(|a| {
+                    pieces
+                        .iter()
+                        .any(|p| matches!((p, &a.user_name), (Piece::Arg(n), Some(u)) if n == u))
+                })
+                .collect(),
+        };
+        let mut inputs = Vec::new();
+        if let Some(r) = &self.receiver {
+            let self_token = r.receiver.self_token;
+            inputs.push(quote!(&#self_token));
+        }
+        for arg in &params {
+            let Arg {
+                attrs, name, ty, ..
+            } = arg;
+            inputs.push(quote!(#(#attrs)* #name: #ty));
+        }
+        let output = quote!(::cache_core::Result<bool>);
+        let generics = prune_lifetimes(&self.sig().generics, &quote!(#(#inputs)*));
+        let where_clause = &generics.where_clause;
+        let scope = if params.is_empty() && self.receiver.as_ref().is_none_or(|r| !r.in_key) {
+            ""
+        } else {
+            " for these arguments only"
+        };
+        let doc = self.doc(
+            &format!(
+                "Removes the cached result of `{}`{scope}, for every process that shares the cache: the next call runs the function again. Returns whether there was an entry.",
+                self.fn_name()
+            ),
+            Some("When the cache's store fails; the entry may still be there."),
+        );
+        quote! {
+            #doc
+            #(#attrs)*
+            #[allow(dead_code, clippy::needless_pass_by_value)]
+            #vis #asyncness fn #name #generics (#(#inputs),*) -> #output #where_clause
+        }
+    }
+
+    pub(crate) fn invalidate_fn(&self) -> TokenStream {
+        let head = self.invalidate_head();
+        let prelude = self.prelude(false);
+        let (cache, memo) = (local("cache"), local("memo"));
+        // The key is built before any `.await`: the future holds no
+        // reference to the arguments.
+        let key = self.key_ref(true);
+        let full = local("full");
+        let run = if self.is_async() {
+            quote!(::cache_core::__private::invalidate_async(#cache, #full).await)
+        } else {
+            quote!(::cache_core::__private::invalidate_sync(#cache, #full))
+        };
+        quote! {
+            #head {
+                #prelude
+                let #full = ::cache_core::__private::full_key(#cache, &#memo, #key);
+                #run
+            }
+        }
+    }
+
+    /// The docs, attributes and signature of `f_invalidate_all`.
+    pub(crate) fn invalidate_all_head(&self) -> TokenStream {
+        let name = self.helper_name("invalidate_all");
+        let vis = &self.item.vis;
+        let attrs = self.helper_attrs(false);
+        let asyncness = &self.sig().asyncness;
+        let receiver = self.receiver.as_ref().map(|r| {
+            let self_token = r.receiver.self_token;
+            quote!(&#self_token)
+        });
+        let doc = self.doc(
+            &format!(
+                "Removes every cached result of `{}`: all argument lists, written by any process that shares the cache. Returns how many entries were removed.",
+                self.fn_name()
+            ),
+            Some("When the cache's store fails; entries may still be there."),
+        );
+        // The function's own generics are left out: every instantiation's
+        // entries share the prefix this removes.
+        quote! {
+            #doc
+            #(#attrs)*
+            #[allow(dead_code)]
+            #vis #asyncness fn #name(#receiver) -> ::cache_core::Result<u64>
+        }
+    }
+
+    pub(crate) fn invalidate_all_fn(&self) -> TokenStream {
+        let head = self.invalidate_all_head();
+        let prelude = self.prelude(false);
+        let (cache, memo) = (local("cache"), local("memo"));
+        let run = if self.is_async() {
+            quote!(::cache_core::__private::invalidate_all_async(#cache, &#memo).await)
+        } else {
+            quote!(::cache_core::__private::invalidate_all_sync(#cache, &#memo))
+        };
+        quote! {
+            #head {
+                #prelude
+                #run
+            }
+        }
+    }
+
+    /// The docs of `f_uncached`.
+    pub(crate) fn uncached_doc(&self) -> TokenStream {
+        self.doc(
+            &format!(
+                "Runs the body of `{}` without reading or writing the cache.",
+                self.fn_name()
+            ),
+            None,
+        )
+    }
+
+    pub(crate) fn uncached_fn(&self) -> TokenStream {
+        let mut sig = self.sig().clone();
+        sig.ident = self.helper_name("uncached");
+        let vis = &self.item.vis;
+        let attrs = self.helper_attrs(true);
+        let block = &self.item.block;
+        let doc = self.uncached_doc();
+        quote! {
+            #doc
+            #(#attrs)*
+            #vis #sig #block
+        }
+    }
+
+    /// A generated helper's documentation: what it does, where it comes
+    /// from, and (for the fallible helpers) when it fails.
+    pub(crate) fn doc(&self, text: &str, errors: Option<&str>) -> TokenStream {
+        let generated = format!("Generated by `#[{}]`.", self.kind.name());
+        let errors = errors.map(|errors| {
+            quote! {
+                #[doc = ""]
+                #[doc = "# Errors"]
+                #[doc = ""]
+                #[doc = #errors]
+            }
+        });
+        quote! {
+            #[doc = #text]
+            #[doc = ""]
+            #[doc = #generated]
+            #errors
+        }
+    }
+
+    /// The attributes a generated helper inherits: `cfg`, lint levels and
+    /// `doc(hidden)`-style lists. `#[expect]` becomes `#[allow]` except on
+    /// `f_uncached`, which holds the body the expectation is about.
+    pub(crate) fn helper_attrs(&self, keep_expect: bool) -> Vec<Attribute> {
+        self.item
+            .attrs
+            .iter()
+            .filter(|a| {
+                let path = a.path();
+                ["cfg", "allow", "warn", "deny", "forbid", "expect"]
+                    .iter()
+                    .any(|name| path.is_ident(name))
+                    || (path.is_ident("doc") && matches!(a.meta, Meta::List(_)))
+            })
+            .map(|a| {
+                if keep_expect {
+                    a.clone()
+                } else {
+                    expect_to_allow(a)
+                }
+            })
+            .collect()
+    }
+}
+
+/// `#[expect(lint)]` → `#[allow(lint)]`: on a generated function the lint
+/// the user expected may not fire, which would itself warn.
+pub(crate) fn expect_to_allow(attr: &Attribute) -> Attribute {
+    let mut attr = attr.clone();
+    if let Meta::List(list) = &mut attr.meta {
+        if list.path.is_ident("expect") {
+            let span = list.path.segments[0].ident.span();
+            list.path = Ident::new("allow", span).into();
+        }
+    }
+    attr
+}
+
+/// The lifetimes named in `tokens`.
+fn lifetimes_in(tokens: TokenStream, out: &mut HashSet<String>) {
+    let mut after_quote = false;
+    for tt in tokens {
+        match tt {
+            TokenTree::Punct(p) if p.as_char() == '\'' => {
+                after_quote = true;
+                continue;
+            }
+            TokenTree::Ident(ident) if after_quote => {
+                out.insert(ident.to_string());
+            }
+            TokenTree::Group(group) => lifetimes_in(group.stream(), out),
+            _ => {}
+        }
+        after_quote = false;
+    }
+}
+
+/// `generics` without the lifetime parameters that a helper taking only
+/// some of the arguments no longer uses (they would be unused parameters).
+fn prune_lifetimes(generics: &Generics, inputs: &TokenStream) -> Generics {
+    let mut used = HashSet::new();
+    lifetimes_in(inputs.clone(), &mut used);
+    lifetimes_in(generics.where_clause.to_token_stream(), &mut used);
+    for param in &generics.params {
+        match param {
+            GenericParam::Type(t) => lifetimes_in(t.bounds.to_token_stream(), &mut used),
+            GenericParam::Const(c) => lifetimes_in(c.ty.to_token_stream(), &mut used),
+            GenericParam::Lifetime(l) => lifetimes_in(l.bounds.to_token_stream(), &mut used),
+        }
+    }
+    let mut pruned = generics.clone();
+    pruned.params = generics
+        .params
+        .iter()
+        .filter(|param| match param {
+            GenericParam::Lifetime(l) => used.contains(&l.lifetime.ident.to_string()),
+            _ => true,
+        })
+        .cloned()
+        .collect();
+    if pruned.params.is_empty() {
+        pruned.lt_token = None;
+        pruned.gt_token = None;
+    }
+    pruned
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unused_lifetimes_are_pruned_from_helpers() {
+        let generics: Generics = syn::parse_str("<'a, 'b, T: 'b>").unwrap();
+        let pruned = prune_lifetimes(&generics, &quote!(x: &'a str));
+        assert_eq!(pruned.to_token_stream().to_string(), "< 'a , 'b , T : 'b >");
+        let generics: Generics = syn::parse_str("<'a>").unwrap();
+        let pruned = prune_lifetimes(&generics, &quote!());
+        assert!(pruned.to_token_stream().is_empty());
+    }
+}
