@@ -159,8 +159,10 @@
 //!
 //! Call [`init`](crate::init) once at start-up, before the first cached
 //! call, to set the cache the macros use. Everything it stores is under
-//! its key prefix (default `"cache:"`); give each application its own so
-//! that they can share a store and clear only their own keys.
+//! its key prefix (default `"cache"`); give each application its own so
+//! that they can share a store and clear only their own keys. The prefix
+//! is a namespace: no two prefixes can reach each other's keys, even when
+//! one extends the other (see [`key::Namespace`](crate::key::Namespace)).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -288,8 +290,9 @@
 //!
 //! # Keys you choose
 //!
-//! An entry's key is `<prefix><module path>::<name>:<version>:<args>`,
-//! where `<args>` is a stable encoding of the key arguments: the same in
+//! An entry's key is `<ns>#<module path>::<name>:<version>:<args>`
+//! (`<ns>` is the cache's prefix, escaped), where `<args>` is a stable
+//! encoding of the key arguments (maps and sets sorted): the same in
 //! every process, on every platform, in every run, so processes running
 //! the same code share entries. Three options change it:
 //!
