@@ -98,7 +98,8 @@ pub fn template_value<T: TemplateValue>(value: &T) -> &dyn fmt::Display {
     value
 }
 
-/// Whether a byte of a value is written as is.
+/// Whether a byte of a value is written as is. cache-macros' `attr.rs` keeps
+/// the same list for its compile-time checks of a template's text.
 #[inline]
 fn is_plain(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
