@@ -500,8 +500,10 @@ fn display_len<T: std::fmt::Display>(value: T) -> usize {
     value.to_string().len()
 }
 
+/// The full key (namespace included) of a template entry in `TEMPLATES`.
 fn template_key(function: &str, args: &str) -> String {
-    format!("{}::{function}:1:{args}", module_path!())
+    let ns = cache_core::key::Namespace::new(TEMPLATES.key_prefix());
+    format!("{}{}::{function}:1:{args}", ns.memoized(), module_path!())
 }
 
 #[test]
@@ -512,9 +514,8 @@ fn template_values_holding_the_separator_never_share_a_key() {
         "1|2:3",
         "another argument list, another entry"
     );
-    let store = TEMPLATES.blocking();
-    assert!(store.has(&template_key("pair", "pair:1%3A2:3")).unwrap());
-    assert!(store.has(&template_key("pair", "pair:1:2%3A3")).unwrap());
+    assert!(stored(&TEMPLATES, &template_key("pair", "pair:1%3A2:3")));
+    assert!(stored(&TEMPLATES, &template_key("pair", "pair:1:2%3A3")));
     assert!(pair_invalidate("1:2", "3").unwrap());
     assert!(!pair_invalidate("1:2", "3").unwrap());
     assert_eq!(pair("1", "2:3"), "1|2:3");
@@ -527,15 +528,16 @@ fn template_values_are_readable_when_plain_and_escaped_otherwise() {
     user_label(-5);
     display_len("a b");
     display_len(7u8);
-    let store = TEMPLATES.blocking();
-    assert!(store.has(&template_key("user_label", "user:5")).unwrap());
-    assert!(store.has(&template_key("user_label", "user:-5")).unwrap());
-    assert!(store
-        .has(&template_key("display_len", "len:a%20b<%26str>"))
-        .unwrap());
-    assert!(store
-        .has(&template_key("display_len", "len:7<u8>"))
-        .unwrap());
+    assert!(stored(&TEMPLATES, &template_key("user_label", "user:5")));
+    assert!(stored(&TEMPLATES, &template_key("user_label", "user:-5")));
+    assert!(stored(
+        &TEMPLATES,
+        &template_key("display_len", "len:a%20b<%26str>")
+    ));
+    assert!(stored(
+        &TEMPLATES,
+        &template_key("display_len", "len:7<u8>")
+    ));
 }
 
 // --- Fail-open ------------------------------------------------------------------------------
