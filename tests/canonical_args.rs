@@ -10,6 +10,8 @@ use cache_core::memoize;
 
 static RUNS: AtomicUsize = AtomicUsize::new(0);
 
+// Memoized functions take their key arguments by value, as callers pass them.
+#[allow(clippy::needless_pass_by_value)]
 #[memoize(timeout = 60)]
 fn total(weights: HashMap<String, u32>, tags: HashSet<u16>) -> u64 {
     RUNS.fetch_add(1, Ordering::SeqCst);
