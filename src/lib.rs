@@ -15,6 +15,7 @@
 //!   its server, for memoized free functions (`cache = NAME`).
 //! - [`down_backend`]: a store whose every call fails, for fail-open tests.
 //! - [`keys`]: memoized calls' full keys, for tests that look at the store.
+//! - [`look_alike`]: types whose encodings line up, for the shape rule.
 //! - [`examples`]: builds an example from a test, to run it as a process.
 //! - [`paired`]: interleaved comparisons for the benches, robust to a
 //!   machine whose speed drifts.
@@ -30,6 +31,7 @@ pub mod examples;
 pub mod fs_store;
 pub mod keys;
 pub mod late_cache;
+pub mod look_alike;
 pub mod paired;
 pub mod redis_cluster;
 pub mod redis_sentinel;

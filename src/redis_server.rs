@@ -202,6 +202,26 @@ impl RedisServer {
         self.url_for_db(0)
     }
 
+    /// A cache on this (plain, non-TLS) server under `prefix`, with the
+    /// default settings otherwise.
+    ///
+    /// ```no_run
+    /// let server = cache_suite::redis_server::RedisServer::start();
+    /// let cache = server.cache("app");
+    /// assert_eq!(cache.key_prefix(), "app");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Never for a server of this harness: its URL always builds.
+    pub fn cache(&self, prefix: &str) -> cache_core::Cache {
+        cache_core::Cache::builder()
+            .url(self.url())
+            .key_prefix(prefix)
+            .build()
+            .expect("a redis URL from the harness builds")
+    }
+
     /// `redis://127.0.0.1:<port>/<db>` (`rediss://` for a TLS server).
     ///
     /// ```no_run

@@ -30,18 +30,10 @@ impl Squares {
     }
 }
 
-fn redis_cache(server: &RedisServer, prefix: &str) -> Cache {
-    Cache::builder()
-        .url(server.url())
-        .key_prefix(prefix)
-        .build()
-        .expect("a redis URL from the harness builds")
-}
-
 #[test]
 fn ten_thousand_blocking_calls_complete_in_one_current_thread_task() {
     let server = RedisServer::start();
-    let cache = redis_cache(&server, "budget-blocking:");
+    let cache = server.cache("budget-blocking:");
     within_deadline(DEADLINE, move || {
         current_thread_runtime().block_on(async {
             let sync = cache.blocking();
@@ -57,7 +49,7 @@ fn ten_thousand_blocking_calls_complete_in_one_current_thread_task() {
 fn ten_thousand_sync_memoized_calls_complete_in_one_current_thread_task() {
     let server = RedisServer::start();
     let squares = Squares {
-        cache: redis_cache(&server, "budget-memoized:"),
+        cache: server.cache("budget-memoized:"),
         runs: AtomicUsize::new(0),
     };
     let runs = within_deadline(DEADLINE, move || {
@@ -75,7 +67,7 @@ fn ten_thousand_sync_memoized_calls_complete_in_one_current_thread_task() {
 #[test]
 fn bursts_of_blocking_calls_between_async_calls_complete_in_one_spawned_task() {
     let server = RedisServer::start();
-    let cache = redis_cache(&server, "budget-mixed:");
+    let cache = server.cache("budget-mixed:");
     within_deadline(DEADLINE, move || {
         let rt = current_thread_runtime();
         rt.block_on(async {

@@ -112,13 +112,7 @@ async fn nest_async(nest: &Nest, round: u64) {
 }
 
 fn redis_nest(server: &RedisServer) -> Arc<Nest> {
-    Nest::new(
-        Cache::builder()
-            .url(server.url())
-            .key_prefix("nested:")
-            .build()
-            .expect("a redis URL from the harness builds"),
-    )
+    Nest::new(server.cache("nested:"))
 }
 
 fn memory_nest() -> Arc<Nest> {

@@ -8,24 +8,12 @@
 //! redis-server; `CACHE_SOAK_CASES` raises the number of programs.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use cache_core::{memoize, Cache, MemoryBackend};
+use cache_suite::look_alike::{A, B};
 use cache_suite::redis_server::RedisServer;
 use proptest::prelude::*;
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct A {
-    a: u32,
-    b: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct B {
-    a: u32,
-    b: u32,
-}
 
 /// A value of one of several types whose encodings line up byte for byte.
 #[derive(Debug, Clone, PartialEq)]
@@ -245,11 +233,21 @@ fn runtime() -> tokio::runtime::Runtime {
 /// One test at a time uses the memoized function's cache switch.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-#[test]
-fn memory_store_matches_the_model() {
+/// Runs `cases` random programs over `caches` (one per prefix, in the
+/// order of `PREFIXES`) against the model.
+fn check_against_the_model(caches: &[Cache], cases: u32) {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let rt = runtime();
+    let config = ProptestConfig::with_cases(cases);
+    proptest!(config, |(ops in proptest::collection::vec(op(), 1..60))| {
+        rt.block_on(run(caches, &ops))?;
+    });
+}
+
+#[test]
+fn memory_store_matches_the_model() {
     let store = MemoryBackend::new();
     let caches: Vec<Cache> = PREFIXES
         .iter()
@@ -261,35 +259,14 @@ fn memory_store_matches_the_model() {
                 .unwrap()
         })
         .collect();
-    let rt = runtime();
-    let config = ProptestConfig::with_cases(cases(256));
-    proptest!(config, |(ops in proptest::collection::vec(op(), 1..60))| {
-        rt.block_on(run(&caches, &ops))?;
-    });
+    check_against_the_model(&caches, cases(256));
 }
 
 #[test]
 fn redis_matches_the_model() {
-    static SERVER: OnceLock<RedisServer> = OnceLock::new();
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let server = SERVER.get_or_init(RedisServer::start);
-    let caches: Vec<Cache> = PREFIXES
-        .iter()
-        .map(|p| {
-            Cache::builder()
-                .url(server.url())
-                .key_prefix(*p)
-                .build()
-                .unwrap()
-        })
-        .collect();
-    let rt = runtime();
-    let config = ProptestConfig::with_cases(cases(48));
-    proptest!(config, |(ops in proptest::collection::vec(op(), 1..60))| {
-        rt.block_on(run(&caches, &ops))?;
-    });
+    let server = RedisServer::start();
+    let caches: Vec<Cache> = PREFIXES.iter().map(|p| server.cache(p)).collect();
+    check_against_the_model(&caches, cases(48));
     // Nothing but the caches' own keys was ever written.
     let keys = server.cli(&["KEYS", "*"]);
     for key in keys.lines().filter(|k| !k.is_empty()) {

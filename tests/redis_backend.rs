@@ -8,14 +8,6 @@ use cache_core::backend::RedisBackend;
 use cache_core::{Backend, Cache, ErrorKind};
 use cache_suite::redis_server::RedisServer;
 
-fn cache(server: &RedisServer, prefix: &str) -> Cache {
-    Cache::builder()
-        .url(server.url())
-        .key_prefix(prefix)
-        .build()
-        .expect("a redis URL from the harness builds")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_backend_passes_the_conformance_suite() {
     let server = RedisServer::start();
@@ -30,7 +22,7 @@ async fn redis_backend_passes_the_conformance_suite() {
 #[tokio::test]
 async fn caches_with_different_prefixes_share_a_db_without_seeing_each_other() {
     let server = RedisServer::start();
-    let (a, b) = (cache(&server, "a:"), cache(&server, "b:"));
+    let (a, b) = (server.cache("a:"), server.cache("b:"));
     a.set("k", &1u32, None).await.unwrap();
     b.set("k", &2u32, None).await.unwrap();
     b.set("only-b", &3u32, None).await.unwrap();
@@ -48,7 +40,7 @@ async fn caches_with_different_prefixes_share_a_db_without_seeing_each_other() {
 #[tokio::test]
 async fn a_prefix_with_glob_characters_clears_only_its_own_keys() {
     let server = RedisServer::start();
-    let mine = cache(&server, "app*[1]?:");
+    let mine = server.cache("app*[1]?:");
     // Prefixes that the unescaped pattern `app*[1]?:*` would match, and
     // near misses.
     let lookalikes = [
@@ -63,7 +55,8 @@ async fn a_prefix_with_glob_characters_clears_only_its_own_keys() {
         mine.set(k, &k.to_string(), None).await.unwrap();
     }
     for prefix in lookalikes {
-        cache(&server, prefix)
+        server
+            .cache(prefix)
             .set("k", &prefix.to_string(), None)
             .await
             .unwrap();
@@ -73,7 +66,8 @@ async fn a_prefix_with_glob_characters_clears_only_its_own_keys() {
     assert_eq!(mine.get::<String>("one").await.unwrap(), None);
     for prefix in lookalikes {
         assert_eq!(
-            cache(&server, prefix)
+            server
+                .cache(prefix)
                 .get::<String>("k")
                 .await
                 .unwrap()
@@ -91,7 +85,7 @@ async fn keys_written_by_others_survive_clear() {
     server.cli(&["SET", "other:k", "theirs"]);
     server.cli(&["SET", "app", "no colon"]);
     server.cli(&["RPUSH", "app-queue", "job"]);
-    let app = cache(&server, "app:");
+    let app = server.cache("app:");
     for i in 0..1_200u32 {
         // More than one SCAN batch.
         app.set(&format!("k{i}"), &i, None).await.unwrap();
@@ -107,7 +101,7 @@ async fn keys_written_by_others_survive_clear() {
 #[tokio::test]
 async fn a_ten_mib_value_round_trips() {
     let server = RedisServer::start();
-    let cache = cache(&server, "app:");
+    let cache = server.cache("app:");
     let big: Vec<u8> = (0..10 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     cache.set("big", &big, None).await.unwrap();
     let back = cache.get::<Vec<u8>>("big").await.unwrap().unwrap();
@@ -117,7 +111,7 @@ async fn a_ten_mib_value_round_trips() {
 #[tokio::test]
 async fn bytes_that_do_not_decode_are_a_miss_and_get_or_set_with_overwrites_them() {
     let server = RedisServer::start();
-    let cache = cache(&server, "app:");
+    let cache = server.cache("app:");
     // A bincode format byte followed by junk, a `vec!["a"]` as releases
     // without shape fingerprints wrote it (format byte 0x01, then
     // bincode), and text that is no format at all.
@@ -152,7 +146,7 @@ async fn bytes_that_do_not_decode_are_a_miss_and_get_or_set_with_overwrites_them
 #[tokio::test]
 async fn a_counter_from_incr_reads_back_as_i64() {
     let server = RedisServer::start();
-    let cache = cache(&server, "app:");
+    let cache = server.cache("app:");
     assert_eq!(cache.incr("visits", 5).await.unwrap(), 5);
     assert_eq!(cache.incr("visits", -2).await.unwrap(), 3);
     assert_eq!(cache.get::<i64>("visits").await.unwrap(), Some(3));
@@ -166,7 +160,7 @@ async fn a_counter_from_incr_reads_back_as_i64() {
 #[tokio::test]
 async fn incr_works_on_a_value_written_by_set_and_keeps_its_ttl() {
     let server = RedisServer::start();
-    let cache = cache(&server, "app:");
+    let cache = server.cache("app:");
     cache.set("n", &5i64, Duration::ZERO).await.unwrap();
     assert_eq!(cache.incr("n", 1).await.unwrap(), 6);
     assert_eq!(cache.decr("n", 10).await.unwrap(), -4);
@@ -181,7 +175,7 @@ async fn incr_works_on_a_value_written_by_set_and_keeps_its_ttl() {
 #[tokio::test]
 async fn incr_of_text_is_a_backend_error_naming_the_key() {
     let server = RedisServer::start();
-    let cache = cache(&server, "app:");
+    let cache = server.cache("app:");
     cache.set("name", &"Ada".to_string(), None).await.unwrap();
     let err = cache.incr("name", 1).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
@@ -196,7 +190,7 @@ async fn incr_of_text_is_a_backend_error_naming_the_key() {
 #[tokio::test]
 async fn a_wrong_type_key_is_an_error_or_a_miss_never_a_panic() {
     let server = RedisServer::start();
-    let strict = cache(&server, "app:");
+    let strict = server.cache("app:");
     server.cli(&["LPUSH", &strict.full_key("k"), "x"]);
     let err = strict.get::<String>("k").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
@@ -225,7 +219,7 @@ async fn a_wrong_type_key_is_an_error_or_a_miss_never_a_panic() {
 #[tokio::test]
 async fn many_operations_use_the_prefix_and_keep_order() {
     let server = RedisServer::start();
-    let cache = cache(&server, "app:");
+    let cache = server.cache("app:");
     cache
         .set_many(&[("a", 1u32), ("b", 2), ("c", 3)], Duration::from_secs(60))
         .await

@@ -14,14 +14,6 @@ fn within_deadline(body: impl FnOnce() + Send + 'static) {
     blocking_harness::within_deadline(Duration::from_secs(20), body);
 }
 
-fn cache(server: &RedisServer) -> Cache {
-    Cache::builder()
-        .url(server.url())
-        .key_prefix("sync:")
-        .build()
-        .unwrap()
-}
-
 /// The blocking operations, exercised end to end (first connection included).
 fn exercise(cache: &Cache) {
     let sync = cache.blocking();
@@ -45,14 +37,14 @@ fn exercise(cache: &Cache) {
 #[test]
 fn blocking_calls_work_outside_any_runtime() {
     let server = RedisServer::start();
-    let cache = cache(&server);
+    let cache = server.cache("sync:");
     within_deadline(move || exercise(&cache));
 }
 
 #[test]
 fn blocking_calls_work_inside_a_current_thread_runtime() {
     let server = RedisServer::start();
-    let cache = cache(&server);
+    let cache = server.cache("sync:");
     within_deadline(move || {
         let rt = current_thread();
         rt.block_on(async move {
@@ -69,7 +61,7 @@ fn blocking_calls_work_inside_a_current_thread_runtime() {
 #[test]
 fn blocking_calls_work_inside_a_multi_thread_runtime() {
     let server = RedisServer::start();
-    let cache = cache(&server);
+    let cache = server.cache("sync:");
     within_deadline(move || {
         let rt = blocking_harness::multi_thread_runtime(2);
         rt.block_on(async move {
@@ -83,7 +75,7 @@ fn blocking_calls_work_inside_a_multi_thread_runtime() {
 #[test]
 fn an_async_connection_does_not_tie_blocking_calls_to_the_caller_runtime() {
     let server = RedisServer::start();
-    let cache = cache(&server);
+    let cache = server.cache("sync:");
     within_deadline(move || {
         let rt = current_thread();
         rt.block_on(async {
@@ -100,7 +92,7 @@ fn an_async_connection_does_not_tie_blocking_calls_to_the_caller_runtime() {
 #[test]
 fn a_reconnection_made_by_an_async_call_does_not_tie_blocking_calls_to_the_caller_runtime() {
     let mut server = RedisServer::start();
-    let cache = cache(&server);
+    let cache = server.cache("sync:");
     let rt = current_thread();
     rt.block_on(cache.ping()).unwrap();
     server.restart();
@@ -119,7 +111,7 @@ fn a_reconnection_made_by_an_async_call_does_not_tie_blocking_calls_to_the_calle
 #[test]
 fn a_cache_outlives_the_runtime_that_first_used_it() {
     let server = RedisServer::start();
-    let cache = cache(&server);
+    let cache = server.cache("sync:");
     within_deadline(move || {
         let first = current_thread();
         first.block_on(cache.set("k", &1u32, None)).unwrap();

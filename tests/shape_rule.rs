@@ -5,20 +5,8 @@
 use std::time::Duration;
 
 use cache_core::Cache;
+use cache_suite::look_alike::{A, B};
 use cache_suite::redis_server::RedisServer;
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct A {
-    a: u32,
-    b: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct B {
-    a: u32,
-    b: u32,
-}
 
 /// One type as two releases define it: the same name, fields swapped.
 mod release1 {
@@ -55,14 +43,6 @@ mod release2 {
 
 fn memory() -> Cache {
     Cache::builder().key_prefix("shape").build().unwrap()
-}
-
-fn redis(server: &RedisServer) -> Cache {
-    Cache::builder()
-        .url(server.url())
-        .key_prefix("shape")
-        .build()
-        .unwrap()
 }
 
 async fn another_type_is_a_miss(cache: &Cache) {
@@ -138,9 +118,9 @@ async fn memory_reads_only_the_shape_that_wrote() {
 #[tokio::test]
 async fn redis_reads_only_the_shape_that_wrote() {
     let server = RedisServer::start();
-    let cache = redis(&server);
+    let cache = server.cache("shape");
     another_type_is_a_miss(&cache).await;
-    a_rolling_deploy_never_reads_the_other_release(&cache, &redis(&server)).await;
+    a_rolling_deploy_never_reads_the_other_release(&cache, &server.cache("shape")).await;
 }
 
 #[tokio::test]
@@ -155,7 +135,7 @@ async fn json_entries_follow_the_same_rule() {
             .unwrap()
     };
     another_type_is_a_miss(&json(&server)).await;
-    a_rolling_deploy_never_reads_the_other_release(&json(&server), &redis(&server)).await;
+    a_rolling_deploy_never_reads_the_other_release(&json(&server), &server.cache("shape")).await;
 }
 
 /// Bytes under a key in a format this release does not write (an older
@@ -164,7 +144,7 @@ async fn json_entries_follow_the_same_rule() {
 #[tokio::test]
 async fn foreign_bytes_are_replaced_by_the_computation() {
     let server = RedisServer::start();
-    let cache = redis(&server);
+    let cache = server.cache("shape");
     let key = cache.full_key("k");
     for junk in [&b"\x01\x00\x01\x02"[..], b"\x03short", b"hello", b"\x04{}"] {
         cache

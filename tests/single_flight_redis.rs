@@ -16,14 +16,6 @@ const COMPUTATION: Duration = Duration::from_millis(300);
 const LATE_CALLERS: u32 = 200;
 const ROUNDS: u64 = 10;
 
-fn redis_cache(server: &RedisServer, prefix: &str) -> Cache {
-    Cache::builder()
-        .url(server.url())
-        .key_prefix(prefix)
-        .build()
-        .expect("a redis URL from the harness builds")
-}
-
 /// When the `i`th late caller arrives: spread over 290..310 ms after `start`.
 fn arrival(start: Instant, i: u32) -> Instant {
     start + Duration::from_millis(290) + Duration::from_micros(100) * i
@@ -55,7 +47,7 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn callers_arriving_as_the_computation_ends_share_it_on_redis() {
     let server = RedisServer::start();
-    let cache = redis_cache(&server, "late-joiners:");
+    let cache = server.cache("late-joiners:");
     for round in 0..ROUNDS {
         let runs = Arc::new(AtomicUsize::new(0));
         let (cache, counted) = (cache.clone(), Arc::clone(&runs));
@@ -100,7 +92,7 @@ impl Reports {
 async fn memoized_calls_arriving_as_the_computation_ends_share_it_on_redis() {
     let server = RedisServer::start();
     let reports = Arc::new(Reports {
-        cache: redis_cache(&server, "late-memoized:"),
+        cache: server.cache("late-memoized:"),
         runs: AtomicUsize::new(0),
     });
     for round in 0..ROUNDS {

@@ -189,3 +189,22 @@ impl std::error::Error for Error {
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
+
+/// The error of a serde `Serialize` impl seen by this crate's own
+/// serializers (the shape fingerprint, the key encoder): its message only.
+#[derive(Debug)]
+pub(crate) struct SerializeError(pub(crate) String);
+
+impl fmt::Display for SerializeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SerializeError {}
+
+impl serde::ser::Error for SerializeError {
+    fn custom<M: fmt::Display>(msg: M) -> Self {
+        Self(msg.to_string())
+    }
+}

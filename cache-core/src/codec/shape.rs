@@ -28,13 +28,13 @@
 //! can write a matching fingerprint. [`signing`](crate::CacheBuilder::signing_key)
 //! covers that.
 
-use std::fmt;
-
 use serde::ser::{self, Serialize};
+
+use crate::error::SerializeError;
 
 /// The 64-bit shape fingerprint of `value` (see the module docs). Fails
 /// only when the value's own `Serialize` fails.
-pub(crate) fn fingerprint<T: Serialize + ?Sized>(value: &T) -> Result<u64, ShapeError> {
+pub(crate) fn fingerprint<T: Serialize + ?Sized>(value: &T) -> Result<u64, SerializeError> {
     let mut h = Hasher::new(SEED);
     value.serialize(Shape(&mut h))?;
     Ok(h.finish())
@@ -129,25 +129,6 @@ enum Token {
     Element,
 }
 
-/// The error of a value's own `Serialize` (a poisoned lock, a custom
-/// refusal); the shape pass itself never fails.
-#[derive(Debug)]
-pub(crate) struct ShapeError(String);
-
-impl fmt::Display for ShapeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ShapeError {}
-
-impl ser::Error for ShapeError {
-    fn custom<M: fmt::Display>(msg: M) -> Self {
-        Self(msg.to_string())
-    }
-}
-
 /// The serializer: mixes the shape of what it is given into the hasher.
 struct Shape<'a>(&'a mut Hasher);
 
@@ -162,7 +143,7 @@ struct Unordered<'a> {
 }
 
 impl Unordered<'_> {
-    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ShapeError> {
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerializeError> {
         let mut h = Hasher::new(Token::Element as u64);
         value.serialize(Shape(&mut h))?;
         self.sum = self.sum.wrapping_add(h.finish());
@@ -180,7 +161,7 @@ impl Unordered<'_> {
 macro_rules! primitives {
     ($($method:ident: $ty:ty => $token:ident),* $(,)?) => {
         $(#[inline]
-        fn $method(self, _: $ty) -> Result<(), ShapeError> {
+        fn $method(self, _: $ty) -> Result<(), SerializeError> {
             self.0.token(Token::$token);
             Ok(())
         })*
@@ -189,7 +170,7 @@ macro_rules! primitives {
 
 impl<'a> ser::Serializer for Shape<'a> {
     type Ok = ();
-    type Error = ShapeError;
+    type Error = SerializeError;
     type SerializeSeq = Unordered<'a>;
     type SerializeTuple = Self;
     type SerializeTupleStruct = Self;
@@ -208,22 +189,22 @@ impl<'a> ser::Serializer for Shape<'a> {
         serialize_char: char => Char, serialize_str: &str => Str, serialize_bytes: &[u8] => Bytes,
     );
 
-    fn serialize_none(self) -> Result<(), ShapeError> {
+    fn serialize_none(self) -> Result<(), SerializeError> {
         self.0.token(Token::None);
         Ok(())
     }
 
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), ShapeError> {
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), SerializeError> {
         self.0.token(Token::Some);
         value.serialize(self)
     }
 
-    fn serialize_unit(self) -> Result<(), ShapeError> {
+    fn serialize_unit(self) -> Result<(), SerializeError> {
         self.0.token(Token::Unit);
         Ok(())
     }
 
-    fn serialize_unit_struct(self, name: &'static str) -> Result<(), ShapeError> {
+    fn serialize_unit_struct(self, name: &'static str) -> Result<(), SerializeError> {
         self.0.token(Token::UnitStruct);
         self.0.name(name);
         Ok(())
@@ -234,7 +215,7 @@ impl<'a> ser::Serializer for Shape<'a> {
         name: &'static str,
         index: u32,
         variant: &'static str,
-    ) -> Result<(), ShapeError> {
+    ) -> Result<(), SerializeError> {
         self.variant(Token::UnitVariant, name, index, variant);
         Ok(())
     }
@@ -243,7 +224,7 @@ impl<'a> ser::Serializer for Shape<'a> {
         self,
         name: &'static str,
         value: &T,
-    ) -> Result<(), ShapeError> {
+    ) -> Result<(), SerializeError> {
         self.0.token(Token::NewtypeStruct);
         self.0.name(name);
         value.serialize(self)
@@ -255,23 +236,27 @@ impl<'a> ser::Serializer for Shape<'a> {
         index: u32,
         variant: &'static str,
         value: &T,
-    ) -> Result<(), ShapeError> {
+    ) -> Result<(), SerializeError> {
         let s = self.variant(Token::NewtypeVariant, name, index, variant);
         value.serialize(s)
     }
 
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Unordered<'a>, ShapeError> {
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Unordered<'a>, SerializeError> {
         self.0.token(Token::Seq);
         Ok(self.unordered())
     }
 
-    fn serialize_tuple(self, len: usize) -> Result<Self, ShapeError> {
+    fn serialize_tuple(self, len: usize) -> Result<Self, SerializeError> {
         self.0.token(Token::Tuple);
         self.0.word(len as u64);
         Ok(self)
     }
 
-    fn serialize_tuple_struct(self, name: &'static str, len: usize) -> Result<Self, ShapeError> {
+    fn serialize_tuple_struct(
+        self,
+        name: &'static str,
+        len: usize,
+    ) -> Result<Self, SerializeError> {
         self.0.token(Token::TupleStruct);
         self.0.name(name);
         self.0.word(len as u64);
@@ -284,18 +269,18 @@ impl<'a> ser::Serializer for Shape<'a> {
         index: u32,
         variant: &'static str,
         len: usize,
-    ) -> Result<Self, ShapeError> {
+    ) -> Result<Self, SerializeError> {
         let s = self.variant(Token::TupleVariant, name, index, variant);
         s.0.word(len as u64);
         Ok(s)
     }
 
-    fn serialize_map(self, _len: Option<usize>) -> Result<Unordered<'a>, ShapeError> {
+    fn serialize_map(self, _len: Option<usize>) -> Result<Unordered<'a>, SerializeError> {
         self.0.token(Token::Map);
         Ok(self.unordered())
     }
 
-    fn serialize_struct(self, name: &'static str, _len: usize) -> Result<Self, ShapeError> {
+    fn serialize_struct(self, name: &'static str, _len: usize) -> Result<Self, SerializeError> {
         self.0.token(Token::Struct);
         self.0.name(name);
         Ok(self)
@@ -307,7 +292,7 @@ impl<'a> ser::Serializer for Shape<'a> {
         index: u32,
         variant: &'static str,
         _len: usize,
-    ) -> Result<Self, ShapeError> {
+    ) -> Result<Self, SerializeError> {
         Ok(self.variant(Token::StructVariant, name, index, variant))
     }
 }
@@ -337,13 +322,16 @@ impl<'a> Shape<'a> {
 
 impl ser::SerializeSeq for Unordered<'_> {
     type Ok = ();
-    type Error = ShapeError;
+    type Error = SerializeError;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ShapeError> {
+    fn serialize_element<T: Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> Result<(), SerializeError> {
         self.element(value)
     }
 
-    fn end(self) -> Result<(), ShapeError> {
+    fn end(self) -> Result<(), SerializeError> {
         Unordered::end(self);
         Ok(())
     }
@@ -351,16 +339,16 @@ impl ser::SerializeSeq for Unordered<'_> {
 
 impl ser::SerializeMap for Unordered<'_> {
     type Ok = ();
-    type Error = ShapeError;
+    type Error = SerializeError;
 
-    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), ShapeError> {
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), SerializeError> {
         let mut h = Hasher::new(Token::Element as u64);
         key.serialize(Shape(&mut h))?;
         self.entry = Some(h);
         Ok(())
     }
 
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ShapeError> {
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerializeError> {
         // A value without a key cannot come from a correct `Serialize`;
         // hash it as an entry of its own rather than fail.
         let mut h = self
@@ -373,7 +361,7 @@ impl ser::SerializeMap for Unordered<'_> {
         Ok(())
     }
 
-    fn end(self) -> Result<(), ShapeError> {
+    fn end(self) -> Result<(), SerializeError> {
         Unordered::end(self);
         Ok(())
     }
@@ -383,13 +371,13 @@ macro_rules! ordered {
     ($($trait:ident :: $method:ident),* $(,)?) => {
         $(impl ser::$trait for Shape<'_> {
             type Ok = ();
-            type Error = ShapeError;
+            type Error = SerializeError;
 
-            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ShapeError> {
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerializeError> {
                 value.serialize(Shape(self.0))
             }
 
-            fn end(self) -> Result<(), ShapeError> {
+            fn end(self) -> Result<(), SerializeError> {
                 self.close();
                 Ok(())
             }
@@ -407,25 +395,25 @@ macro_rules! fields {
     ($($trait:ident),* $(,)?) => {
         $(impl ser::$trait for Shape<'_> {
             type Ok = ();
-            type Error = ShapeError;
+            type Error = SerializeError;
 
             fn serialize_field<T: Serialize + ?Sized>(
                 &mut self,
                 key: &'static str,
                 value: &T,
-            ) -> Result<(), ShapeError> {
+            ) -> Result<(), SerializeError> {
                 self.0.token(Token::Field);
                 self.0.name(key);
                 value.serialize(Shape(self.0))
             }
 
-            fn skip_field(&mut self, key: &'static str) -> Result<(), ShapeError> {
+            fn skip_field(&mut self, key: &'static str) -> Result<(), SerializeError> {
                 self.0.token(Token::SkippedField);
                 self.0.name(key);
                 Ok(())
             }
 
-            fn end(self) -> Result<(), ShapeError> {
+            fn end(self) -> Result<(), SerializeError> {
                 self.close();
                 Ok(())
             }

@@ -17,9 +17,10 @@
 //! never encode alike, so two argument lists never share a key.
 
 use std::any::type_name;
-use std::fmt;
 
 use serde::ser::{self, Serialize};
+
+use crate::error::SerializeError;
 
 /// Where encoded bytes go.
 pub(crate) trait Sink {
@@ -39,7 +40,7 @@ impl Sink for Vec<u8> {
 pub(crate) fn encode<T: Serialize + ?Sized, S: Sink>(
     value: &T,
     sink: &mut S,
-) -> Result<(), ArgsError> {
+) -> Result<(), SerializeError> {
     value.serialize(Encoder {
         sink,
         set: is_unordered_set::<T>(),
@@ -61,25 +62,6 @@ fn is_unordered_set<T: ?Sized>() -> bool {
         ]
         .iter()
         .any(|set| name.starts_with(set))
-}
-
-/// A key argument that cannot be encoded (a sequence of unknown length, or
-/// a `Serialize` impl that failed).
-#[derive(Debug)]
-pub(crate) struct ArgsError(String);
-
-impl fmt::Display for ArgsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ArgsError {}
-
-impl ser::Error for ArgsError {
-    fn custom<M: fmt::Display>(msg: M) -> Self {
-        Self(msg.to_string())
-    }
 }
 
 struct Encoder<'a, S: Sink> {
@@ -127,11 +109,19 @@ fn len_u128(len: usize) -> u128 {
 struct Sorted<'a, S: Sink> {
     sink: &'a mut S,
     items: Vec<Vec<u8>>,
-    /// A map entry under way: its key's bytes, waiting for the value.
-    entry: Option<Vec<u8>>,
+    /// The item under way (a map entry's key waits here for its value).
+    current: Vec<u8>,
 }
 
-impl<S: Sink> Sorted<'_, S> {
+impl<'a, S: Sink> Sorted<'a, S> {
+    fn new(sink: &'a mut S, len: Option<usize>) -> Self {
+        Self {
+            sink,
+            items: Vec::with_capacity(len.unwrap_or(0)),
+            current: Vec::new(),
+        }
+    }
+
     fn finish(mut self) {
         self.items.sort_unstable();
         varint(self.sink, len_u128(self.items.len()));
@@ -141,7 +131,15 @@ impl<S: Sink> Sorted<'_, S> {
     }
 }
 
-/// A compound value whose parts are written in order.
+impl<'a, S: Sink> Encoder<'a, S> {
+    /// A variant with fields: its index, then the fields in order.
+    fn variant(self, index: u32) -> Compound<'a, S> {
+        varint(self.sink, u128::from(index));
+        Compound::InOrder(self.sink)
+    }
+}
+
+/// A compound value: parts written in order, or sorted.
 enum Compound<'a, S: Sink> {
     InOrder(&'a mut S),
     Sorted(Sorted<'a, S>),
@@ -150,7 +148,7 @@ enum Compound<'a, S: Sink> {
 macro_rules! unsigned {
     ($($method:ident: $ty:ty),* $(,)?) => {
         $(#[inline]
-        fn $method(self, v: $ty) -> Result<(), ArgsError> {
+        fn $method(self, v: $ty) -> Result<(), SerializeError> {
             varint(self.sink, u128::from(v));
             Ok(())
         })*
@@ -160,7 +158,7 @@ macro_rules! unsigned {
 macro_rules! signed {
     ($($method:ident: $ty:ty),* $(,)?) => {
         $(#[inline]
-        fn $method(self, v: $ty) -> Result<(), ArgsError> {
+        fn $method(self, v: $ty) -> Result<(), SerializeError> {
             varint(self.sink, zigzag(i128::from(v)));
             Ok(())
         })*
@@ -169,7 +167,7 @@ macro_rules! signed {
 
 impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
     type Ok = ();
-    type Error = ArgsError;
+    type Error = SerializeError;
     type SerializeSeq = Compound<'a, S>;
     type SerializeTuple = Compound<'a, S>;
     type SerializeTupleStruct = Compound<'a, S>;
@@ -182,65 +180,65 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
     signed!(serialize_i16: i16, serialize_i32: i32, serialize_i64: i64, serialize_i128: i128);
 
     #[inline]
-    fn serialize_u8(self, v: u8) -> Result<(), ArgsError> {
+    fn serialize_u8(self, v: u8) -> Result<(), SerializeError> {
         self.sink.put(&[v]);
         Ok(())
     }
 
     #[inline]
-    fn serialize_i8(self, v: i8) -> Result<(), ArgsError> {
+    fn serialize_i8(self, v: i8) -> Result<(), SerializeError> {
         self.sink.put(&v.to_le_bytes());
         Ok(())
     }
 
     #[inline]
-    fn serialize_bool(self, v: bool) -> Result<(), ArgsError> {
+    fn serialize_bool(self, v: bool) -> Result<(), SerializeError> {
         self.sink.put(&[u8::from(v)]);
         Ok(())
     }
 
-    fn serialize_f32(self, v: f32) -> Result<(), ArgsError> {
+    fn serialize_f32(self, v: f32) -> Result<(), SerializeError> {
         self.sink.put(&v.to_le_bytes());
         Ok(())
     }
 
-    fn serialize_f64(self, v: f64) -> Result<(), ArgsError> {
+    fn serialize_f64(self, v: f64) -> Result<(), SerializeError> {
         self.sink.put(&v.to_le_bytes());
         Ok(())
     }
 
-    fn serialize_char(self, v: char) -> Result<(), ArgsError> {
+    fn serialize_char(self, v: char) -> Result<(), SerializeError> {
         self.sink.put(v.encode_utf8(&mut [0; 4]).as_bytes());
         Ok(())
     }
 
     #[inline]
-    fn serialize_str(self, v: &str) -> Result<(), ArgsError> {
+    fn serialize_str(self, v: &str) -> Result<(), SerializeError> {
         self.serialize_bytes(v.as_bytes())
     }
 
     #[inline]
-    fn serialize_bytes(self, v: &[u8]) -> Result<(), ArgsError> {
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), SerializeError> {
         varint(self.sink, len_u128(v.len()));
         self.sink.put(v);
         Ok(())
     }
 
-    fn serialize_none(self) -> Result<(), ArgsError> {
+    fn serialize_none(self) -> Result<(), SerializeError> {
         self.sink.put(&[0]);
         Ok(())
     }
 
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), ArgsError> {
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), SerializeError> {
         self.sink.put(&[1]);
         encode(value, self.sink)
     }
 
-    fn serialize_unit(self) -> Result<(), ArgsError> {
+    fn serialize_unit(self) -> Result<(), SerializeError> {
         Ok(())
     }
 
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), ArgsError> {
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), SerializeError> {
         Ok(())
     }
 
@@ -249,7 +247,7 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
         _: &'static str,
         index: u32,
         _: &'static str,
-    ) -> Result<(), ArgsError> {
+    ) -> Result<(), SerializeError> {
         varint(self.sink, u128::from(index));
         Ok(())
     }
@@ -258,7 +256,7 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
         self,
         _: &'static str,
         value: &T,
-    ) -> Result<(), ArgsError> {
+    ) -> Result<(), SerializeError> {
         encode(value, self.sink)
     }
 
@@ -268,27 +266,23 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
         index: u32,
         _: &'static str,
         value: &T,
-    ) -> Result<(), ArgsError> {
+    ) -> Result<(), SerializeError> {
         varint(self.sink, u128::from(index));
         encode(value, self.sink)
     }
 
-    fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'a, S>, ArgsError> {
+    fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'a, S>, SerializeError> {
         if self.set {
-            return Ok(Compound::Sorted(Sorted {
-                sink: self.sink,
-                items: Vec::with_capacity(len.unwrap_or(0)),
-                entry: None,
-            }));
+            return Ok(Compound::Sorted(Sorted::new(self.sink, len)));
         }
         let len = len.ok_or_else(|| {
-            ArgsError("a key argument is a sequence of unknown length".to_owned())
+            SerializeError("a key argument is a sequence of unknown length".to_owned())
         })?;
         varint(self.sink, len_u128(len));
         Ok(Compound::InOrder(self.sink))
     }
 
-    fn serialize_tuple(self, _: usize) -> Result<Compound<'a, S>, ArgsError> {
+    fn serialize_tuple(self, _: usize) -> Result<Compound<'a, S>, SerializeError> {
         Ok(Compound::InOrder(self.sink))
     }
 
@@ -296,7 +290,7 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
         self,
         _: &'static str,
         _: usize,
-    ) -> Result<Compound<'a, S>, ArgsError> {
+    ) -> Result<Compound<'a, S>, SerializeError> {
         Ok(Compound::InOrder(self.sink))
     }
 
@@ -306,20 +300,19 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
         index: u32,
         _: &'static str,
         _: usize,
-    ) -> Result<Compound<'a, S>, ArgsError> {
-        varint(self.sink, u128::from(index));
-        Ok(Compound::InOrder(self.sink))
+    ) -> Result<Compound<'a, S>, SerializeError> {
+        Ok(self.variant(index))
     }
 
-    fn serialize_map(self, len: Option<usize>) -> Result<Compound<'a, S>, ArgsError> {
-        Ok(Compound::Sorted(Sorted {
-            sink: self.sink,
-            items: Vec::with_capacity(len.unwrap_or(0)),
-            entry: None,
-        }))
+    fn serialize_map(self, len: Option<usize>) -> Result<Compound<'a, S>, SerializeError> {
+        Ok(Compound::Sorted(Sorted::new(self.sink, len)))
     }
 
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound<'a, S>, ArgsError> {
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Compound<'a, S>, SerializeError> {
         Ok(Compound::InOrder(self.sink))
     }
 
@@ -329,36 +322,28 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
         index: u32,
         _: &'static str,
         _: usize,
-    ) -> Result<Compound<'a, S>, ArgsError> {
-        varint(self.sink, u128::from(index));
-        Ok(Compound::InOrder(self.sink))
+    ) -> Result<Compound<'a, S>, SerializeError> {
+        Ok(self.variant(index))
     }
 }
 
 impl<S: Sink> Compound<'_, S> {
-    /// Encodes one part: in place, or into its own buffer to be sorted.
-    fn part<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ArgsError> {
+    /// Encodes `value` in place, or onto the item under way.
+    fn encode<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerializeError> {
         match self {
             Self::InOrder(sink) => encode(value, *sink),
-            Self::Sorted(sorted) => {
-                let mut item = sorted.entry.take().unwrap_or_default();
-                encode(value, &mut item)?;
-                sorted.items.push(item);
-                Ok(())
-            }
+            Self::Sorted(sorted) => encode(value, &mut sorted.current),
         }
     }
 
-    fn key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), ArgsError> {
-        match self {
-            Self::InOrder(sink) => encode(key, *sink),
-            Self::Sorted(sorted) => {
-                let mut item = Vec::new();
-                encode(key, &mut item)?;
-                sorted.entry = Some(item);
-                Ok(())
-            }
+    /// Encodes the last piece of a part (an element, a field, a map
+    /// entry's value): a sorted item is then complete.
+    fn part<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerializeError> {
+        self.encode(value)?;
+        if let Self::Sorted(sorted) = self {
+            sorted.items.push(std::mem::take(&mut sorted.current));
         }
+        Ok(())
     }
 
     fn close(self) {
@@ -372,14 +357,14 @@ macro_rules! parts {
     ($($trait:ident :: $method:ident),* $(,)?) => {
         $(impl<S: Sink> ser::$trait for Compound<'_, S> {
             type Ok = ();
-            type Error = ArgsError;
+            type Error = SerializeError;
 
             #[inline]
-            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ArgsError> {
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerializeError> {
                 self.part(value)
             }
 
-            fn end(self) -> Result<(), ArgsError> {
+            fn end(self) -> Result<(), SerializeError> {
                 self.close();
                 Ok(())
             }
@@ -396,17 +381,17 @@ parts!(
 
 impl<S: Sink> ser::SerializeMap for Compound<'_, S> {
     type Ok = ();
-    type Error = ArgsError;
+    type Error = SerializeError;
 
-    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), ArgsError> {
-        self.key(key)
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), SerializeError> {
+        self.encode(key)
     }
 
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ArgsError> {
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerializeError> {
         self.part(value)
     }
 
-    fn end(self) -> Result<(), ArgsError> {
+    fn end(self) -> Result<(), SerializeError> {
         self.close();
         Ok(())
     }
@@ -416,18 +401,18 @@ macro_rules! fields {
     ($($trait:ident),* $(,)?) => {
         $(impl<S: Sink> ser::$trait for Compound<'_, S> {
             type Ok = ();
-            type Error = ArgsError;
+            type Error = SerializeError;
 
             #[inline]
             fn serialize_field<T: Serialize + ?Sized>(
                 &mut self,
                 _: &'static str,
                 value: &T,
-            ) -> Result<(), ArgsError> {
+            ) -> Result<(), SerializeError> {
                 self.part(value)
             }
 
-            fn end(self) -> Result<(), ArgsError> {
+            fn end(self) -> Result<(), SerializeError> {
                 self.close();
                 Ok(())
             }
