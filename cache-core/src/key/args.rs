@@ -43,7 +43,7 @@ pub(crate) fn encode<T: Serialize + ?Sized, S: Sink>(
 ) -> Result<(), SerializeError> {
     value.serialize(Encoder {
         sink,
-        set: is_unordered_set::<T>(),
+        is_set: is_unordered_set::<T>,
     })
 }
 
@@ -66,12 +66,16 @@ fn is_unordered_set<T: ?Sized>() -> bool {
 
 struct Encoder<'a, S: Sink> {
     sink: &'a mut S,
-    /// The value being encoded is a set: its sequence is sorted.
-    set: bool,
+    /// Whether the value being encoded is a set (then its sequence is
+    /// sorted): asked only when a sequence starts, so that encoding
+    /// anything else pays nothing for it.
+    is_set: fn() -> bool,
 }
 
+/// bincode's varint: one byte below 251, else a marker and the value in
+/// the smallest of 2, 4 or 8 little-endian bytes.
 #[inline]
-fn varint<S: Sink>(sink: &mut S, v: u128) {
+fn varint<S: Sink>(sink: &mut S, v: u64) {
     if v < 251 {
         // Checked: below 251.
         #[allow(clippy::cast_possible_truncation)]
@@ -82,26 +86,38 @@ fn varint<S: Sink>(sink: &mut S, v: u128) {
     } else if let Ok(v) = u32::try_from(v) {
         sink.put(&[252]);
         sink.put(&v.to_le_bytes());
-    } else if let Ok(v) = u64::try_from(v) {
+    } else {
         sink.put(&[253]);
         sink.put(&v.to_le_bytes());
+    }
+}
+
+/// [`varint`] for 128-bit values: past `u64::MAX`, a marker and 16 bytes.
+fn varint128<S: Sink>(sink: &mut S, v: u128) {
+    if let Ok(v) = u64::try_from(v) {
+        varint(sink, v);
     } else {
         sink.put(&[254]);
         sink.put(&v.to_le_bytes());
     }
 }
 
+/// A length as a varint (`usize` is at most 64 bits wide).
 #[inline]
-fn zigzag(v: i128) -> u128 {
-    // The usual zigzag mapping: the sign bit moves to bit 0.
-    #[allow(clippy::cast_sign_loss)]
-    {
-        ((v << 1) ^ (v >> 127)) as u128
-    }
+fn varint_len<S: Sink>(sink: &mut S, len: usize) {
+    varint(sink, u64::try_from(len).unwrap_or(u64::MAX));
 }
 
-fn len_u128(len: usize) -> u128 {
-    len as u128
+// The usual zigzag mapping: the sign bit moves to bit 0.
+#[inline]
+#[allow(clippy::cast_sign_loss)]
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+#[allow(clippy::cast_sign_loss)]
+fn zigzag128(v: i128) -> u128 {
+    ((v << 1) ^ (v >> 127)) as u128
 }
 
 /// Collects encoded items (sorted sequence elements, or map entries) and
@@ -124,7 +140,7 @@ impl<'a, S: Sink> Sorted<'a, S> {
 
     fn finish(mut self) {
         self.items.sort_unstable();
-        varint(self.sink, len_u128(self.items.len()));
+        varint_len(self.sink, self.items.len());
         for item in &self.items {
             self.sink.put(item);
         }
@@ -134,7 +150,7 @@ impl<'a, S: Sink> Sorted<'a, S> {
 impl<'a, S: Sink> Encoder<'a, S> {
     /// A variant with fields: its index, then the fields in order.
     fn variant(self, index: u32) -> Compound<'a, S> {
-        varint(self.sink, u128::from(index));
+        varint(self.sink, u64::from(index));
         Compound::InOrder(self.sink)
     }
 }
@@ -149,7 +165,7 @@ macro_rules! unsigned {
     ($($method:ident: $ty:ty),* $(,)?) => {
         $(#[inline]
         fn $method(self, v: $ty) -> Result<(), SerializeError> {
-            varint(self.sink, u128::from(v));
+            varint(self.sink, u64::from(v));
             Ok(())
         })*
     };
@@ -159,7 +175,7 @@ macro_rules! signed {
     ($($method:ident: $ty:ty),* $(,)?) => {
         $(#[inline]
         fn $method(self, v: $ty) -> Result<(), SerializeError> {
-            varint(self.sink, zigzag(i128::from(v)));
+            varint(self.sink, zigzag(i64::from(v)));
             Ok(())
         })*
     };
@@ -176,8 +192,18 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
     type SerializeStruct = Compound<'a, S>;
     type SerializeStructVariant = Compound<'a, S>;
 
-    unsigned!(serialize_u16: u16, serialize_u32: u32, serialize_u64: u64, serialize_u128: u128);
-    signed!(serialize_i16: i16, serialize_i32: i32, serialize_i64: i64, serialize_i128: i128);
+    unsigned!(serialize_u16: u16, serialize_u32: u32, serialize_u64: u64);
+    signed!(serialize_i16: i16, serialize_i32: i32, serialize_i64: i64);
+
+    fn serialize_u128(self, v: u128) -> Result<(), SerializeError> {
+        varint128(self.sink, v);
+        Ok(())
+    }
+
+    fn serialize_i128(self, v: i128) -> Result<(), SerializeError> {
+        varint128(self.sink, zigzag128(v));
+        Ok(())
+    }
 
     #[inline]
     fn serialize_u8(self, v: u8) -> Result<(), SerializeError> {
@@ -219,7 +245,7 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
 
     #[inline]
     fn serialize_bytes(self, v: &[u8]) -> Result<(), SerializeError> {
-        varint(self.sink, len_u128(v.len()));
+        varint_len(self.sink, v.len());
         self.sink.put(v);
         Ok(())
     }
@@ -248,7 +274,7 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
         index: u32,
         _: &'static str,
     ) -> Result<(), SerializeError> {
-        varint(self.sink, u128::from(index));
+        varint(self.sink, u64::from(index));
         Ok(())
     }
 
@@ -267,18 +293,18 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
         _: &'static str,
         value: &T,
     ) -> Result<(), SerializeError> {
-        varint(self.sink, u128::from(index));
+        varint(self.sink, u64::from(index));
         encode(value, self.sink)
     }
 
     fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'a, S>, SerializeError> {
-        if self.set {
+        if (self.is_set)() {
             return Ok(Compound::Sorted(Sorted::new(self.sink, len)));
         }
         let len = len.ok_or_else(|| {
             SerializeError("a key argument is a sequence of unknown length".to_owned())
         })?;
-        varint(self.sink, len_u128(len));
+        varint_len(self.sink, len);
         Ok(Compound::InOrder(self.sink))
     }
 
@@ -329,6 +355,7 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
 
 impl<S: Sink> Compound<'_, S> {
     /// Encodes `value` in place, or onto the item under way.
+    #[inline]
     fn encode<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerializeError> {
         match self {
             Self::InOrder(sink) => encode(value, *sink),
@@ -338,6 +365,7 @@ impl<S: Sink> Compound<'_, S> {
 
     /// Encodes the last piece of a part (an element, a field, a map
     /// entry's value): a sorted item is then complete.
+    #[inline]
     fn part<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerializeError> {
         self.encode(value)?;
         if let Self::Sorted(sorted) = self {
@@ -346,6 +374,7 @@ impl<S: Sink> Compound<'_, S> {
         Ok(())
     }
 
+    #[inline]
     fn close(self) {
         if let Self::Sorted(sorted) = self {
             sorted.finish();
