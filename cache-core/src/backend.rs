@@ -212,6 +212,19 @@ pub trait Backend: Send + Sync + 'static {
     /// characters), and only those. Returns how many were removed.
     async fn clear_prefix(&self, prefix: &str) -> Result<u64>;
 
+    /// Removes every key that starts with any of `prefixes` (literally), and
+    /// only those; returns how many were removed. A cache clears its API
+    /// keys and its memoized keys with one call. The default clears each
+    /// prefix in turn; a store that must scan its whole keyspace to clear
+    /// (Redis) overrides it to scan once.
+    async fn clear_prefixes(&self, prefixes: &[&str]) -> Result<u64> {
+        let mut removed = 0;
+        for prefix in prefixes {
+            removed += self.clear_prefix(prefix).await?;
+        }
+        Ok(removed)
+    }
+
     /// Checks that the store is reachable. The default succeeds.
     async fn ping(&self) -> Result<()> {
         Ok(())

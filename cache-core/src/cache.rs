@@ -65,7 +65,7 @@ pub(crate) struct Inner {
     /// The prefix as configured (what [`Cache::key_prefix`] returns).
     pub(crate) prefix: Box<str>,
     /// The namespace's keys: `<namespace>|` for keys given to the `Cache`
-    /// API, `<namespace>#` for memoized functions (see [`key::namespace`]).
+    /// API, `<namespace>#` for memoized functions (see [`crate::key::Namespace`]).
     pub(crate) keys: crate::key::Namespace,
     pub(crate) default_ttl: Ttl,
     pub(crate) ignore_errors: bool,
@@ -336,12 +336,7 @@ impl Cache {
         T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let value = self.read_local_uncounted(local, full);
-        if value.is_some() {
-            self.inner.stats.hit();
-        } else {
-            self.inner.stats.miss();
-        }
-        value
+        self.counted(value)
     }
 
     #[inline]
@@ -381,14 +376,28 @@ impl Cache {
         full: &str,
         bytes: Option<&[u8]>,
     ) -> Option<T> {
-        let value = bytes
-            .and_then(|b| self.logged::<T>(full.as_bytes(), self.inner.format.decode(full, b)));
+        let value = bytes.and_then(|b| self.decode_logged(full, b));
+        self.counted(value)
+    }
+
+    /// Counts a read as a hit or a miss.
+    #[inline]
+    fn counted<T>(&self, value: Option<T>) -> Option<T> {
         if value.is_some() {
             self.inner.stats.hit();
         } else {
             self.inner.stats.miss();
         }
         value
+    }
+
+    /// Decodes bytes read under `full`; a failure is logged and counted.
+    fn decode_logged<T: Serialize + DeserializeOwned>(
+        &self,
+        full: &str,
+        bytes: &[u8],
+    ) -> Option<T> {
+        self.logged::<T>(full.as_bytes(), self.inner.format.decode(full, bytes))
     }
 
     /// A value that cannot be read as a `T` is a miss, counted; it is
@@ -808,9 +817,9 @@ impl Cache {
                 "clear() needs a key prefix: with an empty prefix it would remove every key starting with `|` or `#` in the store, including keys this cache may not have written",
             ));
         }
-        let plain = self.clear_full_prefix(self.inner.keys.plain()).await?;
-        let memoized = self.clear_full_prefix(self.inner.keys.memoized()).await?;
-        Ok(plain + memoized)
+        let keys = &self.inner.keys;
+        self.clear_full_prefixes(&[keys.plain(), keys.memoized()])
+            .await
     }
 
     /// The start of every key of a memoized function in this cache:
@@ -820,7 +829,11 @@ impl Cache {
     }
 
     pub(crate) async fn clear_full_prefix(&self, prefix: &str) -> Result<u64> {
-        let result = self.inner.backend.clear_prefix(prefix).await;
+        self.clear_full_prefixes(&[prefix]).await
+    }
+
+    async fn clear_full_prefixes(&self, prefixes: &[&str]) -> Result<u64> {
+        let result = self.inner.backend.clear_prefixes(prefixes).await;
         self.observe(&result);
         match result {
             Ok(n) => {
@@ -831,7 +844,11 @@ impl Cache {
                 // Reported whatever the error policy: a caller who clears
                 // must know the stale entries are still there.
                 self.inner.stats.error();
-                Err(e.context(format_args!("clear `{}*`", key_for_message(prefix))))
+                let shown: Vec<String> = prefixes
+                    .iter()
+                    .map(|p| format!("`{}*`", key_for_message(p)))
+                    .collect();
+                Err(e.context(format_args!("clear {}", shown.join(" and "))))
             }
         }
     }
@@ -956,7 +973,7 @@ impl Cache {
                                 return Ok(v);
                             }
                         } else if mark.is_some_and(|m| self.inner.flights.ended_since(m)) {
-                            if let Some(v) = self.reread_full::<T>(full).await {
+                            if let Some(v) = self.read_remote::<T>(full).await {
                                 leader.finish(|| Arc::new(v.clone()));
                                 return Ok(v);
                             }
@@ -989,31 +1006,22 @@ impl Cache {
         if let Some(local) = &self.inner.local {
             return self.read_local::<T>(local, full.as_bytes());
         }
-        let result = self.inner.backend.get(full).await;
-        self.observe(&result);
-        match result {
-            Ok(bytes) => self.decode_counted(full, bytes.as_deref()),
-            Err(e) => {
-                self.inner.stats.miss();
-                self.note_error(&e, "get", full);
-                None
-            }
-        }
+        let value = self.read_remote::<T>(full).await;
+        self.counted(value)
     }
 
-    /// A second read of a remote store after a miss, counted neither as a
-    /// hit nor as a miss (the call counted its miss), like the memory
-    /// store's second look. Errors are logged and counted, and are misses.
-    async fn reread_full<T>(&self, full: &str) -> Option<T>
+    /// A read of a remote store that never fails and is not counted as a
+    /// hit or a miss (a leader's second look counts neither, like the
+    /// memory store's). Store and decode errors are logged and counted, and
+    /// are misses.
+    async fn read_remote<T>(&self, full: &str) -> Option<T>
     where
         T: Serialize + DeserializeOwned,
     {
         let result = self.inner.backend.get(full).await;
         self.observe(&result);
         match result {
-            Ok(bytes) => bytes.and_then(|b| {
-                self.logged::<T>(full.as_bytes(), self.inner.format.decode(full, &b))
-            }),
+            Ok(bytes) => bytes.and_then(|b| self.decode_logged(full, &b)),
             Err(e) => {
                 self.note_error(&e, "get", full);
                 None

@@ -90,6 +90,9 @@ pub async fn conformance_with(backend: Arc<dyn Backend>, expect: Expect) {
             suite.incr().await;
             suite.incr_is_atomic().await;
             suite.clear_prefix_is_literal_and_scoped().await;
+            suite
+                .clear_prefixes_removes_each_prefix_and_nothing_else()
+                .await;
             suite.ttl().await;
         }
         Expect::Forgets => suite.forgets().await,
@@ -431,6 +434,39 @@ impl Suite {
                 self.get(k).await.is_some(),
                 "clear_prefix must not remove {k:?}, which is not under the prefix"
             );
+        }
+    }
+
+    async fn clear_prefixes_removes_each_prefix_and_nothing_else(&self) {
+        // A cache's two prefixes, and prefixes whose last bytes are special
+        // in a glob character class.
+        let groups: [[&str; 2]; 3] = [["ns|", "ns#"], ["c-|", "c-]"], ["p^", "p\\"]];
+        for [a, b_] in groups {
+            let (a, b_) = (self.key(a), self.key(b_));
+            let mine = [format!("{a}1"), format!("{b_}2"), a.clone()];
+            let stem = &a[..a.len() - 1];
+            let others = [format!("{stem}x1"), stem.to_owned(), format!("{stem}|")]
+                .into_iter()
+                .filter(|k| !k.starts_with(&a) && !k.starts_with(&b_))
+                .collect::<Vec<_>>();
+            for k in mine.iter().chain(&others) {
+                self.set(k, b(b"v"), LONG).await;
+            }
+            let removed = self.backend.clear_prefixes(&[&a, &b_]).await.unwrap();
+            assert_eq!(
+                removed, 3,
+                "clear_prefixes({a:?}, {b_:?}) must report what it removed"
+            );
+            for k in &mine {
+                assert_eq!(self.get(k).await, None, "clear_prefixes must remove {k:?}");
+            }
+            for k in &others {
+                assert!(
+                    self.get(k).await.is_some(),
+                    "clear_prefixes({a:?}, {b_:?}) must not remove {k:?}"
+                );
+                self.backend.delete(k).await.unwrap();
+            }
         }
     }
 

@@ -295,9 +295,9 @@ impl RedisBackend {
     }
 
     /// `SCAN` + `UNLINK` on the one server of a standalone or Sentinel store.
-    async fn clear_server(&self, prefix: &str) -> Result<u64> {
+    async fn clear_server(&self, prefixes: &[&str]) -> Result<u64> {
         clear_server(
-            prefix,
+            prefixes,
             |scan| {
                 Box::pin(async move { self.query(Request::Cmd(&scan), Retry::Idempotent).await })
             },
@@ -400,16 +400,22 @@ impl Backend for RedisBackend {
     }
 
     async fn clear_prefix(&self, prefix: &str) -> Result<u64> {
+        self.clear_prefixes(&[prefix]).await
+    }
+
+    /// One `SCAN` pass per server for all `prefixes` (see
+    /// [`Backend::clear_prefixes`]).
+    async fn clear_prefixes(&self, prefixes: &[&str]) -> Result<u64> {
         match &self.inner.topology {
-            Topology::Standalone(_) => self.clear_server(prefix).await,
-            Topology::Cluster(cluster) => cluster.clear_prefix(prefix).await,
+            Topology::Standalone(_) => self.clear_server(prefixes).await,
+            Topology::Cluster(cluster) => cluster.clear_prefixes(prefixes).await,
             Topology::Sentinel(sentinel) => {
                 // A cursor means nothing to another server: if the master
                 // changed during the scan, scan the new one from the start.
                 let mut removed = 0;
                 for _ in 0..3 {
                     let generation = sentinel.generation();
-                    removed += self.clear_server(prefix).await?;
+                    removed += self.clear_server(prefixes).await?;
                     if sentinel.generation() == generation {
                         break;
                     }

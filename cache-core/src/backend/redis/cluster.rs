@@ -153,14 +153,14 @@ impl Cluster {
 
     /// `SCAN` on every primary at once, each page `UNLINK`ed (redis-rs
     /// splits the `UNLINK` per slot).
-    pub(super) async fn clear_prefix(&self, prefix: &str) -> Result<u64> {
+    pub(super) async fn clear_prefixes(&self, prefixes: &[&str]) -> Result<u64> {
         on_io(async {
             let mut conn = self.connection().await?;
             let primaries = self.primaries(&mut conn).await?;
             let removed = try_join_all(primaries.iter().map(|(host, port)| {
                 let conn = conn.clone();
                 clear_server(
-                    prefix,
+                    prefixes,
                     move |scan| {
                         let mut conn = conn.clone();
                         let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
