@@ -62,8 +62,26 @@ impl RedisCluster {
     /// let cluster = cache_suite::redis_cluster::RedisCluster::start();
     /// ```
     pub fn start() -> Self {
+        Self::start_with_args(&[])
+    }
+
+    /// [`start`](Self::start) with extra `redis-server` arguments for every
+    /// node, e.g. `["--cluster-require-full-coverage", "no"]` for a
+    /// cluster that keeps serving the slots of its live nodes when one
+    /// dies.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    ///
+    /// ```no_run
+    /// let cluster = cache_suite::redis_cluster::RedisCluster::start_with_args(&[
+    ///     "--cluster-require-full-coverage", "no",
+    /// ]);
+    /// ```
+    pub fn start_with_args(args: &[&str]) -> Self {
         let nodes: Vec<RedisServer> = (0..PRIMARIES)
-            .map(|_| RedisServer::start_linked(Mode::ClusterNode, &[]))
+            .map(|_| RedisServer::start_linked(Mode::ClusterNode, args))
             .collect();
         let addresses: Vec<String> = nodes
             .iter()
@@ -119,6 +137,137 @@ impl RedisCluster {
     /// ```
     pub fn nodes(&self) -> &[RedisServer] {
         &self.nodes
+    }
+
+    /// Stops node `index` (its process is killed; the others keep running
+    /// and, after their node timeout, mark it failed).
+    ///
+    /// ```no_run
+    /// let mut cluster = cache_suite::redis_cluster::RedisCluster::start();
+    /// cluster.stop_node(2);
+    /// ```
+    pub fn stop_node(&mut self, index: usize) {
+        self.nodes[index].stop();
+    }
+
+    /// The hash slot of `key` (`CLUSTER KEYSLOT`).
+    ///
+    /// ```no_run
+    /// let cluster = cache_suite::redis_cluster::RedisCluster::shared();
+    /// assert_eq!(cluster.keyslot("{user}:1"), cluster.keyslot("{user}:2"));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the node does not answer with a number.
+    pub fn keyslot(&self, key: &str) -> u16 {
+        let reply = self.nodes[0].cli(&["CLUSTER", "KEYSLOT", key]);
+        reply
+            .parse()
+            .unwrap_or_else(|_| panic!("CLUSTER KEYSLOT {key}: {reply}"))
+    }
+
+    /// The index of the node that serves `slot` (from `CLUSTER SLOTS` as
+    /// the first live node sees it).
+    ///
+    /// ```no_run
+    /// let cluster = cache_suite::redis_cluster::RedisCluster::shared();
+    /// let owner = cluster.slot_owner(cluster.keyslot("k"));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If no node serves the slot.
+    pub fn slot_owner(&self, slot: u16) -> usize {
+        let ids = self.node_ids();
+        let shards = self.nodes[0].cli(&["CLUSTER", "SLOTS"]);
+        // Raw output: start, end, host, port, id (, replicas…) per range.
+        let lines: Vec<&str> = shards.lines().collect();
+        for range in lines.windows(5) {
+            let (Ok(start), Ok(end)) = (range[0].parse::<u16>(), range[1].parse::<u16>()) else {
+                continue;
+            };
+            if (start..=end).contains(&slot) {
+                if let Some(owner) = ids.iter().position(|id| id == range[4]) {
+                    return owner;
+                }
+            }
+        }
+        panic!("no node serves slot {slot}: {shards}");
+    }
+
+    /// Every node's id (`CLUSTER MYID`), in node order.
+    ///
+    /// ```no_run
+    /// assert_eq!(cache_suite::redis_cluster::RedisCluster::shared().node_ids().len(), 3);
+    /// ```
+    pub fn node_ids(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|node| node.cli(&["CLUSTER", "MYID"]))
+            .collect()
+    }
+
+    /// Starts moving `slot` from node `from` to node `to` as an operator
+    /// does: the target `IMPORTING`, then the source `MIGRATING`. Keys
+    /// move with [`migrate`](Self::migrate); [`finish_migration`](Self::finish_migration)
+    /// hands the slot over.
+    ///
+    /// ```no_run
+    /// let cluster = cache_suite::redis_cluster::RedisCluster::shared();
+    /// let slot = cluster.keyslot("{t}:k");
+    /// let from = cluster.slot_owner(slot);
+    /// let to = (from + 1) % 3;
+    /// cluster.begin_migration(slot, from, to);
+    /// cluster.migrate(from, to, "{t}:k");
+    /// cluster.finish_migration(slot, to);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If a node refuses.
+    pub fn begin_migration(&self, slot: u16, from: usize, to: usize) {
+        let ids = self.node_ids();
+        let slot = slot.to_string();
+        let (source, target) = (&self.nodes[from], &self.nodes[to]);
+        let importing = target.cli(&["CLUSTER", "SETSLOT", &slot, "IMPORTING", &ids[from]]);
+        assert_eq!(importing, "OK", "SETSLOT {slot} IMPORTING");
+        let migrating = source.cli(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &ids[to]]);
+        assert_eq!(migrating, "OK", "SETSLOT {slot} MIGRATING");
+    }
+
+    /// Moves `key` from node `from` to node `to` (`MIGRATE`, as
+    /// `redis-cli --cluster reshard` does). Returns the source's reply:
+    /// `OK`, `NOKEY`, or an error such as `BUSYKEY` when the target
+    /// already holds the key.
+    ///
+    /// ```no_run
+    /// let cluster = cache_suite::redis_cluster::RedisCluster::shared();
+    /// assert_eq!(cluster.migrate(0, 1, "{t}:k"), "NOKEY");
+    /// ```
+    pub fn migrate(&self, from: usize, to: usize, key: &str) -> String {
+        let port = self.nodes[to].port().to_string();
+        self.nodes[from].cli(&["MIGRATE", "127.0.0.1", &port, key, "0", "5000"])
+    }
+
+    /// Ends a migration: every live node learns that `slot` belongs to node
+    /// `to` (`CLUSTER SETSLOT <slot> NODE <id>`).
+    ///
+    /// ```no_run
+    /// let cluster = cache_suite::redis_cluster::RedisCluster::shared();
+    /// cluster.finish_migration(cluster.keyslot("{t}:k"), 1);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If a node refuses.
+    pub fn finish_migration(&self, slot: u16, to: usize) {
+        let id = self.nodes[to].cli(&["CLUSTER", "MYID"]);
+        let slot = slot.to_string();
+        for node in &self.nodes {
+            let reply = node.cli(&["CLUSTER", "SETSLOT", &slot, "NODE", &id]);
+            assert_eq!(reply, "OK", "SETSLOT {slot} NODE");
+        }
     }
 
     /// Runs `redis-cli -c` (following redirections) against the first

@@ -142,29 +142,6 @@ async fn incr_and_ttls_work_on_every_node() {
     app.clear().await.unwrap();
 }
 
-/// The node (index) that serves `slot`, and every node's id.
-fn slot_owner(slot: u16) -> (usize, Vec<String>) {
-    let ids: Vec<String> = cluster()
-        .nodes()
-        .iter()
-        .map(|node| node.cli(&["CLUSTER", "MYID"]))
-        .collect();
-    let shards = cluster().nodes()[0].cli(&["CLUSTER", "SLOTS"]);
-    // Raw output: start, end, host, port, id (, replicas…) per range.
-    let lines: Vec<&str> = shards.lines().collect();
-    for range in lines.windows(5) {
-        let (Ok(start), Ok(end)) = (range[0].parse::<u16>(), range[1].parse::<u16>()) else {
-            continue;
-        };
-        if (start..=end).contains(&slot) {
-            if let Some(owner) = ids.iter().position(|id| id == range[4]) {
-                return (owner, ids);
-            }
-        }
-    }
-    panic!("no node serves slot {slot}: {shards}");
-}
-
 #[tokio::test]
 async fn ask_and_moved_redirections_are_followed() {
     // Two keys in one slot (hash tag). Move the slot to another node by
@@ -174,20 +151,13 @@ async fn ask_and_moved_redirections_are_followed() {
     let app = cache("{redirect}:");
     app.set("first", &1u32, None).await.unwrap();
     app.set("second", &2u32, None).await.unwrap();
-    let slot: u16 = cluster()
-        .cli(&["CLUSTER", "KEYSLOT", "{redirect}:"])
-        .parse()
-        .unwrap();
-    let (from, ids) = slot_owner(slot);
-    let to = (from + 1) % ids.len();
-    let (source, target) = (&cluster().nodes()[from], &cluster().nodes()[to]);
-    let slot_arg = slot.to_string();
-    target.cli(&["CLUSTER", "SETSLOT", &slot_arg, "IMPORTING", &ids[from]]);
-    source.cli(&["CLUSTER", "SETSLOT", &slot_arg, "MIGRATING", &ids[to]]);
-    let port = target.port().to_string();
+    let slot = cluster().keyslot(&app.full_key("first"));
+    let from = cluster().slot_owner(slot);
+    let to = (from + 1) % cluster().nodes().len();
+    let target = &cluster().nodes()[to];
+    cluster().begin_migration(slot, from, to);
     let migrate = |key: &str| {
-        let reply = source.cli(&["MIGRATE", "127.0.0.1", &port, key, "0", "5000"]);
-        assert_eq!(reply, "OK", "MIGRATE {key}");
+        assert_eq!(cluster().migrate(from, to, key), "OK", "MIGRATE {key}");
     };
     migrate(&app.full_key("first"));
 
@@ -195,9 +165,7 @@ async fn ask_and_moved_redirections_are_followed() {
     assert_eq!(app.get::<u32>("second").await.unwrap(), Some(2));
 
     migrate(&app.full_key("second"));
-    for node in cluster().nodes() {
-        node.cli(&["CLUSTER", "SETSLOT", &slot_arg, "NODE", &ids[to]]);
-    }
+    cluster().finish_migration(slot, to);
     assert_eq!(
         app.get::<u32>("second").await.unwrap(),
         Some(2),

@@ -595,9 +595,10 @@ async fn load_with_faults() {
 ///   memoized reads), `MGET` (`get_many`), `SET` (`set`, `add` as
 ///   `SET NX`, `set_many` as a pipeline of `SET`s, memoized writes),
 ///   `UNLINK` (`delete`, `delete_many`, `<fn>_invalidate`, `clear`),
-///   `EXISTS` (`has`), `MULTI` / `SET NX PX` / `INCRBY` / `EXEC` (`incr`
-///   and `decr` on a cache with a default timeout; a plain `INCRBY`
-///   without one), `SCAN` (`clear`, `<fn>_invalidate_all`; `SCAN`
+///   `EXISTS` (`has`), `EVAL` of a script that runs `SET NX PX` and
+///   `INCRBY` (`incr` and `decr` on a cache with a default timeout; the
+///   script's commands need their own rules; a plain `INCRBY` without a
+///   timeout), `SCAN` (`clear`, `<fn>_invalidate_all`; `SCAN`
 ///   lists key names whatever the key pattern, but only those under the
 ///   prefix are matched and removed) and `PING` (`ping`).
 ///
@@ -619,9 +620,8 @@ const ACL_RULES: &[&str] = &[
     "+set",
     "+unlink",
     "+exists",
-    "+multi",
+    "+eval",
     "+incrby",
-    "+exec",
     "+scan",
     "+ping",
 ];

@@ -33,8 +33,8 @@ use bytes::Bytes;
 
 use self::cluster::{Cluster, ClusterSettings};
 use self::common::{
-    check_mget, clear_server, install_crypto_provider, set_cmd, tls_certificates, with_credentials,
-    IncrRequest, Request, Retry, Timeouts, UrlOptions,
+    check_mget, clear_server, incr_cmd, install_crypto_provider, set_cmd, tls_certificates,
+    with_credentials, Request, Retry, Timeouts, UrlOptions,
 };
 use self::sentinel::{Sentinel, SentinelSettings};
 use self::standalone::Server;
@@ -133,12 +133,14 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
 ///   runtime (either flavour, even one that is shut down later), from
 ///   the blocking API, and from no runtime at all.
 /// - **Commands**: `GET`, `MGET`, `SET … PX`, a pipeline of `SET`s,
-///   `SET … NX PX`, `UNLINK`, `EXISTS`, `MULTI`/`SET NX`/`INCRBY`/`EXEC`,
-///   and `SCAN MATCH` + `UNLINK` for [`clear_prefix`](Backend::clear_prefix),
-///   which never calls `FLUSHDB` or `FLUSHALL`. On a cluster, `MGET` and
-///   `UNLINK` are split per slot by redis-rs (replies in the caller's
-///   order), `set_many` sends one pipeline per slot, all at once, and
-///   `clear_prefix` scans every primary.
+///   `SET … NX PX`, `UNLINK`, `EXISTS`, `EVAL` of a script running
+///   `SET NX PX` and `INCRBY` (`incr` with a TTL; `INCRBY` without), and
+///   `SCAN MATCH` + `UNLINK` for [`clear_prefix`](Backend::clear_prefix),
+///   which never calls `FLUSHDB` or `FLUSHALL`. On a cluster, `get_many`,
+///   `set_many` and `delete_many` send one command per key, all at once,
+///   so that each key follows its own redirection while a slot moves and a
+///   dead primary fails the call; `ping` and `clear_prefix` check that
+///   every primary answers, and `clear_prefix` scans every primary.
 ///
 /// Errors name the server (`host:port/db`), the cluster's seed nodes or
 /// the node concerned, or the Sentinel service, its sentinels and its
@@ -330,6 +332,9 @@ impl Backend for RedisBackend {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
+        if let Topology::Cluster(cluster) = &self.inner.topology {
+            return cluster.get_many(keys).await;
+        }
         let mut cmd = ::redis::cmd("MGET");
         cmd.arg(keys);
         let values = self.query(Request::Cmd(&cmd), Retry::Idempotent).await?;
@@ -370,6 +375,9 @@ impl Backend for RedisBackend {
         if keys.is_empty() {
             return Ok(0);
         }
+        if let Topology::Cluster(cluster) = &self.inner.topology {
+            return cluster.delete_many(keys).await;
+        }
         let mut cmd = ::redis::cmd("UNLINK");
         cmd.arg(keys);
         self.query(Request::Cmd(&cmd), Retry::Idempotent).await
@@ -383,13 +391,8 @@ impl Backend for RedisBackend {
     }
 
     async fn incr(&self, key: &str, delta: i64, ttl: Ttl) -> Result<i64> {
-        let result = match IncrRequest::new(key, delta, ttl) {
-            IncrRequest::Transaction(pipe) => self
-                .query::<(i64,)>(Request::Pipe(&pipe), Retry::IfNotSent)
-                .await
-                .map(|(n,)| n),
-            IncrRequest::Cmd(cmd) => self.query(Request::Cmd(&cmd), Retry::IfNotSent).await,
-        };
+        let cmd = incr_cmd(key, delta, ttl);
+        let result: Result<i64> = self.query(Request::Cmd(&cmd), Retry::IfNotSent).await;
         result.map_err(|e| {
             if e.kind() == ErrorKind::Backend {
                 e.context(format_args!("INCRBY `{}` by {delta}", key_for_message(key)))
@@ -426,7 +429,9 @@ impl Backend for RedisBackend {
     }
 
     async fn ping(&self) -> Result<()> {
-        // On a cluster, redis-rs sends it to every primary.
+        if let Topology::Cluster(cluster) = &self.inner.topology {
+            return cluster.ping().await;
+        }
         let cmd = ::redis::cmd("PING");
         let _: ::redis::Value = self.query(Request::Cmd(&cmd), Retry::Idempotent).await?;
         Ok(())

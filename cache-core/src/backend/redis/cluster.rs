@@ -1,11 +1,11 @@
 //! A Redis Cluster through one redis-rs `ClusterConnection`: a multiplexed
 //! connection per node, slots followed through `MOVED`/`ASK`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use ::redis::cluster::{ClusterClient, ClusterClientBuilder};
 use ::redis::cluster_async::ClusterConnection;
-use ::redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo, Slot};
+use ::redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
 use ::redis::{Cmd, FromRedisValue, RedisError, Value};
 use bytes::Bytes;
 use futures_util::future::{try_join_all, BoxFuture, FutureExt};
@@ -131,24 +131,62 @@ impl Cluster {
         .await
     }
 
-    /// One pipeline of `SET`s per slot (a pipeline must stay in one slot),
-    /// all slots at once.
+    /// One command per key, all sent at once on the multiplexed
+    /// connections: each follows its own key's `MOVED` or `ASK`, so a batch
+    /// never lands whole on a node that owns only part of it (redis-rs
+    /// re-sends a redirected pipeline or multi-key command entire, which
+    /// copies keys the source still owns to an importing node and makes
+    /// the operator's next `MIGRATE` fail with `BUSYKEY`), and a key whose
+    /// node does not answer fails the call instead of being skipped.
+    async fn per_key<T: FromRedisValue>(&self, cmds: Vec<Cmd>) -> Result<Vec<T>> {
+        try_join_all(cmds.iter().map(|cmd| self.query::<T>(Request::Cmd(cmd)))).await
+    }
+
+    /// `GET` per key (see [`per_key`](Self::per_key)).
+    pub(super) async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let cmds = keys
+            .iter()
+            .map(|key| {
+                let mut cmd = ::redis::cmd("GET");
+                cmd.arg(*key);
+                cmd
+            })
+            .collect();
+        self.per_key(cmds).await
+    }
+
+    /// `SET … PX` per key (see [`per_key`](Self::per_key)).
     pub(super) async fn set_many(&self, items: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
-        let mut per_slot: HashMap<Slot, ::redis::Pipeline> = HashMap::new();
-        for (key, value) in items {
-            per_slot
-                .entry(Slot::for_key(key))
-                .or_insert_with(::redis::pipe)
-                .add_command(set_cmd(key, value, ttl, false))
-                .ignore();
-        }
-        try_join_all(
-            per_slot
-                .values()
-                .map(|pipe| self.query::<()>(Request::Pipe(pipe))),
-        )
-        .await?;
+        let cmds = items
+            .iter()
+            .map(|(key, value)| set_cmd(key, value, ttl, false))
+            .collect();
+        self.per_key::<()>(cmds).await?;
         Ok(())
+    }
+
+    /// `UNLINK` per key (see [`per_key`](Self::per_key)).
+    pub(super) async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        let cmds = keys
+            .iter()
+            .map(|key| {
+                let mut cmd = ::redis::cmd("UNLINK");
+                cmd.arg(*key);
+                cmd
+            })
+            .collect();
+        Ok(self.per_key::<u64>(cmds).await?.into_iter().sum())
+    }
+
+    /// Every primary answers `PING`, and as many answer as `CLUSTER SLOTS`
+    /// names: a dead primary fails the ping, which redis-rs alone would
+    /// report as healthy.
+    pub(super) async fn ping(&self) -> Result<()> {
+        on_io(async {
+            let mut conn = self.connection().await?;
+            self.primaries(&mut conn).await.map(drop)
+        })
+        .await
     }
 
     /// `SCAN` on every primary at once, each page `UNLINK`ed (redis-rs
@@ -224,7 +262,7 @@ impl Cluster {
             return Err(Error::new(
                 ErrorKind::Connection,
                 format!(
-                    "{}: {} of the {} primaries are reachable ({}); clear needs every primary",
+                    "{}: {} of the {} primaries are reachable ({}); this call needs every primary",
                     self.peer,
                     reached.len(),
                     expected.len(),

@@ -115,13 +115,9 @@ pub(super) fn check_mget<T>(peer: &str, keys: usize, values: Vec<T>) -> Result<V
 }
 
 /// `READONLY`: a write reached a replica (a demoted master, after a
-/// failover). Inside `MULTI` it aborts the transaction.
+/// failover).
 pub(super) fn is_read_only(e: &RedisError) -> bool {
     e.code() == Some("READONLY")
-        || (e.code() == Some("EXECABORT")
-            && e.clone()
-                .into_server_errors()
-                .is_some_and(|errors| errors.iter().any(|(_, s)| s.code() == "READONLY")))
 }
 
 /// Turns a redis-rs error into ours. `peer` names who we talked to
@@ -297,36 +293,26 @@ pub(super) fn set_cmd(key: &str, value: &[u8], ttl: Ttl, only_if_absent: bool) -
     cmd
 }
 
-/// `SET key 0 NX PX ms` then `INCRBY key delta`, in one transaction, so
-/// that a new counter never lives without its TTL and an existing one
-/// keeps its own; a plain `INCRBY` when the counter never expires. One
-/// key: one slot on a cluster.
-pub(super) enum IncrRequest {
-    Cmd(Cmd),
-    Transaction(Pipeline),
-}
+/// Creates a missing counter at 0 with its TTL (`SET NX PX`), then adds
+/// to it: one command, atomic on the server, about one key. Unlike a
+/// `MULTI`/`EXEC` transaction, it is routed and redirected like any
+/// single-key command on a cluster (`MOVED`, `ASK` while its slot moves),
+/// and an error reaches the caller as itself, not as an aborted `EXEC`.
+const INCR_WITH_TTL: &str = "redis.call('SET', KEYS[1], '0', 'NX', 'PX', ARGV[2]) \
+return redis.call('INCRBY', KEYS[1], ARGV[1])";
 
-impl IncrRequest {
-    pub(super) fn new(key: &str, delta: i64, ttl: Ttl) -> Self {
-        if let Some(ms) = ttl.as_millis() {
-            let mut pipe = ::redis::pipe();
-            pipe.atomic()
-                .cmd("SET")
-                .arg(key)
-                .arg(0)
-                .arg("NX")
-                .arg("PX")
-                .arg(ms)
-                .ignore()
-                .cmd("INCRBY")
-                .arg(key)
-                .arg(delta);
-            Self::Transaction(pipe)
-        } else {
-            let mut cmd = ::redis::cmd("INCRBY");
-            cmd.arg(key).arg(delta);
-            Self::Cmd(cmd)
-        }
+/// The command behind `incr`: the [`INCR_WITH_TTL`] script, so that a new
+/// counter never lives without its TTL and an existing one keeps its own;
+/// a plain `INCRBY` when the counter never expires.
+pub(super) fn incr_cmd(key: &str, delta: i64, ttl: Ttl) -> Cmd {
+    if let Some(ms) = ttl.as_millis() {
+        let mut cmd = ::redis::cmd("EVAL");
+        cmd.arg(INCR_WITH_TTL).arg(1).arg(key).arg(delta).arg(ms);
+        cmd
+    } else {
+        let mut cmd = ::redis::cmd("INCRBY");
+        cmd.arg(key).arg(delta);
+        cmd
     }
 }
 
