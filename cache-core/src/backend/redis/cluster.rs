@@ -144,15 +144,8 @@ impl Cluster {
 
     /// `GET` per key (see [`per_key`](Self::per_key)).
     pub(super) async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        let cmds = keys
-            .iter()
-            .map(|key| {
-                let mut cmd = ::redis::cmd("GET");
-                cmd.arg(*key);
-                cmd
-            })
-            .collect();
-        self.per_key(cmds).await
+        self.per_key(keys.iter().map(|key| key_cmd("GET", key)).collect())
+            .await
     }
 
     /// `SET … PX` per key (see [`per_key`](Self::per_key)).
@@ -167,15 +160,10 @@ impl Cluster {
 
     /// `UNLINK` per key (see [`per_key`](Self::per_key)).
     pub(super) async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
-        let cmds = keys
-            .iter()
-            .map(|key| {
-                let mut cmd = ::redis::cmd("UNLINK");
-                cmd.arg(*key);
-                cmd
-            })
-            .collect();
-        Ok(self.per_key::<u64>(cmds).await?.into_iter().sum())
+        let counts: Vec<u64> = self
+            .per_key(keys.iter().map(|key| key_cmd("UNLINK", key)).collect())
+            .await?;
+        Ok(counts.into_iter().sum())
     }
 
     /// Every primary answers `PING`, and as many answer as `CLUSTER SLOTS`
@@ -276,6 +264,13 @@ impl Cluster {
         }
         Ok(reached)
     }
+}
+
+/// `<name> <key>`.
+fn key_cmd(name: &str, key: &str) -> Cmd {
+    let mut cmd = ::redis::cmd(name);
+    cmd.arg(key);
+    cmd
 }
 
 /// `host:port` (the host may be an IPv6 address, without brackets) into
