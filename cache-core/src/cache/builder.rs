@@ -1,0 +1,250 @@
+//! [`CacheBuilder`]: configures and builds a [`Cache`].
+
+use std::any::Any;
+use std::fmt;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::{Backend, MemoryBackend, Ttl};
+use crate::codec::{self, Codec, Format};
+use crate::flight::Flights;
+use crate::stats::Counters;
+use crate::{config, Result};
+
+use super::{Cache, Inner, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT};
+
+/// Configures and builds a [`Cache`].
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::{Cache, MemoryBackend};
+///
+/// let cache = Cache::builder()
+///     .backend(MemoryBackend::with_capacity(8 << 20))
+///     .key_prefix("app:")
+///     .default_timeout(Duration::from_secs(120))
+///     .ignore_errors(true)
+///     .build()?;
+/// # Ok::<(), cache_core::Error>(())
+/// ```
+#[must_use]
+pub struct CacheBuilder {
+    backend: Option<(Arc<dyn Backend>, Option<MemoryBackend>)>,
+    url: Option<String>,
+    prefix: String,
+    default_ttl: Ttl,
+    ignore_errors: bool,
+    codec: Codec,
+    max_value_size: usize,
+    signing_key: Option<Vec<u8>>,
+}
+
+impl Default for CacheBuilder {
+    fn default() -> Self {
+        Self {
+            backend: None,
+            url: None,
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            default_ttl: Ttl::After(DEFAULT_TIMEOUT),
+            ignore_errors: false,
+            codec: Codec::default(),
+            max_value_size: codec::MAX_VALUE_SIZE,
+            signing_key: None,
+        }
+    }
+}
+
+impl fmt::Debug for CacheBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheBuilder")
+            .field("url", &self.url)
+            .field("prefix", &self.prefix)
+            .field("default_ttl", &self.default_ttl)
+            .field("ignore_errors", &self.ignore_errors)
+            .field("codec", &self.codec)
+            .field("max_value_size", &self.max_value_size)
+            .field("signed", &self.signing_key.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CacheBuilder {
+    /// Uses `backend` as the store (instead of a URL). A [`MemoryBackend`]
+    /// is recognized and used through its typed, zero-decode path.
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::builder().backend(cache_core::NullBackend).build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn backend(mut self, backend: impl Backend) -> Self {
+        let local = (&backend as &dyn Any)
+            .downcast_ref::<MemoryBackend>()
+            .cloned();
+        self.backend = Some((Arc::new(backend), local));
+        self.url = None;
+        self
+    }
+
+    /// Uses the store named by `url` (see [`Cache::from_url`]). Parsed by
+    /// [`build`](CacheBuilder::build).
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::builder().url("memory://").build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self.backend = None;
+        self
+    }
+
+    /// The namespace of this cache's keys (default `"cache"`): keys given to
+    /// the API are stored as `<prefix>|<key>`, memoized functions' as
+    /// `<prefix>#<fn path>:<version>:<args>` (`%`, `|` and `#` in the
+    /// prefix are written `%25`, `%7C`, `%23`). Two caches with different
+    /// prefixes can share a store without reading, overwriting, counting or
+    /// clearing each other's keys, whatever the two prefixes are (`shop` and
+    /// `shopping`, `app:` and `app:inner:`); see
+    /// [`key::Namespace`](crate::key::Namespace).
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::builder().key_prefix("billing:").build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The timeout used when an operation passes `None` (default 300 s;
+    /// `Duration::ZERO` means never expire).
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::builder().default_timeout(std::time::Duration::from_secs(60)).build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn default_timeout(mut self, timeout: Duration) -> Self {
+        self.default_ttl = Ttl::from_duration(timeout);
+        self
+    }
+
+    /// When `true`, store errors on reads become misses and on writes become
+    /// no-ops; they are logged through `tracing` (at `warn` for the first
+    /// error of an outage, then at `debug` until the store answers again,
+    /// which is logged at `info`) and counted in [`Cache::stats`]. `incr`,
+    /// `decr`, `ping`, `clear` and the macros' `<fn>_invalidate` /
+    /// `<fn>_invalidate_all` still return errors: there is no value to fall
+    /// back on, or the caller must know stale entries may remain.
+    /// Default `false`. (Memoized functions and `get_or_set_with` are always
+    /// fail-open.)
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::builder().ignore_errors(true).build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn ignore_errors(mut self, ignore: bool) -> Self {
+        self.ignore_errors = ignore;
+        self
+    }
+
+    /// The codec for values stored outside the process (default bincode).
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::builder().codec(cache_core::Codec::Bincode).build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// The largest value, in bytes, that is stored or read back (default and
+    /// maximum [`MAX_VALUE_SIZE`](codec::MAX_VALUE_SIZE), 64 MiB). A larger
+    /// value is refused on write with [`ErrorKind::TooLarge`](crate::ErrorKind::TooLarge); larger bytes
+    /// found in the store are a miss, logged and counted, and are never
+    /// decoded. Lower it to what your values need, so that bytes someone else
+    /// wrote under your keys cannot make the process decode more.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = cache_core::Cache::builder().max_value_size(1024).build()?;
+    /// let err = cache.set("big", &vec![0u8; 4096], None).await.unwrap_err();
+    /// assert_eq!(err.kind(), cache_core::ErrorKind::TooLarge);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn max_value_size(mut self, bytes: usize) -> Self {
+        self.max_value_size = bytes;
+        self
+    }
+
+    /// Signs every value this cache writes to a store outside the process
+    /// with HMAC-SHA256 under `key`, and treats a value whose tag does not
+    /// verify as a miss (logged at `warn` and counted in
+    /// [`Stats::errors`](crate::Stats::errors)), before decoding any of it.
+    ///
+    /// Use it when others can write to the store (a shared Redis): without
+    /// the key, nobody can produce a value this cache accepts. The tag covers
+    /// the full key too, so a signed value copied under another key is
+    /// refused. Every process sharing the entries needs the same key; use
+    /// at least 32 random bytes (shorter than 16 is refused by
+    /// [`build`](Self::build)).
+    ///
+    /// Signed values are always an envelope, integers included, so `incr`
+    /// and `decr` cannot work on a value written by `set`, and a counter
+    /// made by `incr` (a plain decimal, since the server does the
+    /// arithmetic) reads as a miss through `get`: read counters with
+    /// `incr(key, 0)`. The in-memory store keeps Rust values that never
+    /// leave the process, so nothing there is signed.
+    ///
+    /// ```no_run
+    /// let key = std::env::var("CACHE_SIGNING_KEY").expect("a secret of 32+ bytes");
+    /// let cache = cache_core::Cache::builder()
+    ///     .url("redis://127.0.0.1:6379/0")
+    ///     .signing_key(key)
+    ///     .build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn signing_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.signing_key = Some(key.as_ref().to_vec());
+        self
+    }
+
+    /// Builds the cache. Fails with [`ErrorKind::Config`](crate::ErrorKind::Config) on an invalid URL.
+    /// Does not connect: see [`Cache::ping`].
+    ///
+    /// ```
+    /// let err = cache_core::Cache::builder().url("memory://?max_capacity=lots").build().unwrap_err();
+    /// assert!(err.to_string().contains("max_capacity"));
+    /// ```
+    pub fn build(self) -> Result<Cache> {
+        let (backend, local) = match (self.backend, self.url) {
+            (Some(b), _) => b,
+            (None, Some(url)) => config::backend_from_url(&url)?,
+            (None, None) => {
+                let memory = MemoryBackend::new();
+                (Arc::new(memory.clone()) as Arc<dyn Backend>, Some(memory))
+            }
+        };
+        Ok(Cache {
+            inner: Arc::new(Inner {
+                backend,
+                local,
+                keys: crate::key::Namespace::new(&self.prefix),
+                prefix: self.prefix.into_boxed_str(),
+                default_ttl: self.default_ttl,
+                ignore_errors: self.ignore_errors,
+                format: Format::new(self.codec)
+                    .configure(self.max_value_size, self.signing_key.as_deref())?,
+                stats: Counters::default(),
+                flights: Flights::default(),
+                degraded: AtomicBool::new(false),
+                warned: AtomicBool::new(false),
+                warnings: super::outage::RateLimit::default(),
+                decode_warnings: super::outage::RateLimit::default(),
+            }),
+        })
+    }
+}

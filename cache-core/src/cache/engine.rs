@@ -1,0 +1,333 @@
+//! The read and write paths every operation shares: typed reads of the
+//! in-process store, decoding with the shape rule, counting, and the
+//! single-flight read-through engine.
+
+use std::any::Any;
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::backend::memory::{key_for_message, Stored};
+use crate::backend::{MemoryBackend, Ttl};
+use crate::codec;
+use crate::flight::Join;
+use crate::key::{KeyOut, StackKey};
+use crate::Result;
+
+use super::Cache;
+
+/// A key read back from the memory store's bytes, for messages (keys are
+/// always built from `str`s, so nothing is lost in practice).
+#[cold]
+fn lossy(key: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(key)
+}
+
+impl Cache {
+    /// The read-through engine behind `get_or_set_with` and the memoize
+    /// macros. `full` includes the prefix. `store_if` decides whether a
+    /// computed value is stored; `wait` is false when waiting for another
+    /// caller's computation could deadlock (a blocking call on a
+    /// current-thread runtime). Fail-open: store errors are logged and
+    /// counted, never returned.
+    pub(crate) async fn compute<T, E, F, Fut>(
+        &self,
+        full: &str,
+        ttl: Ttl,
+        wait: bool,
+        store_if: impl Fn(&T) -> bool,
+        f: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut f = Some(f);
+        loop {
+            // Only a remote read needs a mark; in memory a second look is free.
+            let mark = (wait && !self.is_local()).then(|| self.inner.flights.mark(full));
+            if let Some(v) = self.lookup_full::<T>(full).await {
+                return Ok(v);
+            }
+            let leader = if wait {
+                match self.inner.flights.join(full) {
+                    Join::Follower(flight) => {
+                        match flight.wait().await {
+                            Some(shared) => {
+                                if let Some(v) = shared.downcast_ref::<T>() {
+                                    return Ok(v.clone());
+                                }
+                                None // another type under the same key: compute alone
+                            }
+                            None => continue, // the leader gave up: try again
+                        }
+                    }
+                    Join::Leader(leader) => {
+                        // A computation may have finished between our miss and our
+                        // join; in memory a second look is free. Elsewhere it costs
+                        // a read, made only when a flight of this key (or of its
+                        // stripe) ended since ours began.
+                        if let Some(local) = &self.inner.local {
+                            if let Some(v) = Self::peek_local::<T>(local, full.as_bytes()) {
+                                leader.finish(|| Arc::new(v.clone()));
+                                return Ok(v);
+                            }
+                        } else if mark.is_some_and(|m| self.inner.flights.ended_since(m)) {
+                            if let Some(v) = self.read_remote::<T>(full).await {
+                                leader.finish(|| Arc::new(v.clone()));
+                                return Ok(v);
+                            }
+                        }
+                        Some(leader)
+                    }
+                }
+            } else {
+                None
+            };
+            let f = f
+                .take()
+                .expect("the computation runs at most once: the loop returns after it");
+            let value = f().await?;
+            if store_if(&value) {
+                self.store_full_open(full, &value, ttl).await;
+            }
+            if let Some(leader) = leader {
+                leader.finish(|| Arc::new(value.clone()));
+            }
+            return Ok(value);
+        }
+    }
+
+    /// A read that never fails: errors are logged, counted and become misses.
+    pub(crate) async fn lookup_full<T>(&self, full: &str) -> Option<T>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        if let Some(local) = &self.inner.local {
+            return self.read_local::<T>(local, full.as_bytes());
+        }
+        let value = self.read_remote::<T>(full).await;
+        self.counted(value)
+    }
+
+    /// A read of a remote store that never fails and is not counted as a
+    /// hit or a miss (a leader's second look counts neither, like the
+    /// memory store's). Store and decode errors are logged and counted, and
+    /// are misses.
+    pub(super) async fn read_remote<T>(&self, full: &str) -> Option<T>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let result = self.inner.backend.get(full).await;
+        self.observe(&result);
+        match result {
+            Ok(bytes) => bytes.and_then(|b| self.decode_logged(full, &b)),
+            Err(e) => {
+                self.note_error(&e, "get", full);
+                None
+            }
+        }
+    }
+
+    /// A store that never fails: errors are logged and counted.
+    pub(crate) async fn store_full_open<T>(&self, full: &str, value: &T, ttl: Ttl)
+    where
+        T: Serialize + Clone + Send + Sync + 'static,
+    {
+        if let Err(e) = self.write_full(full, value, ttl).await {
+            self.note_error(&e, "set", full);
+        }
+    }
+
+    /// Writes under a full key (prefix included): typed in memory, encoded
+    /// elsewhere. Counts a successful write; leaves errors to the caller.
+    pub(super) async fn write_full<T>(&self, full: &str, value: &T, ttl: Ttl) -> Result<()>
+    where
+        T: Serialize + Clone + Send + Sync + 'static,
+    {
+        let result = if let Some(local) = &self.inner.local {
+            local.insert_typed(full, value.clone(), &self.inner.format, ttl)
+        } else {
+            match self.inner.format.encode(full, value) {
+                Ok(bytes) => {
+                    let result = self.inner.backend.set(full, bytes, ttl).await;
+                    self.observe(&result);
+                    result
+                }
+                Err(e) => {
+                    self.forget_refused(full).await;
+                    Err(e)
+                }
+            }
+        };
+        if result.is_ok() {
+            self.inner.stats.set(1);
+        }
+        result
+    }
+
+    /// After a value for `full` could not be encoded (too large, or its
+    /// `Serialize` failed), removes what the key held: the caller replaced
+    /// it, so the old value must not be served. Best effort: the error the
+    /// caller gets is the refusal.
+    pub(super) async fn forget_refused(&self, full: &str) {
+        if let Err(e) = self.inner.backend.delete(full).await {
+            tracing::debug!(key = %key_for_message(full), error = %e, "could not remove the value a refused write replaces");
+        }
+    }
+
+    /// Stores under a full key, with the `ignore_errors` policy.
+    pub(crate) async fn store_full<T>(&self, full: &str, value: &T, ttl: Ttl) -> Result<()>
+    where
+        T: Serialize + Clone + Send + Sync + 'static,
+    {
+        match self.write_full(full, value, ttl).await {
+            Ok(()) => Ok(()),
+            Err(e) => self.absorb(e, "set", full, ()),
+        }
+    }
+
+    pub(crate) async fn delete_full(&self, full: &str) -> Result<bool> {
+        match self.remove_full(full).await {
+            Ok(existed) => Ok(existed),
+            Err(e) => self.absorb(e, "delete", full, false),
+        }
+    }
+
+    /// Deletes under a full key and reports a failure whatever the error
+    /// policy: a lost invalidation would leave a stale value in place.
+    pub(crate) async fn delete_full_strict(&self, full: &str) -> Result<bool> {
+        self.remove_full(full).await.map_err(|e| {
+            self.inner.stats.error();
+            e.context(format_args!("delete `{}`", key_for_message(full)))
+        })
+    }
+
+    pub(super) async fn remove_full(&self, full: &str) -> Result<bool> {
+        let result = self.inner.backend.delete(full).await;
+        self.observe(&result);
+        if let Ok(existed) = result {
+            self.inner.stats.deleted(u64::from(existed));
+        }
+        result
+    }
+
+    #[inline]
+    pub(crate) fn get_local<T>(&self, local: &MemoryBackend, key: &str) -> Option<T>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let mut full = StackKey::new();
+        full.push_str(self.inner.keys.plain());
+        full.push_str(key);
+        self.read_local::<T>(local, full.as_bytes())
+    }
+
+    /// A typed read of the memory store: a clone of the stored value when it
+    /// is a `T`, a decode otherwise. Counts the hit or miss.
+    #[inline]
+    pub(crate) fn read_local<T>(&self, local: &MemoryBackend, full: &[u8]) -> Option<T>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let value = self.read_local_uncounted(local, full);
+        self.counted(value)
+    }
+
+    #[inline]
+    pub(super) fn read_local_uncounted<T>(&self, local: &MemoryBackend, full: &[u8]) -> Option<T>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        match local.lookup(full) {
+            None => None,
+            Some(Stored::Typed(typed)) => {
+                let any: &(dyn Any + Send + Sync) = typed.as_any();
+                if let Some(v) = any.downcast_ref::<T>() {
+                    Some(v.clone())
+                } else {
+                    // Stored as another type: read it the way a remote
+                    // store would, through its bytes.
+                    match typed.encode() {
+                        Ok(bytes) => self.logged::<T>(full, codec::decode(&bytes)),
+                        Err(e) => {
+                            self.inner.stats.error();
+                            tracing::warn!(key = %key_for_message(&lossy(full)), error = %e, "cache value could not be re-encoded; treating as a miss");
+                            None
+                        }
+                    }
+                }
+            }
+            Some(Stored::Bytes(bytes)) => self.logged::<T>(full, codec::decode(&bytes)),
+        }
+    }
+
+    pub(crate) fn count_hit(&self) {
+        self.inner.stats.hit();
+    }
+
+    /// The stored value if it is a `T` kept as a Rust value: no decoding,
+    /// no logging, no counting (a first look on the memoized hit path).
+    #[inline]
+    pub(crate) fn peek_local<T: Clone + 'static>(local: &MemoryBackend, full: &[u8]) -> Option<T> {
+        match local.lookup(full)? {
+            Stored::Typed(t) => t.as_any().downcast_ref::<T>().cloned(),
+            Stored::Bytes(_) => None,
+        }
+    }
+
+    pub(super) fn decode_counted<T: Serialize + DeserializeOwned>(
+        &self,
+        full: &str,
+        bytes: Option<&[u8]>,
+    ) -> Option<T> {
+        let value = bytes.and_then(|b| self.decode_logged(full, b));
+        self.counted(value)
+    }
+
+    /// Counts a read as a hit or a miss.
+    #[inline]
+    pub(super) fn counted<T>(&self, value: Option<T>) -> Option<T> {
+        if value.is_some() {
+            self.inner.stats.hit();
+        } else {
+            self.inner.stats.miss();
+        }
+        value
+    }
+
+    /// Decodes bytes read under `full`; a failure is logged and counted.
+    pub(super) fn decode_logged<T: Serialize + DeserializeOwned>(
+        &self,
+        full: &str,
+        bytes: &[u8],
+    ) -> Option<T> {
+        self.logged::<T>(full.as_bytes(), self.inner.format.decode(full, bytes))
+    }
+
+    /// A value that cannot be read as a `T` is a miss, counted; it is
+    /// logged at `warn` at most once per [`WARN_INTERVAL`] (a type changed
+    /// by a deploy makes every old entry fail once), at `debug` otherwise.
+    pub(super) fn logged<T>(&self, full: &[u8], decoded: Result<T>) -> Option<T> {
+        match decoded {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.inner.stats.error();
+                let ty = std::any::type_name::<T>();
+                if self.inner.decode_warnings.due() {
+                    tracing::warn!(
+                        key = %key_for_message(&lossy(full)),
+                        error = %e,
+                        "cached value cannot be read as {ty}; treating it as a miss (further failures within 30 s are logged at debug level)",
+                    );
+                } else {
+                    tracing::debug!(key = %key_for_message(&lossy(full)), error = %e, "cached value cannot be read as {ty}; treating it as a miss");
+                }
+                None
+            }
+        }
+    }
+}

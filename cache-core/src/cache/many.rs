@@ -1,0 +1,204 @@
+//! The batch operations of [`Cache`] and `clear`.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::backend::memory::key_for_message;
+use crate::{Error, Result};
+
+use super::Cache;
+
+impl Cache {
+    /// Returns the values under `keys`, in the same order, in one round
+    /// trip on remote stores.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = cache_core::Cache::default();
+    /// cache.set("a", &1u32, None).await?;
+    /// assert_eq!(cache.get_many::<u32>(&["a", "b"]).await?, vec![Some(1), None]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn get_many<T>(&self, keys: &[&str]) -> Result<Vec<Option<T>>>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let full: Vec<String> = keys.iter().map(|k| self.full_key(k)).collect();
+        if let Some(local) = &self.inner.local {
+            return Ok(full
+                .iter()
+                .map(|k| self.read_local::<T>(local, k.as_bytes()))
+                .collect());
+        }
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        let result = self.inner.backend.get_many(&refs).await;
+        self.observe(&result);
+        match result {
+            Ok(values) => Ok(values
+                .iter()
+                .zip(&full)
+                .map(|(bytes, key)| self.decode_counted(key, bytes.as_deref()))
+                .collect()),
+            Err(e) => {
+                let what = format!(
+                    "{} keys starting with `{}`",
+                    keys.len(),
+                    full.first().map_or("", String::as_str)
+                );
+                self.absorb(e, "get_many", &what, vec![None; keys.len()])
+            }
+        }
+    }
+
+    /// Stores every `(key, value)` pair with one timeout, in one round trip
+    /// on remote stores.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = cache_core::Cache::default();
+    /// cache.set_many(&[("a", 1u32), ("b", 2)], None).await?;
+    /// assert_eq!(cache.get::<u32>("b").await?, Some(2));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn set_many<T>(
+        &self,
+        items: &[(&str, T)],
+        timeout: impl Into<Option<Duration>>,
+    ) -> Result<()>
+    where
+        T: Serialize + Clone + Send + Sync + 'static,
+    {
+        let ttl = self.ttl(timeout.into());
+        let full: Vec<String> = items.iter().map(|(k, _)| self.full_key(k)).collect();
+        let what = || {
+            format!(
+                "{} keys starting with `{}`",
+                items.len(),
+                full.first().map_or("", String::as_str)
+            )
+        };
+        if let Some(local) = &self.inner.local {
+            for ((_, value), key) in items.iter().zip(&full) {
+                if let Err(e) = local.insert_typed(key, value.clone(), &self.inner.format, ttl) {
+                    return self.absorb(e, "set", key, ());
+                }
+            }
+            self.inner.stats.set(items.len() as u64);
+            return Ok(());
+        }
+        let mut encoded = Vec::with_capacity(items.len());
+        for ((_, value), key) in items.iter().zip(&full) {
+            match self.inner.format.encode(key, value) {
+                Ok(bytes) => encoded.push((key.as_str(), bytes)),
+                Err(e) => {
+                    self.forget_refused(key).await;
+                    return self.absorb(e, "set_many", key, ());
+                }
+            }
+        }
+        let result = self.inner.backend.set_many(&encoded, ttl).await;
+        self.observe(&result);
+        match result {
+            Ok(()) => {
+                self.inner.stats.set(items.len() as u64);
+                Ok(())
+            }
+            Err(e) => self.absorb(e, "set_many", &what(), ()),
+        }
+    }
+
+    /// Removes `keys`; returns how many held a live value.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = cache_core::Cache::default();
+    /// cache.set("a", &1u32, None).await?;
+    /// assert_eq!(cache.delete_many(&["a", "b"]).await?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        let full: Vec<String> = keys.iter().map(|k| self.full_key(k)).collect();
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        let result = self.inner.backend.delete_many(&refs).await;
+        self.observe(&result);
+        match result {
+            Ok(n) => {
+                self.inner.stats.deleted(n);
+                Ok(n)
+            }
+            Err(e) => {
+                let what = format!(
+                    "{} keys starting with `{}`",
+                    keys.len(),
+                    full.first().map_or("", String::as_str)
+                );
+                self.absorb(e, "delete_many", &what, 0)
+            }
+        }
+    }
+
+    /// Removes every key of this cache's namespace, and nothing else;
+    /// returns how many were removed. On Redis this is `SCAN MATCH <ns>|*`
+    /// and `SCAN MATCH <ns>#*` (see [`key::Namespace`](crate::key::Namespace))
+    /// and `UNLINK`, never `FLUSHDB`.
+    ///
+    /// A failure is returned even with `ignore_errors`: whoever clears must
+    /// know that stale entries may still be there.
+    ///
+    /// A cache with an empty prefix over a shared store refuses to clear:
+    /// its namespace is every key that starts with `|` or `#`, which other
+    /// programs may well use. The memory store is not shared, so it clears.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = cache_core::Cache::default();
+    /// cache.set("a", &1u8, None).await?;
+    /// assert_eq!(cache.clear().await?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn clear(&self) -> Result<u64> {
+        if self.inner.prefix.is_empty() && !self.is_local() {
+            return Err(Error::config(
+                "clear() needs a key prefix: with an empty prefix it would remove every key starting with `|` or `#` in the store, including keys this cache may not have written",
+            ));
+        }
+        let keys = &self.inner.keys;
+        self.clear_full_prefixes(&[keys.plain(), keys.memoized()])
+            .await
+    }
+
+    pub(crate) async fn clear_full_prefix(&self, prefix: &str) -> Result<u64> {
+        self.clear_full_prefixes(&[prefix]).await
+    }
+
+    async fn clear_full_prefixes(&self, prefixes: &[&str]) -> Result<u64> {
+        let result = self.inner.backend.clear_prefixes(prefixes).await;
+        self.observe(&result);
+        match result {
+            Ok(n) => {
+                self.inner.stats.deleted(n);
+                Ok(n)
+            }
+            Err(e) => {
+                // Reported whatever the error policy: a caller who clears
+                // must know the stale entries are still there.
+                self.inner.stats.error();
+                let shown: Vec<String> = prefixes
+                    .iter()
+                    .map(|p| format!("`{}*`", key_for_message(p)))
+                    .collect();
+                Err(e.context(format_args!("clear {}", shown.join(" and "))))
+            }
+        }
+    }
+}

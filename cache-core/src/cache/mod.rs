@@ -1,0 +1,256 @@
+//! The [`Cache`] handle and its typed operations.
+//!
+//! One concern per file: this file holds the handle, its configuration
+//! accessors and the blocking bridge; [`ops`] the single-key operations
+//! and read-through; [`many`] the batch operations and `clear`; [`engine`]
+//! the read and write paths they share (typed in-memory reads, decoding,
+//! single-flight computation); [`outage`] the error policy every store call
+//! goes through; [`builder`] the [`CacheBuilder`]; [`global`] the
+//! process-wide cache of the macros.
+
+mod builder;
+mod engine;
+mod global;
+mod many;
+mod ops;
+mod outage;
+
+pub use builder::CacheBuilder;
+pub use global::{global, init};
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::{Backend, MemoryBackend, Ttl};
+use crate::blocking::Blocking;
+use crate::codec::Format;
+use crate::flight::Flights;
+use crate::stats::{Counters, Stats};
+use crate::{runtime, Result};
+
+/// The default timeout: 300 seconds, as Flask-Caching's `CACHE_DEFAULT_TIMEOUT`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The default key prefix.
+pub const DEFAULT_KEY_PREFIX: &str = "cache";
+
+/// A cheap, cloneable handle to a cache: a store plus the key prefix,
+/// default timeout, codec and error policy applied to everything that
+/// goes through it.
+///
+/// All operations are `async`; [`Cache::blocking`] gives the same
+/// operations for sync code. Keys passed to operations are relative: the
+/// prefix is added by the cache, and [`clear`](Cache::clear) removes
+/// exactly the keys under it.
+///
+/// Timeouts are `impl Into<Option<Duration>>`: pass `None` for the default
+/// timeout, a `Duration` for that duration, and `Duration::ZERO` for
+/// "never expires".
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// use std::time::Duration;
+/// use cache_core::Cache;
+///
+/// let cache = Cache::builder().key_prefix("app:").build()?;
+/// cache.set("greeting", &"hello".to_string(), Duration::from_secs(60)).await?;
+/// assert_eq!(cache.get::<String>("greeting").await?.as_deref(), Some("hello"));
+/// cache.clear().await?;
+/// assert_eq!(cache.get::<String>("greeting").await?, None);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Cache {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) backend: Arc<dyn Backend>,
+    /// The same store as `backend` when it is a [`MemoryBackend`]: values go
+    /// in and out as typed Rust values, with no codec and no future.
+    pub(crate) local: Option<MemoryBackend>,
+    /// The prefix as configured (what [`Cache::key_prefix`] returns).
+    pub(crate) prefix: Box<str>,
+    /// The namespace's keys: `<namespace>|` for keys given to the `Cache`
+    /// API, `<namespace>#` for memoized functions (see [`crate::key::Namespace`]).
+    pub(crate) keys: crate::key::Namespace,
+    pub(crate) default_ttl: Ttl,
+    pub(crate) ignore_errors: bool,
+    pub(crate) format: Format,
+    pub(crate) stats: Counters,
+    pub(crate) flights: Flights,
+    /// Whether the last backend call failed: errors are logged at `warn`
+    /// once per outage, then at `debug` until a call succeeds again.
+    degraded: AtomicBool,
+    /// Whether a warning was logged for the current outage (so that its end
+    /// is logged too).
+    warned: AtomicBool,
+    warnings: outage::RateLimit,
+    decode_warnings: outage::RateLimit,
+}
+
+impl Default for Cache {
+    /// An in-memory cache with the default prefix, timeout and capacity.
+    fn default() -> Self {
+        Self::new(MemoryBackend::new())
+    }
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("prefix", &self.inner.prefix)
+            .field("default_ttl", &self.inner.default_ttl)
+            .field("ignore_errors", &self.inner.ignore_errors)
+            .field("format", &self.inner.format)
+            .field("in_memory", &self.inner.local.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cache {
+    /// A builder to configure a cache.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = cache_core::Cache::builder()
+    ///     .url("memory://?max_capacity=32MiB")
+    ///     .key_prefix("shop:")
+    ///     .default_timeout(Duration::from_secs(60))
+    ///     .build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn builder() -> CacheBuilder {
+        CacheBuilder::default()
+    }
+
+    /// A cache over `backend` with the default settings.
+    ///
+    /// # Panics
+    ///
+    /// Never: a builder given only a backend cannot fail.
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::new(cache_core::NullBackend);
+    /// ```
+    pub fn new(backend: impl Backend) -> Self {
+        Self::builder()
+            .backend(backend)
+            .build()
+            .expect("a builder with only a backend always builds")
+    }
+
+    /// A cache from a URL, with the default settings otherwise:
+    /// `memory://` (optionally `?max_capacity=64MiB`), `null://`, and the
+    /// Redis schemes when the `redis` feature is enabled. Connecting is lazy;
+    /// call [`ping`](Cache::ping) to check the store is reachable.
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::from_url("memory://?max_capacity=16MiB")?;
+    /// let err = cache_core::Cache::from_url("memcached://localhost").unwrap_err();
+    /// assert_eq!(err.kind(), cache_core::ErrorKind::Config);
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn from_url(url: &str) -> Result<Self> {
+        Self::builder().url(url).build()
+    }
+
+    /// The key prefix added to every key.
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::builder().key_prefix("app:").build()?;
+    /// assert_eq!(cache.key_prefix(), "app:");
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn key_prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// The timeout used when an operation passes `None`; `None` here
+    /// means the default is "never expires".
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(cache_core::Cache::default().default_timeout(), Some(Duration::from_secs(300)));
+    /// ```
+    pub fn default_timeout(&self) -> Option<Duration> {
+        self.inner.default_ttl.duration()
+    }
+
+    /// The store behind this cache, for raw byte access with full keys
+    /// (prefix included).
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::default();
+    /// let backend: &dyn cache_core::Backend = cache.backend();
+    /// ```
+    pub fn backend(&self) -> &dyn Backend {
+        &*self.inner.backend
+    }
+
+    /// A snapshot of the counters.
+    ///
+    /// ```
+    /// let stats = cache_core::Cache::default().stats();
+    /// assert_eq!(stats.hits, 0);
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.inner.stats.snapshot()
+    }
+
+    /// The same operations for sync code. See the [`Blocking`] type.
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::default();
+    /// cache.blocking().set("n", &1u64, None)?;
+    /// assert_eq!(cache.blocking().get::<u64>("n")?, Some(1));
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn blocking(&self) -> Blocking<'_> {
+        Blocking::new(self)
+    }
+
+    /// The full key, as the store sees it, for a key given to this cache:
+    /// `<namespace>|<key>` (see [`key::Namespace`](crate::key::Namespace)).
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::builder().key_prefix("app").build()?;
+    /// assert_eq!(cache.full_key("user:1"), "app|user:1");
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn full_key(&self, key: &str) -> String {
+        let plain = self.inner.keys.plain();
+        let mut full = String::with_capacity(plain.len() + key.len());
+        full.push_str(plain);
+        full.push_str(key);
+        full
+    }
+
+    pub(crate) fn ttl(&self, timeout: Option<Duration>) -> Ttl {
+        timeout.map_or(self.inner.default_ttl, Ttl::from_duration)
+    }
+
+    pub(crate) fn is_local(&self) -> bool {
+        self.inner.local.is_some()
+    }
+
+    /// The start of every key of a memoized function in this cache:
+    /// `<namespace>#`.
+    pub(crate) fn memo_prefix(&self) -> &str {
+        self.inner.keys.memoized()
+    }
+
+    /// Whether blocking calls need the crate's I/O runtime.
+    pub(crate) fn needs_io(&self) -> bool {
+        !self.is_local()
+    }
+
+    pub(crate) fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        runtime::block_on(fut, self.needs_io())
+    }
+}

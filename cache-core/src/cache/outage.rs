@@ -1,0 +1,89 @@
+//! The error policy: how a store failure is logged (once per outage,
+//! rate-limited), counted, absorbed or returned. Every store call goes
+//! through [`Cache::observe`] and, on failure, [`Cache::note_error`] or
+//! [`Cache::absorb`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::backend::memory::key_for_message;
+use crate::{Error, Result};
+
+use super::Cache;
+
+/// Warnings about store errors are at least this far apart.
+const WARN_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Lets an event through at most once per [`WARN_INTERVAL`].
+#[derive(Default)]
+pub(super) struct RateLimit {
+    /// Milliseconds since `RateLimit::epoch()` of the last event let
+    /// through, plus one (0 = never).
+    last: AtomicU64,
+}
+
+impl RateLimit {
+    fn epoch() -> Instant {
+        static EPOCH: OnceLock<Instant> = OnceLock::new();
+        *EPOCH.get_or_init(Instant::now)
+    }
+
+    pub(super) fn due(&self) -> bool {
+        let now = u64::try_from(Self::epoch().elapsed().as_millis()).unwrap_or(u64::MAX) + 1;
+        let last = self.last.load(Ordering::Relaxed);
+        let interval = u64::try_from(WARN_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+        (last == 0 || now.saturating_sub(last) >= interval)
+            && self
+                .last
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+impl Cache {
+    /// Records the outcome of a backend call for the outage log policy.
+    #[inline]
+    pub(super) fn observe<T>(&self, result: &Result<T>) {
+        if result.is_ok()
+            && self.inner.degraded.load(Ordering::Relaxed)
+            && self.inner.degraded.swap(false, Ordering::Relaxed)
+            && self.inner.warned.swap(false, Ordering::Relaxed)
+        {
+            tracing::info!(prefix = %self.inner.prefix, "cache backend is answering again");
+        }
+    }
+
+    /// Logs and counts an error: at `warn` for the first error of an
+    /// outage, at `debug` after that, so a dead store does not flood logs.
+    /// A store that fails some calls and answers others (full with
+    /// `noeviction`, a read-only replica) starts an "outage" at every
+    /// failure: warnings are also spaced by [`WARN_INTERVAL`].
+    pub(super) fn note_error(&self, error: &Error, op: &str, key: &str) {
+        self.inner.stats.error();
+        let new_outage = !self.inner.degraded.swap(true, Ordering::Relaxed);
+        if new_outage && self.inner.warnings.due() {
+            self.inner.warned.store(true, Ordering::Relaxed);
+            tracing::warn!(
+                op,
+                key = %key_for_message(key),
+                %error,
+                "cache backend error; cache calls that fail are skipped while it lasts (further errors are logged at debug level until it recovers)"
+            );
+        } else {
+            tracing::debug!(op, key = %key_for_message(key), %error, "cache backend error");
+        }
+    }
+
+    /// The error policy: with `ignore_errors`, log and return `fallback`;
+    /// otherwise return the error with the operation and key in its message.
+    pub(super) fn absorb<T>(&self, error: Error, op: &str, key: &str, fallback: T) -> Result<T> {
+        if self.inner.ignore_errors {
+            self.note_error(&error, op, key);
+            Ok(fallback)
+        } else {
+            self.inner.stats.error();
+            Err(error.context(format_args!("{op} `{}`", key_for_message(key))))
+        }
+    }
+}
