@@ -5,7 +5,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::{runtime, Cache, Result};
+use crate::cache::Coalesce;
+use crate::{Cache, Result};
 
 /// The operations of [`Cache`] for sync code, from [`Cache::blocking`].
 ///
@@ -215,12 +216,10 @@ impl<'a> Blocking<'a> {
     {
         let full = self.cache.full_key(key);
         let ttl = self.cache.ttl(timeout.into());
-        // Waiting for a computation led by a task of the current-thread
-        // runtime we are blocking would never end: compute alone there.
-        let wait = !runtime::on_current_thread_runtime();
+        let coalesce = Coalesce::for_blocking_call();
         self.cache.block_on(
             self.cache
-                .compute(&full, ttl, wait, |_| true, || async { f() }),
+                .compute(&full, ttl, coalesce, |_| true, || async { f() }),
         )
     }
 }

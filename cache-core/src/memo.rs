@@ -8,9 +8,10 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::cache::{Coalesce, OnError};
 use crate::key::{self, KeyOut, StackKey};
 pub use crate::template::{template_value, Template, TemplateValue};
-use crate::{runtime, Cache, Result};
+use crate::{Cache, Result};
 
 /// The fixed facts of one memoized function, built by the macros at each
 /// call (it is a handful of constants, so that costs nothing).
@@ -167,8 +168,8 @@ where
         }
     };
     let ttl = cache.ttl(memo.timeout());
-    let wait = !runtime::on_current_thread_runtime();
-    cache.block_on(cache.compute(&full, ttl, wait, store_if, || async { f() }))
+    let coalesce = Coalesce::for_blocking_call();
+    cache.block_on(cache.compute(&full, ttl, coalesce, store_if, || async { f() }))
 }
 
 /// A memoized call of an async function; see [`call_sync`].
@@ -187,7 +188,7 @@ where
         Lookup::Hit(v) => Ok(v),
         Lookup::Miss(Ok(full)) => {
             let ttl = cache.ttl(memo.timeout());
-            cache.compute(&full, ttl, true, store_if, f).await
+            cache.compute(&full, ttl, Coalesce::Wait, store_if, f).await
         }
         Lookup::Miss(Err(e)) => {
             key_error(memo, &e);
@@ -213,7 +214,14 @@ where
     if store_if(&value) {
         match full {
             Ok(full) => {
-                cache.block_on(cache.store_full_open(&full, &value, cache.ttl(memo.timeout())));
+                cache
+                    .block_on(cache.store_full(
+                        &full,
+                        &value,
+                        cache.ttl(memo.timeout()),
+                        OnError::Open,
+                    ))
+                    .ok();
             }
             Err(e) => key_error(memo, &e),
         }
@@ -238,8 +246,9 @@ where
         match full {
             Ok(full) => {
                 cache
-                    .store_full_open(&full, &value, cache.ttl(memo.timeout()))
-                    .await;
+                    .store_full(&full, &value, cache.ttl(memo.timeout()), OnError::Open)
+                    .await
+                    .ok();
             }
             Err(e) => key_error(memo, &e),
         }
@@ -253,12 +262,12 @@ where
 /// there was an entry. Errors are returned (not absorbed) so a caller who
 /// must know the entry is gone can check.
 pub async fn invalidate_async(cache: &Cache, full: Result<String>) -> Result<bool> {
-    cache.delete_full_strict(&full?).await
+    cache.delete_full(&full?, OnError::Strict).await
 }
 
 /// `<fn>_invalidate` for a sync function.
 pub fn invalidate_sync(cache: &Cache, full: Result<String>) -> Result<bool> {
-    cache.block_on(cache.delete_full_strict(&full?))
+    cache.block_on(cache.delete_full(&full?, OnError::Strict))
 }
 
 /// What the stubs of `<fn>_invalidate` and `<fn>_invalidate_all` return:

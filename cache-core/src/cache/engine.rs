@@ -16,7 +16,7 @@ use crate::flight::Join;
 use crate::key::{KeyOut, StackKey};
 use crate::Result;
 
-use super::Cache;
+use super::{Cache, OnError};
 
 /// A key read back from the memory store's bytes, for messages (keys are
 /// always built from `str`s, so nothing is lost in practice).
@@ -25,18 +25,41 @@ fn lossy(key: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(key)
 }
 
+/// Whether a miss may wait for another caller's computation of the same
+/// key (single-flight) or must compute alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Coalesce {
+    /// Wait for a running computation of the key and share its result.
+    Wait,
+    /// Compute alone: waiting could deadlock (a blocking call on a
+    /// current-thread runtime, where the computation it would wait for
+    /// may be a task of the runtime it blocks).
+    Alone,
+}
+
+impl Coalesce {
+    /// What a blocking call made now may do: wait, unless it blocks a
+    /// current-thread runtime.
+    pub(crate) fn for_blocking_call() -> Self {
+        if crate::runtime::on_current_thread_runtime() {
+            Self::Alone
+        } else {
+            Self::Wait
+        }
+    }
+}
+
 impl Cache {
     /// The read-through engine behind `get_or_set_with` and the memoize
     /// macros. `full` includes the prefix. `store_if` decides whether a
-    /// computed value is stored; `wait` is false when waiting for another
-    /// caller's computation could deadlock (a blocking call on a
-    /// current-thread runtime). Fail-open: store errors are logged and
-    /// counted, never returned.
+    /// computed value is stored; `coalesce` says whether a miss may wait
+    /// for another caller's computation. Fail-open: store errors are logged
+    /// and counted, never returned.
     pub(crate) async fn compute<T, E, F, Fut>(
         &self,
         full: &str,
         ttl: Ttl,
-        wait: bool,
+        coalesce: Coalesce,
         store_if: impl Fn(&T) -> bool,
         f: F,
     ) -> Result<T, E>
@@ -48,6 +71,7 @@ impl Cache {
         let mut f = Some(f);
         loop {
             // Only a remote read needs a mark; in memory a second look is free.
+            let wait = coalesce == Coalesce::Wait;
             let mark = (wait && !self.is_local()).then(|| self.inner.flights.mark(full));
             if let Some(v) = self.lookup_full::<T>(full).await {
                 return Ok(v);
@@ -92,7 +116,7 @@ impl Cache {
                 .expect("the computation runs at most once: the loop returns after it");
             let value = f().await?;
             if store_if(&value) {
-                self.store_full_open(full, &value, ttl).await;
+                self.store_full(full, &value, ttl, OnError::Open).await.ok();
             }
             if let Some(leader) = leader {
                 leader.finish(|| Arc::new(value.clone()));
@@ -129,16 +153,6 @@ impl Cache {
                 self.note_error(&e, "get", full);
                 None
             }
-        }
-    }
-
-    /// A store that never fails: errors are logged and counted.
-    pub(crate) async fn store_full_open<T>(&self, full: &str, value: &T, ttl: Ttl)
-    where
-        T: Serialize + Clone + Send + Sync + 'static,
-    {
-        if let Err(e) = self.write_full(full, value, ttl).await {
-            self.note_error(&e, "set", full);
         }
     }
 
@@ -180,30 +194,29 @@ impl Cache {
     }
 
     /// Stores under a full key, with the `ignore_errors` policy.
-    pub(crate) async fn store_full<T>(&self, full: &str, value: &T, ttl: Ttl) -> Result<()>
+    pub(crate) async fn store_full<T>(
+        &self,
+        full: &str,
+        value: &T,
+        ttl: Ttl,
+        policy: OnError,
+    ) -> Result<()>
     where
         T: Serialize + Clone + Send + Sync + 'static,
     {
         match self.write_full(full, value, ttl).await {
             Ok(()) => Ok(()),
-            Err(e) => self.absorb(e, "set", full, ()),
+            Err(e) => self.on_error(policy, e, "set", full, ()),
         }
     }
 
-    pub(crate) async fn delete_full(&self, full: &str) -> Result<bool> {
+    /// Deletes under a full key. Invalidations pass [`OnError::Strict`]:
+    /// a lost invalidation would leave a stale value in place.
+    pub(crate) async fn delete_full(&self, full: &str, policy: OnError) -> Result<bool> {
         match self.remove_full(full).await {
             Ok(existed) => Ok(existed),
-            Err(e) => self.absorb(e, "delete", full, false),
+            Err(e) => self.on_error(policy, e, "delete", full, false),
         }
-    }
-
-    /// Deletes under a full key and reports a failure whatever the error
-    /// policy: a lost invalidation would leave a stale value in place.
-    pub(crate) async fn delete_full_strict(&self, full: &str) -> Result<bool> {
-        self.remove_full(full).await.map_err(|e| {
-            self.inner.stats.error();
-            e.context(format_args!("delete `{}`", key_for_message(full)))
-        })
     }
 
     pub(super) async fn remove_full(&self, full: &str) -> Result<bool> {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::backend::memory::key_for_message;
 use crate::{Error, Result};
 
-use super::Cache;
+use super::{Cache, OnError};
 
 impl Cache {
     /// Returns the values under `keys`, in the same order, in one round
@@ -49,7 +49,13 @@ impl Cache {
                     keys.len(),
                     full.first().map_or("", String::as_str)
                 );
-                self.absorb(e, "get_many", &what, vec![None; keys.len()])
+                self.on_error(
+                    OnError::Configured,
+                    e,
+                    "get_many",
+                    &what,
+                    vec![None; keys.len()],
+                )
             }
         }
     }
@@ -86,7 +92,7 @@ impl Cache {
         if let Some(local) = &self.inner.local {
             for ((_, value), key) in items.iter().zip(&full) {
                 if let Err(e) = local.insert_typed(key, value.clone(), &self.inner.format, ttl) {
-                    return self.absorb(e, "set", key, ());
+                    return self.on_error(OnError::Configured, e, "set", key, ());
                 }
             }
             self.inner.stats.set(items.len() as u64);
@@ -98,7 +104,7 @@ impl Cache {
                 Ok(bytes) => encoded.push((key.as_str(), bytes)),
                 Err(e) => {
                     self.forget_refused(key).await;
-                    return self.absorb(e, "set_many", key, ());
+                    return self.on_error(OnError::Configured, e, "set_many", key, ());
                 }
             }
         }
@@ -109,7 +115,7 @@ impl Cache {
                 self.inner.stats.set(items.len() as u64);
                 Ok(())
             }
-            Err(e) => self.absorb(e, "set_many", &what(), ()),
+            Err(e) => self.on_error(OnError::Configured, e, "set_many", &what(), ()),
         }
     }
 
@@ -140,7 +146,7 @@ impl Cache {
                     keys.len(),
                     full.first().map_or("", String::as_str)
                 );
-                self.absorb(e, "delete_many", &what, 0)
+                self.on_error(OnError::Configured, e, "delete_many", &what, 0)
             }
         }
     }

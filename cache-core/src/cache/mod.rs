@@ -16,7 +16,9 @@ mod ops;
 mod outage;
 
 pub use builder::CacheBuilder;
+pub(crate) use engine::Coalesce;
 pub use global::{global, init};
+pub(crate) use outage::OnError;
 
 use std::fmt;
 use std::future::Future;

@@ -7,10 +7,9 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::backend::memory::key_for_message;
 use crate::{Error, ErrorKind, Result};
 
-use super::Cache;
+use super::{Cache, Coalesce, OnError};
 
 impl Cache {
     /// Checks that the store is reachable; the error names its address.
@@ -63,7 +62,7 @@ impl Cache {
         self.observe(&result);
         match result {
             Ok(bytes) => Ok(self.decode_counted(&full, bytes.as_deref())),
-            Err(e) => self.absorb(e, "get", &full, None),
+            Err(e) => self.on_error(OnError::Configured, e, "get", &full, None),
         }
     }
 
@@ -83,7 +82,7 @@ impl Cache {
         let full = self.full_key(key);
         let result = self.inner.backend.contains(&full).await;
         self.observe(&result);
-        result.or_else(|e| self.absorb(e, "has", &full, false))
+        result.or_else(|e| self.on_error(OnError::Configured, e, "has", &full, false))
     }
 
     /// Stores `value` under `key` for `timeout` (`None`: the default timeout;
@@ -110,7 +109,7 @@ impl Cache {
         T: Serialize + Clone + Send + Sync + 'static,
     {
         let full = self.full_key(key);
-        self.store_full(&full, value, self.ttl(timeout.into()))
+        self.store_full(&full, value, self.ttl(timeout.into()), OnError::Configured)
             .await
     }
 
@@ -154,7 +153,7 @@ impl Cache {
                 self.inner.stats.set(u64::from(stored));
                 Ok(stored)
             }
-            Err(e) => self.absorb(e, "add", &full, false),
+            Err(e) => self.on_error(OnError::Configured, e, "add", &full, false),
         }
     }
 
@@ -172,7 +171,7 @@ impl Cache {
     /// ```
     pub async fn delete(&self, key: &str) -> Result<bool> {
         let full = self.full_key(key);
-        self.delete_full(&full).await
+        self.delete_full(&full, OnError::Configured).await
     }
 
     /// Adds `delta` to the integer under `key` atomically and returns the
@@ -201,10 +200,7 @@ impl Cache {
             .incr(&full, delta, self.inner.default_ttl)
             .await;
         self.observe(&result);
-        result.map_err(|e| {
-            self.inner.stats.error();
-            e.context(format_args!("incr `{}`", key_for_message(&full)))
-        })
+        result.or_else(|e| self.on_error(OnError::Strict, e, "incr", &full, 0))
     }
 
     /// Subtracts `delta`; see [`incr`](Cache::incr).
@@ -259,7 +255,13 @@ impl Cache {
         let full = self.full_key(key);
         let ttl = self.ttl(timeout.into());
         let computed: Result<T, std::convert::Infallible> = self
-            .compute(&full, ttl, true, |_| true, || async { Ok(f().await) })
+            .compute(
+                &full,
+                ttl,
+                Coalesce::Wait,
+                |_| true,
+                || async { Ok(f().await) },
+            )
             .await;
         match computed {
             Ok(v) => v,
@@ -294,6 +296,6 @@ impl Cache {
     {
         let full = self.full_key(key);
         let ttl = self.ttl(timeout.into());
-        self.compute(&full, ttl, true, |_| true, f).await
+        self.compute(&full, ttl, Coalesce::Wait, |_| true, f).await
     }
 }

@@ -1,7 +1,7 @@
 //! The error policy: how a store failure is logged (once per outage,
 //! rate-limited), counted, absorbed or returned. Every store call goes
-//! through [`Cache::observe`] and, on failure, [`Cache::note_error`] or
-//! [`Cache::absorb`].
+//! through [`Cache::observe`] and, on failure, [`Cache::on_error`] with an
+//! [`OnError`] policy (or [`Cache::note_error`] where a read becomes a miss).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -41,6 +41,22 @@ impl RateLimit {
     }
 }
 
+/// What a failed store call does, decided per operation rather than by
+/// a family of `*_strict` / `*_open` functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnError {
+    /// As the cache is configured: returned, or with
+    /// [`ignore_errors`](crate::CacheBuilder::ignore_errors) logged, counted
+    /// and replaced by the operation's fallback.
+    Configured,
+    /// Always logged, counted and replaced by the fallback: the cache is
+    /// an optimization here (read-through, memoized writes).
+    Open,
+    /// Always returned: the caller must know (invalidations, counters,
+    /// `clear`), whatever `ignore_errors` says.
+    Strict,
+}
+
 impl Cache {
     /// Records the outcome of a backend call for the outage log policy.
     #[inline]
@@ -75,10 +91,23 @@ impl Cache {
         }
     }
 
-    /// The error policy: with `ignore_errors`, log and return `fallback`;
-    /// otherwise return the error with the operation and key in its message.
-    pub(super) fn absorb<T>(&self, error: Error, op: &str, key: &str, fallback: T) -> Result<T> {
-        if self.inner.ignore_errors {
+    /// Applies `policy` to a failed store call: either logs, counts and
+    /// returns `fallback`, or counts and returns the error with the
+    /// operation and key in its message.
+    pub(crate) fn on_error<T>(
+        &self,
+        policy: OnError,
+        error: Error,
+        op: &str,
+        key: &str,
+        fallback: T,
+    ) -> Result<T> {
+        let absorb = match policy {
+            OnError::Configured => self.inner.ignore_errors,
+            OnError::Open => true,
+            OnError::Strict => false,
+        };
+        if absorb {
             self.note_error(&error, op, key);
             Ok(fallback)
         } else {
