@@ -2,11 +2,10 @@
 
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::cache::Coalesce;
-use crate::{Cache, Result};
+use crate::{Cache, CacheValue, Result};
 
 /// The operations of [`Cache`] for sync code, from [`Cache::blocking`].
 ///
@@ -46,7 +45,7 @@ impl<'a> Blocking<'a> {
     /// ```
     pub fn get<T>(&self, key: &str) -> Result<Option<T>>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: CacheValue,
     {
         if let Some(local) = &self.cache.inner.local {
             return Ok(self.cache.get_local(local, key));
@@ -108,7 +107,7 @@ impl<'a> Blocking<'a> {
     /// ```
     pub fn get_many<T>(&self, keys: &[&str]) -> Result<Vec<Option<T>>>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: CacheValue,
     {
         self.cache.block_on(self.cache.get_many(keys))
     }
@@ -188,7 +187,7 @@ impl<'a> Blocking<'a> {
     /// ```
     pub fn get_or_set_with<T, F>(&self, key: &str, timeout: impl Into<Option<Duration>>, f: F) -> T
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: CacheValue,
         F: FnOnce() -> T,
     {
         match self.try_get_or_set_with(key, timeout, || Ok::<T, std::convert::Infallible>(f())) {
@@ -211,7 +210,7 @@ impl<'a> Blocking<'a> {
         f: F,
     ) -> Result<T, E>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: CacheValue,
         F: FnOnce() -> Result<T, E>,
     {
         let full = self.cache.full_key(key);

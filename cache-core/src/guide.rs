@@ -65,7 +65,7 @@
 //! The value is stored in the process-wide cache, [`global()`](crate::global):
 //! in memory unless [`init`](crate::init) was given another one (see
 //! [below](#choose-the-store-prefix-and-default-timeout)). A cached value
-//! must be `Serialize + DeserializeOwned + Clone + Send + Sync + 'static`:
+//! must be `Serialize + DeserializeOwned + Clone + Send + Sync + 'static` ([`CacheValue`](crate::CacheValue)):
 //! what a remote store needs to share it between processes.
 //!
 //! # One entry per argument list

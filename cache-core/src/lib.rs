@@ -68,7 +68,9 @@ pub mod testing;
 pub use backend::RedisBackend;
 pub use backend::{Backend, MemoryBackend, NullBackend, Ttl};
 pub use blocking::Blocking;
-pub use cache::{global, init, Cache, CacheBuilder, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT};
+pub use cache::{
+    global, init, Cache, CacheBuilder, CacheValue, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT,
+};
 pub use codec::Codec;
 pub use error::{Error, ErrorKind, Result};
 pub use stats::Stats;

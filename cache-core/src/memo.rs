@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::cache::{Coalesce, OnError};
 use crate::key::{self, KeyOut, StackKey};
 pub use crate::template::{template_value, Template, TemplateValue};
-use crate::{Cache, Result};
+use crate::{Cache, CacheValue, Result};
 
 /// The fixed facts of one memoized function, built by the macros at each
 /// call (it is a handful of constants, so that costs nothing).
@@ -103,7 +103,7 @@ pub fn full_key(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Result<Strin
 #[inline]
 fn local_lookup<T>(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Option<Lookup<T>>
 where
-    T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    T: CacheValue,
 {
     let local = cache.inner.local.as_ref()?;
     let mut full = StackKey::new();

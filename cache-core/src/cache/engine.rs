@@ -16,7 +16,7 @@ use crate::flight::Join;
 use crate::key::{KeyOut, StackKey};
 use crate::Result;
 
-use super::{Cache, OnError};
+use super::{Cache, CacheValue, OnError};
 
 /// A key read back from the memory store's bytes, for messages (keys are
 /// always built from `str`s, so nothing is lost in practice).
@@ -64,7 +64,7 @@ impl Cache {
         f: F,
     ) -> Result<T, E>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: CacheValue,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
@@ -128,7 +128,7 @@ impl Cache {
     /// A read that never fails: errors are logged, counted and become misses.
     pub(crate) async fn lookup_full<T>(&self, full: &str) -> Option<T>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: CacheValue,
     {
         if let Some(local) = &self.inner.local {
             return self.read_local::<T>(local, full.as_bytes());
@@ -231,7 +231,7 @@ impl Cache {
     #[inline]
     pub(crate) fn get_local<T>(&self, local: &MemoryBackend, key: &str) -> Option<T>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: CacheValue,
     {
         let mut full = StackKey::new();
         full.push_str(self.inner.keys.plain());
@@ -244,7 +244,7 @@ impl Cache {
     #[inline]
     pub(crate) fn read_local<T>(&self, local: &MemoryBackend, full: &[u8]) -> Option<T>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: CacheValue,
     {
         let value = self.read_local_uncounted(local, full);
         self.counted(value)
@@ -253,7 +253,7 @@ impl Cache {
     #[inline]
     pub(super) fn read_local_uncounted<T>(&self, local: &MemoryBackend, full: &[u8]) -> Option<T>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: CacheValue,
     {
         match local.lookup(full) {
             None => None,

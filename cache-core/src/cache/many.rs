@@ -2,13 +2,12 @@
 
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::backend::memory::key_for_message;
 use crate::{Error, Result};
 
-use super::{Cache, OnError};
+use super::{Cache, CacheValue, OnError};
 
 impl Cache {
     /// Returns the values under `keys`, in the same order, in one round
@@ -25,7 +24,7 @@ impl Cache {
     /// ```
     pub async fn get_many<T>(&self, keys: &[&str]) -> Result<Vec<Option<T>>>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: CacheValue,
     {
         let full: Vec<String> = keys.iter().map(|k| self.full_key(k)).collect();
         if let Some(local) = &self.inner.local {

@@ -21,6 +21,9 @@ pub use global::{global, init};
 pub(crate) use outage::OnError;
 
 use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -32,6 +35,24 @@ use crate::codec::Format;
 use crate::flight::Flights;
 use crate::stats::{Counters, Stats};
 use crate::{runtime, Result};
+
+/// What a cache can read back: a value that serializes, deserializes, and
+/// is cheap enough to clone for every caller (wrap large values in an
+/// `Arc`). Implemented for every type with those bounds; the name only
+/// spares writing them out.
+///
+/// ```
+/// fn cacheable<T: cache_core::CacheValue>() {}
+/// cacheable::<Vec<String>>();
+/// cacheable::<std::collections::HashMap<u64, (String, f64)>>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be read from the cache",
+    note = "a cached value must be `Serialize + DeserializeOwned + Clone + Send + Sync + 'static`"
+)]
+pub trait CacheValue: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> CacheValue for T {}
 
 /// The default timeout: 300 seconds, as Flask-Caching's `CACHE_DEFAULT_TIMEOUT`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);

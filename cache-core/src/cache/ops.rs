@@ -4,12 +4,11 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::{Error, ErrorKind, Result};
 
-use super::{Cache, Coalesce, OnError};
+use super::{Cache, CacheValue, Coalesce, OnError};
 
 impl Cache {
     /// Checks that the store is reachable; the error names its address.
@@ -52,7 +51,7 @@ impl Cache {
     /// ```
     pub async fn get<T>(&self, key: &str) -> Result<Option<T>>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: CacheValue,
     {
         if let Some(local) = &self.inner.local {
             return Ok(self.get_local(local, key));
@@ -248,7 +247,7 @@ impl Cache {
         f: F,
     ) -> T
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: CacheValue,
         F: FnOnce() -> Fut,
         Fut: Future<Output = T>,
     {
@@ -290,7 +289,7 @@ impl Cache {
         f: F,
     ) -> Result<T, E>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: CacheValue,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
