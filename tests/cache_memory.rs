@@ -332,12 +332,12 @@ fn exercise_blocking(cache: &Cache) {
     assert!(!b.add("p", &profile(2), None).unwrap());
     assert_eq!(b.incr("n", 3).unwrap(), 3);
     assert_eq!(b.decr("n", 1).unwrap(), 2);
-    b.set_many(&[("a", 1u8), ("b", 2)], None).unwrap();
+    b.set_many([("a", 1u8), ("b", 2)], None).unwrap();
     assert_eq!(
         b.get_many::<u8>(&["a", "b", "x"]).unwrap(),
         vec![Some(1), Some(2), None]
     );
-    assert_eq!(b.delete_many(&["a", "b"]).unwrap(), 2);
+    assert_eq!(b.delete_many(["a", "b"]).unwrap(), 2);
     assert_eq!(b.get_or_set_with("g", None, || 5u8), 5);
     assert_eq!(b.get_or_set_with("g", None, || 6u8), 5);
     assert!(b.delete("p").unwrap());

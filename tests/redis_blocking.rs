@@ -26,7 +26,7 @@ fn exercise(cache: &Cache) {
     assert!(sync.add("lock", &1u8, Duration::from_secs(5)).unwrap());
     assert!(!sync.add("lock", &1u8, None).unwrap());
     assert!(sync.delete("lock").unwrap());
-    sync.set_many(&[("a", 1u32), ("b", 2)], None).unwrap();
+    sync.set_many([("a", 1u32), ("b", 2)], None).unwrap();
     assert_eq!(
         sync.get_many::<u32>(&["a", "b", "c"]).unwrap(),
         vec![Some(1), Some(2), None]

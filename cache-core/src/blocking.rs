@@ -2,10 +2,8 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::cache::Coalesce;
-use crate::{Cache, CacheValue, Result};
+use crate::{Cache, CacheValue, KeyValue, Result, StoreValue};
 
 /// The operations of [`Cache`] for sync code, from [`Cache::blocking`].
 ///
@@ -71,7 +69,7 @@ impl<'a> Blocking<'a> {
     /// ```
     pub fn set<T>(&self, key: &str, value: &T, timeout: impl Into<Option<Duration>>) -> Result<()>
     where
-        T: Serialize + Clone + Send + Sync + 'static,
+        T: StoreValue + ?Sized,
     {
         self.cache.block_on(self.cache.set(key, value, timeout))
     }
@@ -84,7 +82,7 @@ impl<'a> Blocking<'a> {
     /// ```
     pub fn add<T>(&self, key: &str, value: &T, timeout: impl Into<Option<Duration>>) -> Result<bool>
     where
-        T: Serialize + Clone + Send + Sync + 'static,
+        T: StoreValue + ?Sized,
     {
         self.cache.block_on(self.cache.add(key, value, timeout))
     }
@@ -105,7 +103,10 @@ impl<'a> Blocking<'a> {
     /// assert_eq!(cache_core::Cache::default().blocking().get_many::<u8>(&["a"])?, vec![None]);
     /// # Ok::<(), cache_core::Error>(())
     /// ```
-    pub fn get_many<T>(&self, keys: &[&str]) -> Result<Vec<Option<T>>>
+    pub fn get_many<T>(
+        &self,
+        keys: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> Result<Vec<Option<T>>>
     where
         T: CacheValue,
     {
@@ -120,11 +121,11 @@ impl<'a> Blocking<'a> {
     /// ```
     pub fn set_many<T>(
         &self,
-        items: &[(&str, T)],
+        items: impl IntoIterator<Item = impl KeyValue<T>>,
         timeout: impl Into<Option<Duration>>,
     ) -> Result<()>
     where
-        T: Serialize + Clone + Send + Sync + 'static,
+        T: StoreValue + ?Sized,
     {
         self.cache.block_on(self.cache.set_many(items, timeout))
     }
@@ -135,7 +136,7 @@ impl<'a> Blocking<'a> {
     /// assert_eq!(cache_core::Cache::default().blocking().delete_many(&["a"])?, 0);
     /// # Ok::<(), cache_core::Error>(())
     /// ```
-    pub fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+    pub fn delete_many(&self, keys: impl IntoIterator<Item = impl AsRef<str>>) -> Result<u64> {
         self.cache.block_on(self.cache.delete_many(keys))
     }
 

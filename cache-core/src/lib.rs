@@ -69,7 +69,8 @@ pub use backend::RedisBackend;
 pub use backend::{Backend, MemoryBackend, NullBackend, Ttl};
 pub use blocking::Blocking;
 pub use cache::{
-    global, init, Cache, CacheBuilder, CacheValue, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT,
+    global, init, Cache, CacheBuilder, CacheValue, KeyValue, StoreValue, DEFAULT_KEY_PREFIX,
+    DEFAULT_TIMEOUT,
 };
 pub use codec::Codec;
 pub use error::{Error, ErrorKind, Result};

@@ -16,7 +16,7 @@ use crate::flight::Join;
 use crate::key::{KeyOut, StackKey};
 use crate::Result;
 
-use super::{Cache, CacheValue, OnError};
+use super::{Cache, CacheValue, OnError, StoreValue};
 
 /// A key read back from the memory store's bytes, for messages (keys are
 /// always built from `str`s, so nothing is lost in practice).
@@ -160,10 +160,10 @@ impl Cache {
     /// elsewhere. Counts a successful write; leaves errors to the caller.
     pub(super) async fn write_full<T>(&self, full: &str, value: &T, ttl: Ttl) -> Result<()>
     where
-        T: Serialize + Clone + Send + Sync + 'static,
+        T: StoreValue + ?Sized,
     {
         let result = if let Some(local) = &self.inner.local {
-            local.insert_typed(full, value.clone(), &self.inner.format, ttl)
+            local.insert_typed(full, value.to_stored(), &self.inner.format, ttl)
         } else {
             match self.inner.format.encode(full, value) {
                 Ok(bytes) => {
@@ -202,7 +202,7 @@ impl Cache {
         policy: OnError,
     ) -> Result<()>
     where
-        T: Serialize + Clone + Send + Sync + 'static,
+        T: StoreValue + ?Sized,
     {
         match self.write_full(full, value, ttl).await {
             Ok(()) => Ok(()),

@@ -2,14 +2,28 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::backend::memory::key_for_message;
 use crate::{Error, Result};
 
-use super::{Cache, CacheValue, OnError};
+use super::{Cache, CacheValue, KeyValue, OnError, StoreValue};
+
+/// How messages name a batch: its size and first key.
+fn batch(full: &[String]) -> String {
+    format!(
+        "{} keys starting with `{}`",
+        full.len(),
+        full.first().map_or("", String::as_str)
+    )
+}
 
 impl Cache {
+    /// The full keys of `keys`, in order.
+    fn full_keys(&self, keys: impl IntoIterator<Item = impl AsRef<str>>) -> Vec<String> {
+        keys.into_iter()
+            .map(|k| self.full_key(k.as_ref()))
+            .collect()
+    }
+
     /// Returns the values under `keys`, in the same order, in one round
     /// trip on remote stores.
     ///
@@ -22,11 +36,14 @@ impl Cache {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn get_many<T>(&self, keys: &[&str]) -> Result<Vec<Option<T>>>
+    pub async fn get_many<T>(
+        &self,
+        keys: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> Result<Vec<Option<T>>>
     where
         T: CacheValue,
     {
-        let full: Vec<String> = keys.iter().map(|k| self.full_key(k)).collect();
+        let full = self.full_keys(keys);
         if let Some(local) = &self.inner.local {
             return Ok(full
                 .iter()
@@ -43,18 +60,8 @@ impl Cache {
                 .map(|(bytes, key)| self.decode_counted(key, bytes.as_deref()))
                 .collect()),
             Err(e) => {
-                let what = format!(
-                    "{} keys starting with `{}`",
-                    keys.len(),
-                    full.first().map_or("", String::as_str)
-                );
-                self.on_error(
-                    OnError::Configured,
-                    e,
-                    "get_many",
-                    &what,
-                    vec![None; keys.len()],
-                )
+                let fallback = vec![None; full.len()];
+                self.on_error(OnError::Configured, e, "get_many", &batch(&full), fallback)
             }
         }
     }
@@ -73,24 +80,19 @@ impl Cache {
     /// ```
     pub async fn set_many<T>(
         &self,
-        items: &[(&str, T)],
+        items: impl IntoIterator<Item = impl KeyValue<T>>,
         timeout: impl Into<Option<Duration>>,
     ) -> Result<()>
     where
-        T: Serialize + Clone + Send + Sync + 'static,
+        T: StoreValue + ?Sized,
     {
         let ttl = self.ttl(timeout.into());
-        let full: Vec<String> = items.iter().map(|(k, _)| self.full_key(k)).collect();
-        let what = || {
-            format!(
-                "{} keys starting with `{}`",
-                items.len(),
-                full.first().map_or("", String::as_str)
-            )
-        };
+        let items: Vec<_> = items.into_iter().collect();
+        let full = self.full_keys(items.iter().map(KeyValue::key));
         if let Some(local) = &self.inner.local {
-            for ((_, value), key) in items.iter().zip(&full) {
-                if let Err(e) = local.insert_typed(key, value.clone(), &self.inner.format, ttl) {
+            for (item, key) in items.iter().zip(&full) {
+                let value = item.value().to_stored();
+                if let Err(e) = local.insert_typed(key, value, &self.inner.format, ttl) {
                     return self.on_error(OnError::Configured, e, "set", key, ());
                 }
             }
@@ -98,8 +100,8 @@ impl Cache {
             return Ok(());
         }
         let mut encoded = Vec::with_capacity(items.len());
-        for ((_, value), key) in items.iter().zip(&full) {
-            match self.inner.format.encode(key, value) {
+        for (item, key) in items.iter().zip(&full) {
+            match self.inner.format.encode(key, item.value()) {
                 Ok(bytes) => encoded.push((key.as_str(), bytes)),
                 Err(e) => {
                     self.forget_refused(key).await;
@@ -114,7 +116,7 @@ impl Cache {
                 self.inner.stats.set(items.len() as u64);
                 Ok(())
             }
-            Err(e) => self.on_error(OnError::Configured, e, "set_many", &what(), ()),
+            Err(e) => self.on_error(OnError::Configured, e, "set_many", &batch(&full), ()),
         }
     }
 
@@ -129,8 +131,11 @@ impl Cache {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
-        let full: Vec<String> = keys.iter().map(|k| self.full_key(k)).collect();
+    pub async fn delete_many(
+        &self,
+        keys: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> Result<u64> {
+        let full = self.full_keys(keys);
         let refs: Vec<&str> = full.iter().map(String::as_str).collect();
         let result = self.inner.backend.delete_many(&refs).await;
         self.observe(&result);
@@ -139,14 +144,7 @@ impl Cache {
                 self.inner.stats.deleted(n);
                 Ok(n)
             }
-            Err(e) => {
-                let what = format!(
-                    "{} keys starting with `{}`",
-                    keys.len(),
-                    full.first().map_or("", String::as_str)
-                );
-                self.on_error(OnError::Configured, e, "delete_many", &what, 0)
-            }
+            Err(e) => self.on_error(OnError::Configured, e, "delete_many", &batch(&full), 0),
         }
     }
 

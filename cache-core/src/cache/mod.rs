@@ -54,6 +54,77 @@ pub trait CacheValue: Serialize + DeserializeOwned + Clone + Send + Sync + 'stat
 
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> CacheValue for T {}
 
+/// What a cache can store: a value that serializes, given by reference.
+/// The cache keeps (in memory) or encodes its owned form, so a borrowed
+/// `str` is stored as a `String` and reads back as one:
+/// `cache.set("k", "text", None)` then `cache.get::<String>("k")`.
+/// Implemented for every type with those bounds.
+///
+/// ```
+/// fn storable<T: cache_core::StoreValue + ?Sized>() {}
+/// storable::<str>();
+/// storable::<[u8]>();
+/// storable::<Vec<u8>>();
+/// ```
+pub trait StoreValue: Serialize {
+    /// The owned form the cache keeps.
+    type Stored: Serialize + Send + Sync + 'static;
+
+    /// The owned copy the cache keeps.
+    fn to_stored(&self) -> Self::Stored;
+}
+
+impl<T> StoreValue for T
+where
+    T: Serialize + ToOwned + ?Sized,
+    T::Owned: Serialize + Send + Sync + 'static,
+{
+    type Stored = T::Owned;
+
+    fn to_stored(&self) -> T::Owned {
+        self.to_owned()
+    }
+}
+
+/// One `(key, value)` pair of [`Cache::set_many`]: a tuple, or a reference
+/// to one, whose key is any string type.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// let cache = cache_core::Cache::default();
+/// cache.set_many(&[("a", 1u32), ("b", 2)], None).await?;
+/// let owned: Vec<(String, u32)> = vec![("c".to_string(), 3)];
+/// cache.set_many(owned, None).await?;
+/// assert_eq!(cache.get::<u32>("c").await?, Some(3));
+/// # Ok(())
+/// # }
+/// ```
+pub trait KeyValue<T: ?Sized> {
+    /// The key.
+    fn key(&self) -> &str;
+    /// The value.
+    fn value(&self) -> &T;
+}
+
+impl<K: AsRef<str>, T> KeyValue<T> for (K, T) {
+    fn key(&self) -> &str {
+        self.0.as_ref()
+    }
+    fn value(&self) -> &T {
+        &self.1
+    }
+}
+
+impl<K: AsRef<str>, T> KeyValue<T> for &(K, T) {
+    fn key(&self) -> &str {
+        self.0.as_ref()
+    }
+    fn value(&self) -> &T {
+        &self.1
+    }
+}
+
 /// The default timeout: 300 seconds, as Flask-Caching's `CACHE_DEFAULT_TIMEOUT`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 

@@ -4,11 +4,9 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::{Error, ErrorKind, Result};
 
-use super::{Cache, CacheValue, Coalesce, OnError};
+use super::{Cache, CacheValue, Coalesce, OnError, StoreValue};
 
 impl Cache {
     /// Checks that the store is reachable; the error names its address.
@@ -105,7 +103,7 @@ impl Cache {
         timeout: impl Into<Option<Duration>>,
     ) -> Result<()>
     where
-        T: Serialize + Clone + Send + Sync + 'static,
+        T: StoreValue + ?Sized,
     {
         let full = self.full_key(key);
         self.store_full(&full, value, self.ttl(timeout.into()), OnError::Configured)
@@ -131,12 +129,12 @@ impl Cache {
         timeout: impl Into<Option<Duration>>,
     ) -> Result<bool>
     where
-        T: Serialize + Clone + Send + Sync + 'static,
+        T: StoreValue + ?Sized,
     {
         let full = self.full_key(key);
         let ttl = self.ttl(timeout.into());
         let result = if let Some(local) = &self.inner.local {
-            local.add_typed(&full, value.clone(), &self.inner.format, ttl)
+            local.add_typed(&full, value.to_stored(), &self.inner.format, ttl)
         } else {
             match self.inner.format.encode(&full, value) {
                 Ok(bytes) => {
@@ -223,7 +221,10 @@ impl Cache {
     }
 
     /// Returns the value under `key`, or computes it with `f`, stores it
-    /// for `timeout` and returns it.
+    /// for `timeout` and returns it. It is what moka calls `get_with`; the
+    /// fallible form (moka's `try_get_with`) is
+    /// [`try_get_or_set_with`](Cache::try_get_or_set_with). The names follow
+    /// Flask-Caching's `get`/`set`.
     ///
     /// Concurrent callers in this process that miss the same key wait for
     /// one computation and share its result. The cache is an optimization
