@@ -45,7 +45,7 @@ impl<'a> Blocking<'a> {
     where
         T: CacheValue,
     {
-        if let Some(local) = &self.cache.inner.local {
+        if let Some(local) = self.cache.local() {
             return Ok(self.cache.get_local(local, key));
         }
         self.cache.block_on(self.cache.get(key))

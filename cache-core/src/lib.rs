@@ -55,6 +55,7 @@ mod error;
 mod flight;
 pub mod guide;
 pub mod key;
+mod local;
 mod memo;
 mod runtime;
 mod stats;

@@ -105,7 +105,7 @@ fn local_lookup<T>(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Option<Lo
 where
     T: CacheValue,
 {
-    let local = cache.inner.local.as_ref()?;
+    let local = cache.local()?;
     let mut full = StackKey::new();
     full.push_str(cache.memo_prefix());
     memo.write_prefix(&mut full);
@@ -115,7 +115,7 @@ where
     // Only a value kept as a `T` is a hit here; anything else (a miss,
     // bytes, another type) is read, decoded, logged and counted once by
     // the read that follows in `compute`.
-    Some(match Cache::peek_local::<T>(local, full.as_bytes()) {
+    Some(match local.peek::<T>(full.as_bytes()) {
         Some(value) => {
             cache.count_hit();
             Lookup::Hit(value)

@@ -231,7 +231,7 @@ impl CacheBuilder {
         Ok(Cache {
             inner: Arc::new(Inner {
                 backend,
-                local,
+                local: local.map(crate::local::LocalTier::new),
                 keys: crate::key::Namespace::new(&self.prefix),
                 prefix: self.prefix.into_boxed_str(),
                 default_ttl: self.default_ttl,

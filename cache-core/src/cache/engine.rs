@@ -2,18 +2,17 @@
 //! in-process store, decoding with the shape rule, counting, and the
 //! single-flight read-through engine.
 
-use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::backend::memory::{key_for_message, Stored};
-use crate::backend::{MemoryBackend, Ttl};
-use crate::codec;
+use crate::backend::memory::key_for_message;
+use crate::backend::Ttl;
 use crate::flight::Join;
 use crate::key::{KeyOut, StackKey};
+use crate::local::{LocalTier, Read};
 use crate::Result;
 
 use super::{Cache, CacheValue, OnError, StoreValue};
@@ -95,7 +94,7 @@ impl Cache {
                         // a read, made only when a flight of this key (or of its
                         // stripe) ended since ours began.
                         if let Some(local) = &self.inner.local {
-                            if let Some(v) = Self::peek_local::<T>(local, full.as_bytes()) {
+                            if let Some(v) = local.peek::<T>(full.as_bytes()) {
                                 leader.finish(|| Arc::new(v.clone()));
                                 return Ok(v);
                             }
@@ -163,7 +162,7 @@ impl Cache {
         T: StoreValue + ?Sized,
     {
         let result = if let Some(local) = &self.inner.local {
-            local.insert_typed(full, value.to_stored(), &self.inner.format, ttl)
+            local.insert(full, value, &self.inner.format, ttl)
         } else {
             match self.inner.format.encode(full, value) {
                 Ok(bytes) => {
@@ -229,7 +228,7 @@ impl Cache {
     }
 
     #[inline]
-    pub(crate) fn get_local<T>(&self, local: &MemoryBackend, key: &str) -> Option<T>
+    pub(crate) fn get_local<T>(&self, local: &LocalTier, key: &str) -> Option<T>
     where
         T: CacheValue,
     {
@@ -242,7 +241,7 @@ impl Cache {
     /// A typed read of the memory store: a clone of the stored value when it
     /// is a `T`, a decode otherwise. Counts the hit or miss.
     #[inline]
-    pub(crate) fn read_local<T>(&self, local: &MemoryBackend, full: &[u8]) -> Option<T>
+    pub(crate) fn read_local<T>(&self, local: &LocalTier, full: &[u8]) -> Option<T>
     where
         T: CacheValue,
     {
@@ -251,45 +250,19 @@ impl Cache {
     }
 
     #[inline]
-    pub(super) fn read_local_uncounted<T>(&self, local: &MemoryBackend, full: &[u8]) -> Option<T>
+    pub(super) fn read_local_uncounted<T>(&self, local: &LocalTier, full: &[u8]) -> Option<T>
     where
         T: CacheValue,
     {
-        match local.lookup(full) {
-            None => None,
-            Some(Stored::Typed(typed)) => {
-                let any: &(dyn Any + Send + Sync) = typed.as_any();
-                if let Some(v) = any.downcast_ref::<T>() {
-                    Some(v.clone())
-                } else {
-                    // Stored as another type: read it the way a remote
-                    // store would, through its bytes.
-                    match typed.encode() {
-                        Ok(bytes) => self.logged::<T>(full, codec::decode(&bytes)),
-                        Err(e) => {
-                            self.inner.stats.error();
-                            tracing::warn!(key = %key_for_message(&lossy(full)), error = %e, "cache value could not be re-encoded; treating as a miss");
-                            None
-                        }
-                    }
-                }
-            }
-            Some(Stored::Bytes(bytes)) => self.logged::<T>(full, codec::decode(&bytes)),
+        match local.read(full) {
+            Read::Hit(value) => Some(value),
+            Read::Miss => None,
+            Read::Refused(e) => self.logged::<T>(full, Err(e)),
         }
     }
 
     pub(crate) fn count_hit(&self) {
         self.inner.stats.hit();
-    }
-
-    /// The stored value if it is a `T` kept as a Rust value: no decoding,
-    /// no logging, no counting (a first look on the memoized hit path).
-    #[inline]
-    pub(crate) fn peek_local<T: Clone + 'static>(local: &MemoryBackend, full: &[u8]) -> Option<T> {
-        match local.lookup(full)? {
-            Stored::Typed(t) => t.as_any().downcast_ref::<T>().cloned(),
-            Stored::Bytes(_) => None,
-        }
     }
 
     pub(super) fn decode_counted<T: Serialize + DeserializeOwned>(

@@ -91,8 +91,7 @@ impl Cache {
         let full = self.full_keys(items.iter().map(KeyValue::key));
         if let Some(local) = &self.inner.local {
             for (item, key) in items.iter().zip(&full) {
-                let value = item.value().to_stored();
-                if let Err(e) = local.insert_typed(key, value, &self.inner.format, ttl) {
+                if let Err(e) = local.insert(key, item.value(), &self.inner.format, ttl) {
                     return self.on_error(OnError::Configured, e, "set", key, ());
                 }
             }

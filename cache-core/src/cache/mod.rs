@@ -33,6 +33,7 @@ use crate::backend::{Backend, MemoryBackend, Ttl};
 use crate::blocking::Blocking;
 use crate::codec::Format;
 use crate::flight::Flights;
+use crate::local::LocalTier;
 use crate::stats::{Counters, Stats};
 use crate::{runtime, Result};
 
@@ -165,9 +166,10 @@ pub struct Cache {
 
 pub(crate) struct Inner {
     pub(crate) backend: Arc<dyn Backend>,
-    /// The same store as `backend` when it is a [`MemoryBackend`]: values go
-    /// in and out as typed Rust values, with no codec and no future.
-    pub(crate) local: Option<MemoryBackend>,
+    /// The typed tier over the same store as `backend` when it is a
+    /// [`MemoryBackend`]: values go in and out as Rust values, with no codec
+    /// and no future.
+    local: Option<LocalTier>,
     /// The prefix as configured (what [`Cache::key_prefix`] returns).
     pub(crate) prefix: Box<str>,
     /// The namespace's keys: `<namespace>|` for keys given to the `Cache`
@@ -327,6 +329,12 @@ impl Cache {
 
     pub(crate) fn ttl(&self, timeout: Option<Duration>) -> Ttl {
         timeout.map_or(self.inner.default_ttl, Ttl::from_duration)
+    }
+
+    /// The typed in-process tier, when the store is in this process.
+    #[inline]
+    pub(crate) fn local(&self) -> Option<&LocalTier> {
+        self.inner.local.as_ref()
     }
 
     pub(crate) fn is_local(&self) -> bool {

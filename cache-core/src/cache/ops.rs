@@ -134,7 +134,7 @@ impl Cache {
         let full = self.full_key(key);
         let ttl = self.ttl(timeout.into());
         let result = if let Some(local) = &self.inner.local {
-            local.add_typed(&full, value.to_stored(), &self.inner.format, ttl)
+            local.add(&full, value, &self.inner.format, ttl)
         } else {
             match self.inner.format.encode(&full, value) {
                 Ok(bytes) => {
