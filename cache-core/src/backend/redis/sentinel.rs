@@ -70,7 +70,7 @@ struct Shared {
     sentinel_list: Box<str>,
     master: MasterSettings,
     timeouts: Timeouts,
-    current: Lazy<Arc<Server>, Arc<Error>>,
+    current: Lazy<Arc<Server>, Error>,
 }
 
 struct SentinelNode {
@@ -205,16 +205,15 @@ impl Sentinel {
                 let task = io_handle().spawn(shared.find_master());
                 async move {
                     task.await.unwrap_or_else(|join| {
-                        Err(Arc::new(Error::new(
+                        Err(Error::new(
                             ErrorKind::Connection,
                             format!("the Sentinel lookup task failed: {join}"),
-                        )))
+                        ))
                     })
                 }
                 .boxed()
             })
-            .await
-            .map_err(unshare)?;
+            .await?;
         self.watchers.get_or_init(|| self.shared.watch());
         Ok(server)
     }
@@ -252,7 +251,7 @@ impl Drop for Sentinel {
 impl Shared {
     /// Asks the sentinels in turn for the master, until one names a server
     /// that answers `ROLE` as a master.
-    async fn find_master(self: Arc<Self>) -> std::result::Result<Arc<Server>, Arc<Error>> {
+    async fn find_master(self: Arc<Self>) -> Result<Arc<Server>> {
         let mut problems = Vec::with_capacity(self.sentinels.len());
         let (mut unknown, mut silent) = (0, 0);
         for node in &self.sentinels {
@@ -274,7 +273,7 @@ impl Shared {
                     continue;
                 }
             };
-            let server = Arc::new(self.server(&host, port).map_err(Arc::new)?);
+            let server = Arc::new(self.server(&host, port)?);
             let role = ::redis::cmd("ROLE");
             match server.attempt::<Value>(Request::Cmd(&role)).await {
                 Ok(Value::Array(fields)) if matches!(fields.first(), Some(Value::BulkString(r)) if r == b"master") =>
@@ -301,7 +300,7 @@ impl Shared {
         } else {
             ErrorKind::Connection
         };
-        Err(Arc::new(Error::new(
+        Err(Error::new(
             kind,
             format!(
                 "cannot find the Redis master `{}` through the sentinels {}: {}",
@@ -309,7 +308,7 @@ impl Shared {
                 self.sentinel_list,
                 problems.join("; ")
             ),
-        )))
+        ))
     }
 
     /// `SENTINEL get-master-addr-by-name` on one sentinel.
@@ -416,12 +415,6 @@ async fn watch_sentinel(shared: Weak<Shared>, index: usize) {
         }
         tokio::time::sleep(RESUBSCRIBE_DELAY).await;
     }
-}
-
-/// An error shared by the callers that waited for one lookup, as an
-/// owned error (the first owner gets the original, with its source).
-fn unshare(e: Arc<Error>) -> Error {
-    Arc::try_unwrap(e).unwrap_or_else(|e| Error::new(e.kind(), e.message().to_owned()))
 }
 
 fn config_error(address: &str, e: ::redis::RedisError) -> Error {
