@@ -39,6 +39,7 @@ use self::common::{
 use self::sentinel::{Sentinel, SentinelSettings};
 use self::standalone::Server;
 use crate::backend::memory::key_for_message;
+use crate::backend::scheme::{self, Store};
 use crate::backend::{Backend, Ttl};
 use crate::config::redact;
 use crate::{Error, ErrorKind, Result};
@@ -78,7 +79,7 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
 /// # URLs
 ///
 /// - **Standalone**: `redis://[[user]:password@]host[:port][/db][?options]`,
-///   or `rediss://…` for TLS.
+///   or `rediss://…` for TLS; `valkey://…` and `valkeys://…` are the same.
 /// - **Cluster**: `redis+cluster://[[user]:password@]host[:port],host[:port]…[?options]`,
 ///   or `rediss+cluster://…`. The hosts are seed nodes: a few are enough,
 ///   the others are discovered. Only database 0 exists on a cluster (a
@@ -886,12 +887,19 @@ impl Target {
         }
     }
 
+    /// Parses a URL of any Redis scheme of the [scheme table](scheme::SCHEMES).
     fn parse(url: &str, shown: &str) -> Result<Self> {
-        let scheme = url
-            .split_once("://")
-            .map(|(scheme, _)| scheme.to_ascii_lowercase());
-        match scheme.as_deref() {
-            Some("redis+cluster" | "rediss+cluster") => {
+        let Some(Store::Redis { topology, tls }) = scheme::of_url(url).map(|s| s.store) else {
+            return Err(Error::config(format!(
+                "`{shown}` is not a Redis URL: expected `redis://[[user]:password@]host[:port][/db]`, \
+                 `redis+cluster://host:port,host:port…` or \
+                 `redis+sentinel://host:port,host:port…/<service name>[/<db>]` (schemes: {})",
+                scheme::names(|store| matches!(store, Store::Redis { .. }))
+            )));
+        };
+        match topology {
+            scheme::Topology::Standalone => Self::parse_standalone(url, shown, tls),
+            scheme::Topology::Cluster => {
                 let parsed = url::parse(url, shown, url::DEFAULT_PORT)?;
                 if !(parsed.path.is_empty() || parsed.path == ["0"]) {
                     return Err(Error::config(format!(
@@ -902,13 +910,13 @@ impl Target {
                     kind: Kind::Cluster {
                         nodes: parsed.hosts,
                     },
-                    tls: parsed.tls,
+                    tls,
                     username: parsed.username,
                     password: parsed.password,
                     options: parsed.options,
                 })
             }
-            Some("redis+sentinel" | "rediss+sentinel") => {
+            scheme::Topology::Sentinel => {
                 let parsed = url::parse(url, shown, url::DEFAULT_SENTINEL_PORT)?;
                 let (service, db) = match parsed.path.as_slice() {
                     [service] => (service.clone(), Some(0)),
@@ -926,28 +934,22 @@ impl Target {
                         service,
                         db,
                     },
-                    tls: parsed.tls,
+                    tls,
                     username: parsed.username,
                     password: parsed.password,
                     options: parsed.options,
                 })
             }
-            _ => Self::parse_standalone(url, shown),
         }
     }
 
-    fn parse_standalone(url: &str, shown: &str) -> Result<Self> {
-        let parsed = ::redis::parse_redis_url(url)
-            .filter(|u| matches!(u.scheme(), "redis" | "rediss" | "valkey" | "valkeys"))
-            .ok_or_else(|| {
-                Error::config(format!(
-                    "`{shown}` is not a Redis URL: expected `redis://[[user]:password@]host[:port][/db]`, \
-                     `rediss://…`, `redis+cluster://host:port,host:port…` or \
-                     `redis+sentinel://host:port,host:port…/<service name>[/<db>]`"
-                ))
-            })?;
+    fn parse_standalone(url: &str, shown: &str, tls: bool) -> Result<Self> {
+        let parsed = ::redis::parse_redis_url(url).ok_or_else(|| {
+            Error::config(format!(
+                "`{shown}` is not a Redis URL: expected `redis://[[user]:password@]host[:port][/db]`"
+            ))
+        })?;
         let options = UrlOptions::parse(shown, parsed.query_pairs())?;
-        let tls = matches!(parsed.scheme(), "rediss" | "valkeys");
         if tls && parsed.fragment().is_some() {
             return Err(Error::config(format!(
                 "`{shown}`: URL fragments such as `#insecure` are not supported; \

@@ -16,7 +16,6 @@ pub(super) const DEFAULT_SENTINEL_PORT: u16 = 26379;
 /// A URL with several hosts, taken apart.
 #[derive(Debug)]
 pub(super) struct MultiHost {
-    pub(super) tls: bool,
     /// Percent-decoded.
     pub(super) username: Option<String>,
     /// Percent-decoded.
@@ -28,10 +27,11 @@ pub(super) struct MultiHost {
     pub(super) options: UrlOptions,
 }
 
-/// Parses `scheme://[[user]:password@]host[:port],host[:port]…[/path][?options]`.
+/// Parses `scheme://[[user]:password@]host[:port],host[:port]…[/path][?options]`
+/// (the scheme is read from the scheme table by the caller).
 /// `shown` is the redacted URL, for messages.
 pub(super) fn parse(url: &str, shown: &str, default_port: u16) -> Result<MultiHost> {
-    let (scheme, rest) = url
+    let (_, rest) = url
         .split_once("://")
         .ok_or_else(|| Error::config(format!("`{shown}` has no `scheme://`")))?;
     if rest.contains('#') {
@@ -55,7 +55,6 @@ pub(super) fn parse(url: &str, shown: &str, default_port: u16) -> Result<MultiHo
     };
     let pairs = crate::config::query_pairs(query).map(|(k, v)| (Cow::from(k), Cow::from(v)));
     Ok(MultiHost {
-        tls: scheme.to_ascii_lowercase().starts_with("rediss"),
         username,
         password,
         hosts,
@@ -127,7 +126,6 @@ mod tests {
         let url =
             "redis+sentinel://app:p%40ss@s1,s2:26380,[::1]:26381/mymaster/2?connect_timeout=1s";
         let parsed = parse(url, url, DEFAULT_SENTINEL_PORT).unwrap();
-        assert!(!parsed.tls);
         assert_eq!(parsed.username.as_deref(), Some("app"));
         assert_eq!(parsed.password.as_deref(), Some("p@ss"));
         assert_eq!(parsed.hosts, ["s1:26379", "s2:26380", "[::1]:26381"]);
@@ -137,7 +135,6 @@ mod tests {
             Some(std::time::Duration::from_secs(1))
         );
         let parsed = parse("rediss+cluster://:pw@h1:7000", "x", DEFAULT_PORT).unwrap();
-        assert!(parsed.tls);
         assert_eq!(parsed.username, None);
         assert_eq!(parsed.password.as_deref(), Some("pw"));
         assert!(parsed.path.is_empty());
