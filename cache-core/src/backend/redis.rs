@@ -32,12 +32,14 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use self::cluster::{Cluster, ClusterSettings};
-use self::common::{
-    check_mget, clear_server, incr_cmd, install_crypto_provider, set_cmd, tls_certificates,
-    with_credentials, Request, Retry, Timeouts, UrlOptions,
-};
+use self::commands::{check_mget, incr_cmd, set_cmd, Request};
+use self::options::UrlOptions;
+use self::retry::Retry;
+use self::scan::clear_server;
 use self::sentinel::{Sentinel, SentinelSettings};
+use self::settings::{with_credentials, Timeouts};
 use self::standalone::Server;
+use self::tls::{install_crypto_provider, tls_certificates};
 use crate::backend::memory::key_for_message;
 use crate::backend::scheme::{self, Store};
 use crate::backend::{Backend, Ttl};
@@ -45,9 +47,16 @@ use crate::config::redact;
 use crate::{Error, ErrorKind, Result};
 
 mod cluster;
-mod common;
+mod commands;
+mod error;
+mod lazy;
+mod options;
+mod retry;
+mod scan;
 mod sentinel;
+mod settings;
 mod standalone;
+mod tls;
 mod url;
 
 /// How long establishing a connection (TCP, TLS, `AUTH`, `SELECT`) may take

@@ -10,9 +10,11 @@ use ::redis::{Cmd, FromRedisValue, RedisError, Value};
 use bytes::Bytes;
 use futures_util::future::{try_join_all, BoxFuture, FutureExt};
 
-use super::common::{
-    clear_server, map_error, set_cmd, task_failed, timed_out, Failure, Lazy, Request, Timeouts,
-};
+use super::commands::{key_cmd, set_cmd, Request};
+use super::error::{map_error, task_failed, timed_out, Failure};
+use super::lazy::Lazy;
+use super::scan::clear_server;
+use super::settings::Timeouts;
 use crate::backend::Ttl;
 use crate::runtime::{io_handle, on_io};
 use crate::{Error, ErrorKind, Result};
@@ -264,13 +266,6 @@ impl Cluster {
         }
         Ok(reached)
     }
-}
-
-/// `<name> <key>`.
-fn key_cmd(name: &str, key: &str) -> Cmd {
-    let mut cmd = ::redis::cmd(name);
-    cmd.arg(key);
-    cmd
 }
 
 /// `host:port` (the host may be an IPv6 address, without brackets) into

@@ -23,11 +23,13 @@ use futures_util::future::FutureExt;
 use futures_util::StreamExt;
 use tokio::task::AbortHandle;
 
-use super::common::{
-    client, is_read_only, map_error, with_credentials, Failure, Lazy, Phase, Request, Retry,
-    Timeouts,
-};
+use super::commands::Request;
+use super::error::{config_error, is_read_only, map_error, Failure, Phase};
+use super::lazy::Lazy;
+use super::retry::Retry;
+use super::settings::{with_credentials, Timeouts};
 use super::standalone::Server;
+use super::tls::client;
 use crate::runtime::{io_handle, on_io};
 use crate::{Error, ErrorKind, Result};
 
@@ -415,12 +417,4 @@ async fn watch_sentinel(shared: Weak<Shared>, index: usize) {
         }
         tokio::time::sleep(RESUBSCRIBE_DELAY).await;
     }
-}
-
-fn config_error(address: &str, e: ::redis::RedisError) -> Error {
-    Error::with_source(
-        ErrorKind::Config,
-        format!("invalid Redis address `{address}`"),
-        e,
-    )
 }

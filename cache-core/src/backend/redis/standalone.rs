@@ -5,7 +5,12 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{ConnectionAddr, ConnectionInfo, FromRedisValue, RedisError};
 use futures_util::future::{BoxFuture, FutureExt};
 
-use super::common::{client, map_error, task_failed, Failure, Lazy, Request, Retry, Timeouts};
+use super::commands::Request;
+use super::error::{map_error, task_failed, Failure};
+use super::lazy::Lazy;
+use super::retry::Retry;
+use super::settings::Timeouts;
+use super::tls::client;
 use crate::runtime::{io_handle, on_io};
 use crate::{Error, Result};
 

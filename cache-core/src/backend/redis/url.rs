@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use ::redis::IntoConnectionInfo;
 
-use super::common::UrlOptions;
+use super::options::UrlOptions;
 use crate::{Error, Result};
 
 /// The port of a cluster node when the URL gives none.
