@@ -14,23 +14,10 @@ use super::commands::{key_cmd, set_cmd, Request};
 use super::error::{map_error, task_failed, timed_out, Failure};
 use super::lazy::Lazy;
 use super::scan::clear_server;
-use super::settings::Timeouts;
+use super::settings::{Settings, Timeouts};
 use crate::backend::Ttl;
 use crate::runtime::{io_handle, on_io};
 use crate::{Error, ErrorKind, Result};
-
-/// Where and how to reach the cluster.
-pub(super) struct ClusterSettings<'a> {
-    /// The seed nodes, `host:port`.
-    pub(super) nodes: &'a [String],
-    pub(super) tls: bool,
-    pub(super) username: Option<&'a str>,
-    pub(super) password: Option<&'a str>,
-    /// `?protocol=…` or nothing, appended to each node's URL.
-    pub(super) query: &'a str,
-    pub(super) certificates: Option<::redis::TlsCertificates>,
-    pub(super) timeouts: Timeouts,
-}
 
 pub(super) struct Cluster {
     client: ClusterClient,
@@ -43,27 +30,29 @@ pub(super) struct Cluster {
 }
 
 impl Cluster {
-    /// A client for the cluster; does not connect.
-    pub(super) fn new(settings: ClusterSettings<'_>) -> std::result::Result<Self, RedisError> {
-        let scheme = if settings.tls { "rediss" } else { "redis" };
-        let urls: Vec<String> = settings
-            .nodes
+    /// A client for the cluster of the seed `nodes` (`host:port`); does
+    /// not connect.
+    pub(super) fn new(
+        nodes: &[String],
+        settings: &Settings,
+    ) -> std::result::Result<Self, RedisError> {
+        let urls: Vec<String> = nodes
             .iter()
-            .map(|node| format!("{scheme}://{node}/0{}", settings.query))
+            .map(|node| settings.node_url(node, 0))
             .collect();
         let mut builder = ClusterClientBuilder::new(urls)
             .connection_timeout(settings.timeouts.connect)
             .response_timeout(settings.timeouts.response);
-        if let Some(username) = settings.username {
+        if let Some(username) = &settings.username {
             builder = builder.username(username);
         }
-        if let Some(password) = settings.password {
+        if let Some(password) = &settings.password {
             builder = builder.password(password);
         }
-        if let Some(certificates) = settings.certificates {
-            builder = builder.certs(certificates);
+        if let Some(certificates) = &settings.certificates {
+            builder = builder.certs(certificates.clone());
         }
-        let seeds = settings.nodes.join(",");
+        let seeds = nodes.join(",");
         Ok(Self {
             client: builder.build()?,
             peer: format!("Redis Cluster at {seeds}").into_boxed_str(),

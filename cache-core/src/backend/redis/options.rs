@@ -59,13 +59,6 @@ impl UrlOptions {
                 .unwrap_or(super::DEFAULT_RESPONSE_TIMEOUT),
         })
     }
-
-    /// `?protocol=…` to append to a URL built for one node, or nothing.
-    pub(super) fn node_query(&self) -> String {
-        self.protocol
-            .as_deref()
-            .map_or_else(String::new, |p| format!("?protocol={p}"))
-    }
 }
 
 fn nonzero(name: &str, timeout: Option<Duration>) -> Result<Option<Duration>> {

@@ -27,7 +27,8 @@ use super::commands::Request;
 use super::error::{config_error, is_read_only, map_error, Failure, Phase};
 use super::lazy::Lazy;
 use super::retry::Retry;
-use super::settings::{with_credentials, Timeouts};
+use super::scan::clear_server;
+use super::settings::{with_credentials, Settings, Timeouts};
 use super::standalone::Server;
 use super::tls::client;
 use crate::runtime::{io_handle, on_io};
@@ -36,27 +37,6 @@ use crate::{Error, ErrorKind, Result};
 /// How long a watcher waits before subscribing again to a sentinel it
 /// lost.
 const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
-
-/// Where the sentinels are, and how to reach them and the master.
-pub(super) struct SentinelSettings<'a> {
-    /// The sentinels, `host:port`.
-    pub(super) sentinels: &'a [String],
-    /// The name the sentinels monitor the master under.
-    pub(super) service: &'a str,
-    pub(super) db: i64,
-    /// TLS to the sentinels and to the master.
-    pub(super) tls: bool,
-    /// Credentials of the master (and its replicas).
-    pub(super) username: Option<&'a str>,
-    pub(super) password: Option<&'a str>,
-    /// Credentials of the sentinels.
-    pub(super) sentinel_username: Option<&'a str>,
-    pub(super) sentinel_password: Option<&'a str>,
-    /// `?protocol=…` or nothing, for the master's URL.
-    pub(super) query: &'a str,
-    pub(super) certificates: Option<::redis::TlsCertificates>,
-    pub(super) timeouts: Timeouts,
-}
 
 pub(super) struct Sentinel {
     shared: Arc<Shared>,
@@ -92,19 +72,25 @@ struct MasterSettings {
 }
 
 impl Sentinel {
-    /// A store for the master the sentinels know as `service`; does not
-    /// connect.
-    pub(super) fn new(settings: SentinelSettings<'_>) -> Result<Self> {
-        let scheme = if settings.tls { "rediss" } else { "redis" };
-        let sentinels = settings
-            .sentinels
+    /// A store for the master that `sentinels` (`host:port`) know as
+    /// `service`, database `db`; does not connect.
+    pub(super) fn new(
+        sentinels: &[String],
+        service: &str,
+        db: i64,
+        settings: &Settings,
+    ) -> Result<Self> {
+        let nodes = sentinels
             .iter()
             .map(|address| {
-                let info = format!("{scheme}://{address}/")
+                let info = format!("{}://{address}/", settings.scheme())
                     .into_connection_info()
                     .map_err(|e| config_error(address, e))?;
-                let info =
-                    with_credentials(info, settings.sentinel_username, settings.sentinel_password);
+                let info = with_credentials(
+                    info,
+                    settings.sentinel_username.as_deref(),
+                    settings.sentinel_password.as_deref(),
+                );
                 let client = client(info, settings.certificates.clone())
                     .map_err(|e| config_error(address, e))?;
                 Ok(SentinelNode {
@@ -115,16 +101,16 @@ impl Sentinel {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             shared: Arc::new(Shared {
-                service: settings.service.into(),
-                sentinel_list: settings.sentinels.join(",").into_boxed_str(),
-                sentinels,
+                service: service.into(),
+                sentinel_list: sentinels.join(",").into_boxed_str(),
+                sentinels: nodes,
                 master: MasterSettings {
-                    scheme,
-                    db: settings.db,
-                    query: settings.query.to_owned(),
-                    username: settings.username.map(str::to_owned),
-                    password: settings.password.map(str::to_owned),
-                    certificates: settings.certificates,
+                    scheme: settings.scheme(),
+                    db,
+                    query: settings.node_query(),
+                    username: settings.username.clone(),
+                    password: settings.password.clone(),
+                    certificates: settings.certificates.clone(),
                 },
                 timeouts: settings.timeouts,
                 current: Lazy::new(),
@@ -133,19 +119,12 @@ impl Sentinel {
         })
     }
 
-    /// The monitored name.
-    pub(super) fn service(&self) -> &str {
-        &self.shared.service
-    }
-
-    /// The sentinels, `host:port,host:port`.
-    pub(super) fn sentinels(&self) -> &str {
-        &self.shared.sentinel_list
-    }
-
-    /// The database used on the master.
-    pub(super) fn db(&self) -> i64 {
-        self.shared.master.db
+    /// `<service>/<db> via host:port,host:port` (the sentinels).
+    pub(super) fn address(&self) -> String {
+        format!(
+            "{}/{} via {}",
+            self.shared.service, self.shared.master.db, self.shared.sentinel_list
+        )
     }
 
     /// The current master's `host:port/db`, once found.
@@ -190,10 +169,35 @@ impl Sentinel {
         .await
     }
 
-    /// How many times the master was forgotten: a change tells that the
-    /// master may have changed in between.
-    pub(super) fn generation(&self) -> u64 {
-        self.shared.current.generation()
+    /// Removes the keys under any of `prefixes` from the master: one
+    /// `SCAN` pass, each page `UNLINK`ed. A cursor means nothing to another
+    /// server: if the master changed during the pass, the new one is
+    /// scanned from the start (up to three passes in all).
+    pub(super) async fn clear_prefixes(&self, prefixes: &[&str]) -> Result<u64> {
+        let mut removed = 0;
+        for _ in 0..3 {
+            // How many times the master was forgotten: a change tells that
+            // the master may have changed during the pass.
+            let generation = self.shared.current.generation();
+            removed += clear_server(
+                prefixes,
+                |scan| {
+                    Box::pin(
+                        async move { self.query(Request::Cmd(&scan), Retry::Idempotent).await },
+                    )
+                },
+                |unlink| {
+                    Box::pin(
+                        async move { self.query(Request::Cmd(&unlink), Retry::Idempotent).await },
+                    )
+                },
+            )
+            .await?;
+            if self.shared.current.generation() == generation {
+                break;
+            }
+        }
+        Ok(removed)
     }
 
     /// The current master, looked up through the sentinels if there is
