@@ -336,3 +336,52 @@ impl RedisBackendBuilder {
         Ok((shown, target))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_given_to_the_builder_win_over_the_url() {
+        let settings = RedisBackend::builder()
+            .url("rediss+cluster://u1:p1@h1:7000,h2?protocol=resp3&connect_timeout=3s")
+            .password("p2")
+            .response_timeout(Duration::from_millis(20))
+            .resolve()
+            .unwrap();
+        assert!(settings.tls);
+        assert_eq!(settings.username.as_deref(), Some("u1"));
+        assert_eq!(settings.password.as_deref(), Some("p2"));
+        assert_eq!(settings.timeouts.connect, Duration::from_secs(3));
+        assert_eq!(settings.timeouts.response, Duration::from_millis(20));
+        assert!(
+            matches!(&settings.target, Target::Cluster { nodes } if nodes == &["h1:7000", "h2:6379"])
+        );
+        assert_eq!(
+            settings.node_url("h1:7000", 0),
+            "rediss://h1:7000/0?protocol=resp3"
+        );
+        assert!(!settings.shown.contains("p1"), "{}", settings.shown);
+    }
+
+    #[test]
+    fn node_lists_resolve_to_plain_settings() {
+        let settings = RedisBackend::builder()
+            .sentinel(["s1", "[::1]:26380"], "mymaster")
+            .sentinel_password("pw")
+            .resolve()
+            .unwrap();
+        assert!(!settings.tls);
+        assert_eq!(settings.sentinel_password.as_deref(), Some("pw"));
+        assert_eq!(settings.password, None);
+        assert!(matches!(
+            &settings.target,
+            Target::Sentinel { sentinels, service, db: 0 }
+                if sentinels == &["s1:26379", "[::1]:26380"] && service == "mymaster"
+        ));
+        assert_eq!(
+            settings.node_url("10.0.0.1:6379", 2),
+            "redis://10.0.0.1:6379/2"
+        );
+    }
+}
