@@ -686,8 +686,14 @@ fn refused(server: &RedisServer) -> Vec<(String, String)> {
 }
 
 /// Whether `err` reports the server's ACL refusal (`NOPERM`).
+/// Whether the server's reply, the error's cause, is an ACL refusal.
 fn refused_by_acl(err: &cache_core::Error) -> bool {
-    err.to_string().to_ascii_lowercase().contains("noperm")
+    cause(err).to_ascii_lowercase().contains("noperm")
+}
+
+/// The error's cause (the server's reply, the I/O error), as text.
+fn cause(err: &cache_core::Error) -> String {
+    std::error::Error::source(err).map_or_else(String::new, ToString::to_string)
 }
 
 fn acl_cache(url: &str, prefix: &str) -> Cache {
@@ -798,25 +804,26 @@ async fn acl_user_limited_to_the_prefix_can_do_everything_the_cache_needs() {
     let err = other.set("1", &"mine".to_owned(), None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
     let message = err.to_string();
-    assert!(refused_by_acl(&err), "{message}");
+    assert!(refused_by_acl(&err), "{err:?}");
     assert!(message.contains(&other.full_key("1")), "{message}");
     assert!(!message.contains("secretpw"), "{message}");
+    assert!(!cause(&err).contains("secretpw"), "{err:?}");
     let err = other.get::<String>("1").await.unwrap_err();
-    assert!(refused_by_acl(&err), "{err}");
+    assert!(refused_by_acl(&err), "{err:?}");
     let err = other
         .set_many(&[("1", 1u32), ("2", 2)], None)
         .await
         .unwrap_err();
-    assert!(refused_by_acl(&err), "{err}");
+    assert!(refused_by_acl(&err), "{err:?}");
     let err = other.clear().await.unwrap_err();
-    assert!(refused_by_acl(&err), "{err}");
+    assert!(refused_by_acl(&err), "{err:?}");
     assert_eq!(admin(&server, &["GET", "other:|1"]), "theirs");
     assert_eq!(admin(&server, &["EXISTS", &other.full_key("2")]), "0");
     // Nor a prefix that starts with this one's text: `app:` is another
     // namespace (its keys are `app:|<key>` and `app:#…`).
     let lookalike = acl_cache(&url, "app:");
     let err = lookalike.set("k", &1u32, None).await.unwrap_err();
-    assert!(refused_by_acl(&err), "{err}");
+    assert!(refused_by_acl(&err), "{err:?}");
     assert!(err.to_string().contains("app:|k"), "{err}");
     let refusals = refused(&server);
     assert!(
@@ -829,7 +836,7 @@ async fn acl_user_limited_to_the_prefix_can_do_everything_the_cache_needs() {
     // Another database: `SELECT` is sent on connect, and refused.
     let db1 = acl_cache(&format!("redis://app:secretpw@127.0.0.1:{port}/1"), "app");
     let err = db1.ping().await.unwrap_err();
-    assert!(err.to_string().contains("'select'"), "{err}");
+    assert!(cause(&err).contains("'select'"), "{err}: {}", cause(&err));
     assert!(
         err.to_string().contains(&format!("127.0.0.1:{port}/1")),
         "{err}"

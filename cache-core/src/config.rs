@@ -2,21 +2,30 @@
 
 use std::sync::Arc;
 
+use crate::backend::scheme::{self, Store};
 use crate::backend::{Backend, MemoryBackend, NullBackend};
 use crate::{Error, Result};
 
 /// Parses `url` into a backend (and the typed view of it when it is the
 /// memory store).
 pub(crate) fn backend_from_url(url: &str) -> Result<(Arc<dyn Backend>, Option<MemoryBackend>)> {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let Some((name, rest)) = url.split_once("://") else {
         // Not quoted: without `://` there is no telling where a password is.
         return Err(Error::config(
             "the cache URL has no `scheme://` part: expected `memory://`, `null://` or `redis://host:port/db`",
         ));
     };
+    let Some(scheme) = scheme::find(name) else {
+        return Err(Error::config(format!(
+            "`{}`: unknown cache URL scheme `{}` (known: {})",
+            redact(url),
+            name.to_ascii_lowercase(),
+            scheme::names(|_| true)
+        )));
+    };
     let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
-    match scheme.to_ascii_lowercase().as_str() {
-        "memory" | "mem" => {
+    match scheme.store {
+        Store::Memory => {
             if !location.is_empty() && location != "/" {
                 return Err(Error::config(format!(
                     "`{url}`: a memory URL takes no host or path, only `?max_capacity=…`"
@@ -40,14 +49,8 @@ pub(crate) fn backend_from_url(url: &str) -> Result<(Arc<dyn Backend>, Option<Me
             let memory = MemoryBackend::with_capacity(capacity);
             Ok((Arc::new(memory.clone()), Some(memory)))
         }
-        "null" => Ok((Arc::new(NullBackend), None)),
-        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" | "redis+sentinel" | "rediss+sentinel" => {
-            redis_backend(url)
-        }
-        other => Err(Error::config(format!(
-            "`{}`: unknown cache URL scheme `{other}` (known: memory, null, redis, rediss, redis+cluster, redis+sentinel)",
-            redact(url)
-        ))),
+        Store::Null => Ok((Arc::new(NullBackend), None)),
+        Store::Redis { .. } => redis_backend(url),
     }
 }
 
@@ -189,6 +192,66 @@ mod tests {
             let (backend, local) = backend_from_url(url).unwrap();
             assert!(local.is_none(), "{url}");
             drop(backend);
+        }
+    }
+
+    /// A URL of `scheme` for its topology, as both `Cache::from_url` and
+    /// `RedisBackend::from_url` take it.
+    #[cfg(feature = "redis")]
+    fn redis_url(scheme: &str, topology: scheme::Topology) -> String {
+        let rest = match topology {
+            scheme::Topology::Standalone => ":pw@10.0.0.1:6380/2?response_timeout=250ms",
+            scheme::Topology::Cluster => ":pw@10.0.0.1:7000,10.0.0.2:7000?response_timeout=250ms",
+            scheme::Topology::Sentinel => ":pw@10.0.0.1,10.0.0.2:26380/mymaster/1",
+        };
+        format!("{scheme}://{rest}")
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn cache_urls_accept_every_redis_scheme_the_backend_accepts() {
+        use crate::backend::RedisBackend;
+        use crate::Cache;
+
+        let mut redis_schemes = 0;
+        for scheme in scheme::SCHEMES {
+            let Store::Redis { topology, tls } = scheme.store else {
+                continue;
+            };
+            redis_schemes += 1;
+            for name in [scheme.name.to_owned(), scheme.name.to_ascii_uppercase()] {
+                let url = redis_url(&name, topology);
+                let backend = RedisBackend::from_url(&url)
+                    .unwrap_or_else(|e| panic!("RedisBackend::from_url({url}): {e}"));
+                assert!(
+                    format!("{backend:?}").contains(&format!("tls: {tls}")),
+                    "{url}: {backend:?}"
+                );
+                let cache =
+                    Cache::from_url(&url).unwrap_or_else(|e| panic!("Cache::from_url({url}): {e}"));
+                assert!(!format!("{cache:?}").contains("in_memory: true"), "{url}");
+            }
+        }
+        assert!(redis_schemes >= 8, "the table lists the Redis schemes");
+        // And nothing else: schemes redis-rs knows but the table does not.
+        for url in [
+            "redis+unix:///tmp/redis.sock",
+            "unix:///tmp/redis.sock",
+            "valkey+unix:///tmp/valkey.sock",
+            "http://10.0.0.1:6379/0",
+        ] {
+            let backend = RedisBackend::from_url(url).unwrap_err();
+            let cache = Cache::from_url(url).unwrap_err();
+            assert_eq!(backend.kind(), ErrorKind::Config, "{url}");
+            assert_eq!(cache.kind(), ErrorKind::Config, "{url}");
+        }
+    }
+
+    #[test]
+    fn unknown_schemes_are_refused_with_the_whole_table() {
+        let err = backend_from_url("memcached://h").err().unwrap();
+        for scheme in scheme::SCHEMES {
+            assert!(err.message().contains(scheme.name), "{err}");
         }
     }
 

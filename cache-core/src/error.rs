@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 /// A `Result` whose error is this crate's [`Error`].
 ///
@@ -71,20 +72,36 @@ impl fmt::Display for ErrorKind {
 /// The error returned by every fallible operation of this crate.
 ///
 /// It is opaque on purpose: [`Error::kind`] says what class of failure it
-/// is, the `Display` message names the key or address involved, and
-/// [`std::error::Error::source`] gives the underlying cause when there is one.
+/// is, the `Display` message (the kind, then the message) says what went
+/// wrong and names the key or address involved, and
+/// [`std::error::Error::source`] gives the underlying cause when there is
+/// one. `Display` does not repeat the cause: an error reporter (anyhow's
+/// `{:#}`, eyre, a `tracing` layer that walks `source()`) prints each
+/// cause once.
+///
+/// It is cheap to [`Clone`] (the cause is shared behind an [`Arc`], as in
+/// redis-rs), so one failure can be handed to every caller that waited
+/// for the same operation, cause included.
 ///
 /// ```
+/// use std::error::Error as _;
 /// use cache_core::{Error, ErrorKind};
 ///
-/// let err = Error::new(ErrorKind::Timeout, "GET `app:user:1` on 127.0.0.1:6379 timed out after 250ms");
-/// assert_eq!(err.kind(), ErrorKind::Timeout);
-/// assert!(err.to_string().contains("app:user:1"));
+/// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+/// let err = Error::with_source(ErrorKind::Connection, "cannot connect to Redis at 127.0.0.1:6379/0", refused);
+/// assert_eq!(err.kind(), ErrorKind::Connection);
+/// assert_eq!(err.to_string(), "connection error: cannot connect to Redis at 127.0.0.1:6379/0");
+/// assert_eq!(err.source().unwrap().to_string(), "connection refused");
+///
+/// let shared = err.clone();
+/// assert!(shared.source().is_some());
 /// ```
+#[derive(Clone)]
 pub struct Error {
     kind: ErrorKind,
     message: Cow<'static, str>,
-    source: Option<BoxError>,
+    /// Shared, so that the error is `Clone` whatever the cause is.
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl Error {
@@ -103,11 +120,14 @@ impl Error {
     }
 
     /// Creates an error of `kind` with a message and an underlying cause.
+    /// The cause is returned by [`source`](std::error::Error::source), not
+    /// written by `Display`.
     ///
     /// ```
     /// use std::error::Error as _;
     /// let io = std::io::Error::other("reset");
     /// let err = cache_core::Error::with_source(cache_core::ErrorKind::Connection, "lost 127.0.0.1:6379", io);
+    /// assert_eq!(err.to_string(), "connection error: lost 127.0.0.1:6379");
     /// assert_eq!(err.source().unwrap().to_string(), "reset");
     /// ```
     pub fn with_source(
@@ -118,7 +138,7 @@ impl Error {
         Self {
             kind,
             message: message.into(),
-            source: Some(source.into()),
+            source: Some(Arc::from(source.into())),
         }
     }
 
@@ -172,13 +192,12 @@ impl fmt::Debug for Error {
     }
 }
 
+/// What went wrong: the kind and the message. The cause is left to
+/// [`source`](std::error::Error::source), so that a reporter walking the
+/// chain prints it once.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} error: {}", self.kind, self.message)?;
-        if let Some(source) = &self.source {
-            write!(f, " ({source})")?;
-        }
-        Ok(())
+        write!(f, "{} error: {}", self.kind, self.message)
     }
 }
 
@@ -206,5 +225,50 @@ impl std::error::Error for SerializeError {}
 impl serde::ser::Error for SerializeError {
     fn custom<M: fmt::Display>(msg: M) -> Self {
         Self(msg.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    fn refused() -> Error {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused by peer");
+        Error::with_source(
+            ErrorKind::Connection,
+            "cannot connect to Redis at h:1/0",
+            io,
+        )
+    }
+
+    #[test]
+    fn display_says_what_went_wrong_and_leaves_the_cause_to_source() {
+        let err = refused();
+        assert_eq!(
+            err.to_string(),
+            "connection error: cannot connect to Redis at h:1/0"
+        );
+        assert_eq!(err.source().unwrap().to_string(), "refused by peer");
+        // A reporter that walks the chain prints the cause once.
+        let mut chain = vec![err.to_string()];
+        let mut cause = err.source();
+        while let Some(e) = cause {
+            chain.push(e.to_string());
+            cause = e.source();
+        }
+        assert_eq!(chain.join(": ").matches("refused by peer").count(), 1);
+    }
+
+    #[test]
+    fn clones_share_the_cause() {
+        let err = refused().context("get `k`");
+        let clone = err.clone();
+        assert_eq!(clone.kind(), err.kind());
+        assert_eq!(clone.message(), "get `k`: cannot connect to Redis at h:1/0");
+        let (a, b) = (err.source().unwrap(), clone.source().unwrap());
+        assert!(std::ptr::addr_eq(a, b), "one cause, shared");
+        assert!(format!("{clone:?}").contains("refused by peer"));
     }
 }

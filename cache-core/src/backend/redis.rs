@@ -27,27 +27,33 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::redis::{FromRedisValue, IntoConnectionInfo};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use self::cluster::{Cluster, ClusterSettings};
-use self::common::{
-    check_mget, clear_server, incr_cmd, install_crypto_provider, set_cmd, tls_certificates,
-    with_credentials, Request, Retry, Timeouts, UrlOptions,
-};
-use self::sentinel::{Sentinel, SentinelSettings};
-use self::standalone::Server;
+use self::commands::{incr_cmd, key_cmd, set_cmd, Request};
+use self::retry::Retry;
+use self::settings::{Settings, Timeouts};
+use self::topology::Topology;
 use crate::backend::memory::key_for_message;
 use crate::backend::{Backend, Ttl};
-use crate::config::redact;
-use crate::{Error, ErrorKind, Result};
+use crate::{ErrorKind, Result};
 
+mod builder;
 mod cluster;
-mod common;
+mod commands;
+mod error;
+mod lazy;
+mod options;
+mod retry;
+mod scan;
 mod sentinel;
+mod settings;
 mod standalone;
+mod tls;
+mod topology;
 mod url;
+
+pub use self::builder::RedisBackendBuilder;
 
 /// How long establishing a connection (TCP, TLS, `AUTH`, `SELECT`) may take
 /// before it fails with [`ErrorKind::Timeout`]: 2 seconds.
@@ -78,7 +84,7 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
 /// # URLs
 ///
 /// - **Standalone**: `redis://[[user]:password@]host[:port][/db][?options]`,
-///   or `rediss://…` for TLS.
+///   or `rediss://…` for TLS; `valkey://…` and `valkeys://…` are the same.
 /// - **Cluster**: `redis+cluster://[[user]:password@]host[:port],host[:port]…[?options]`,
 ///   or `rediss+cluster://…`. The hosts are seed nodes: a few are enough,
 ///   the others are discovered. Only database 0 exists on a cluster (a
@@ -177,25 +183,11 @@ struct Inner {
     timeouts: Timeouts,
 }
 
-// Built once per backend and kept behind the `Arc`: the variants' sizes
-// do not matter.
-#[allow(clippy::large_enum_variant)]
-enum Topology {
-    Standalone(Server),
-    Cluster(Cluster),
-    Sentinel(Sentinel),
-}
-
 impl fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &*self.inner;
         let mut d = f.debug_struct("RedisBackend");
-        let (topology, connected) = match &inner.topology {
-            Topology::Standalone(server) => ("standalone", server.is_connected()),
-            Topology::Cluster(cluster) => ("cluster", cluster.is_connected()),
-            Topology::Sentinel(sentinel) => ("sentinel", sentinel.master_address().is_some()),
-        };
-        d.field("topology", &topology)
+        d.field("topology", &inner.topology.name())
             .field("address", &inner.address)
             .field("tls", &inner.tls)
             .field("username", &inner.username)
@@ -205,11 +197,27 @@ impl fmt::Debug for RedisBackend {
         if let Topology::Sentinel(sentinel) = &inner.topology {
             d.field("master", &sentinel.master_address());
         }
-        d.field("connected", &connected).finish()
+        d.field("connected", &inner.topology.is_connected())
+            .finish()
     }
 }
 
 impl RedisBackend {
+    /// The store `settings` describe. Does not connect.
+    fn new(settings: &Settings) -> Result<Self> {
+        let topology = Topology::new(settings)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                address: topology.address().into_boxed_str(),
+                topology,
+                tls: settings.tls,
+                username: settings.username.as_deref().map(Box::from),
+                has_password: settings.password.is_some(),
+                timeouts: settings.timeouts,
+            }),
+        })
+    }
+
     /// A backend for the server, cluster or Sentinel deployment named by
     /// `url` (see the [type-level docs](RedisBackend) for the formats).
     /// Does not connect.
@@ -287,83 +295,50 @@ impl RedisBackend {
         self.inner.timeouts.response
     }
 
-    /// Sends `request` to where its key lives, retrying as `retry` allows.
-    async fn query<T: FromRedisValue>(&self, request: Request<'_>, retry: Retry) -> Result<T> {
-        match &self.inner.topology {
-            Topology::Standalone(server) => server.query(request, retry).await,
-            Topology::Cluster(cluster) => cluster.query(request).await,
-            Topology::Sentinel(sentinel) => sentinel.query(request, retry).await,
-        }
-    }
-
-    /// `SCAN` + `UNLINK` on the one server of a standalone or Sentinel store.
-    async fn clear_server(&self, prefixes: &[&str]) -> Result<u64> {
-        clear_server(
-            prefixes,
-            |scan| {
-                Box::pin(async move { self.query(Request::Cmd(&scan), Retry::Idempotent).await })
-            },
-            |unlink| {
-                Box::pin(async move { self.query(Request::Cmd(&unlink), Retry::Idempotent).await })
-            },
-        )
-        .await
-    }
-
-    /// What messages call the store as a whole.
-    fn peer(&self) -> String {
-        match &self.inner.topology {
-            Topology::Standalone(server) => server.peer().to_owned(),
-            Topology::Cluster(cluster) => cluster.peer().to_owned(),
-            Topology::Sentinel(sentinel) => sentinel.peer(),
-        }
+    fn topology(&self) -> &Topology {
+        &self.inner.topology
     }
 }
 
+// Each operation as the commands it sends; `Topology` sends them to the
+// right server, and splits the many-key ones per key on a cluster.
 #[async_trait]
 impl Backend for RedisBackend {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        let mut cmd = ::redis::cmd("GET");
-        cmd.arg(key);
-        self.query(Request::Cmd(&cmd), Retry::Idempotent).await
+        let cmd = key_cmd("GET", key);
+        self.topology()
+            .query(Request::Cmd(&cmd), Retry::Idempotent)
+            .await
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        if let Topology::Cluster(cluster) = &self.inner.topology {
-            return cluster.get_many(keys).await;
-        }
-        let mut cmd = ::redis::cmd("MGET");
-        cmd.arg(keys);
-        let values = self.query(Request::Cmd(&cmd), Retry::Idempotent).await?;
-        check_mget(&self.peer(), keys.len(), values)
+        self.topology().get_many(keys).await
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
         let cmd = set_cmd(key, &value, ttl, false);
-        self.query(Request::Cmd(&cmd), Retry::Idempotent).await
+        self.topology()
+            .query(Request::Cmd(&cmd), Retry::Idempotent)
+            .await
     }
 
     async fn set_many(&self, items: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
         if items.is_empty() {
             return Ok(());
         }
-        if let Topology::Cluster(cluster) = &self.inner.topology {
-            return cluster.set_many(items, ttl).await;
-        }
-        let mut pipe = ::redis::pipe();
-        for (key, value) in items {
-            pipe.add_command(set_cmd(key, value, ttl, false)).ignore();
-        }
-        self.query(Request::Pipe(&pipe), Retry::Idempotent).await
+        self.topology().set_many(items, ttl).await
     }
 
     async fn add(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool> {
         let cmd = set_cmd(key, &value, ttl, true);
         // `OK` when stored, nil when the key exists.
-        let reply: ::redis::Value = self.query(Request::Cmd(&cmd), Retry::IfNotSent).await?;
+        let reply: ::redis::Value = self
+            .topology()
+            .query(Request::Cmd(&cmd), Retry::IfNotSent)
+            .await?;
         Ok(!matches!(reply, ::redis::Value::Nil))
     }
 
@@ -375,24 +350,24 @@ impl Backend for RedisBackend {
         if keys.is_empty() {
             return Ok(0);
         }
-        if let Topology::Cluster(cluster) = &self.inner.topology {
-            return cluster.delete_many(keys).await;
-        }
-        let mut cmd = ::redis::cmd("UNLINK");
-        cmd.arg(keys);
-        self.query(Request::Cmd(&cmd), Retry::Idempotent).await
+        self.topology().delete_many(keys).await
     }
 
     async fn contains(&self, key: &str) -> Result<bool> {
-        let mut cmd = ::redis::cmd("EXISTS");
-        cmd.arg(key);
-        let n: u64 = self.query(Request::Cmd(&cmd), Retry::Idempotent).await?;
+        let cmd = key_cmd("EXISTS", key);
+        let n: u64 = self
+            .topology()
+            .query(Request::Cmd(&cmd), Retry::Idempotent)
+            .await?;
         Ok(n > 0)
     }
 
     async fn incr(&self, key: &str, delta: i64, ttl: Ttl) -> Result<i64> {
         let cmd = incr_cmd(key, delta, ttl);
-        let result: Result<i64> = self.query(Request::Cmd(&cmd), Retry::IfNotSent).await;
+        let result: Result<i64> = self
+            .topology()
+            .query(Request::Cmd(&cmd), Retry::IfNotSent)
+            .await;
         result.map_err(|e| {
             if e.kind() == ErrorKind::Backend {
                 e.context(format_args!("INCRBY `{}` by {delta}", key_for_message(key)))
@@ -409,566 +384,11 @@ impl Backend for RedisBackend {
     /// One `SCAN` pass per server for all `prefixes` (see
     /// [`Backend::clear_prefixes`]).
     async fn clear_prefixes(&self, prefixes: &[&str]) -> Result<u64> {
-        match &self.inner.topology {
-            Topology::Standalone(_) => self.clear_server(prefixes).await,
-            Topology::Cluster(cluster) => cluster.clear_prefixes(prefixes).await,
-            Topology::Sentinel(sentinel) => {
-                // A cursor means nothing to another server: if the master
-                // changed during the scan, scan the new one from the start.
-                let mut removed = 0;
-                for _ in 0..3 {
-                    let generation = sentinel.generation();
-                    removed += self.clear_server(prefixes).await?;
-                    if sentinel.generation() == generation {
-                        break;
-                    }
-                }
-                Ok(removed)
-            }
-        }
+        self.topology().clear_prefixes(prefixes).await
     }
 
     async fn ping(&self) -> Result<()> {
-        if let Topology::Cluster(cluster) = &self.inner.topology {
-            return cluster.ping().await;
-        }
-        let cmd = ::redis::cmd("PING");
-        let _: ::redis::Value = self.query(Request::Cmd(&cmd), Retry::Idempotent).await?;
-        Ok(())
-    }
-}
-
-/// Configures a [`RedisBackend`]; from [`RedisBackend::builder`].
-///
-/// Where the data is comes from one of [`url`](Self::url) (any of the
-/// forms in [`RedisBackend`]; the default is [`DEFAULT_URL`]),
-/// [`cluster_nodes`](Self::cluster_nodes) or [`sentinel`](Self::sentinel).
-/// Timeouts and credentials set here take precedence over the same
-/// settings in the URL.
-///
-/// ```
-/// use std::time::Duration;
-/// use cache_core::backend::RedisBackend;
-///
-/// let backend = RedisBackend::builder()
-///     .url("rediss://cache.example.com:6380/0?connect_timeout=5s")
-///     .response_timeout(Duration::from_millis(300))
-///     .build()?;
-/// assert_eq!(backend.connect_timeout(), Duration::from_secs(5));
-/// assert_eq!(backend.response_timeout(), Duration::from_millis(300));
-/// # Ok::<(), cache_core::Error>(())
-/// ```
-#[derive(Default)]
-#[must_use]
-pub struct RedisBackendBuilder {
-    url: Option<String>,
-    cluster_nodes: Option<Vec<String>>,
-    sentinel: Option<(Vec<String>, String)>,
-    username: Option<String>,
-    password: Option<String>,
-    sentinel_username: Option<String>,
-    sentinel_password: Option<String>,
-    connect_timeout: Option<Duration>,
-    response_timeout: Option<Duration>,
-    tls_root_certificates: Option<Vec<u8>>,
-}
-
-impl fmt::Debug for RedisBackendBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hidden = |password: &Option<String>| password.as_ref().map(|_| "<hidden>");
-        f.debug_struct("RedisBackendBuilder")
-            .field("url", &self.url.as_deref().map(redact))
-            .field("cluster_nodes", &self.cluster_nodes)
-            .field("sentinel", &self.sentinel)
-            .field("username", &self.username)
-            .field("password", &hidden(&self.password))
-            .field("sentinel_username", &self.sentinel_username)
-            .field("sentinel_password", &hidden(&self.sentinel_password))
-            .field("connect_timeout", &self.connect_timeout)
-            .field("response_timeout", &self.response_timeout)
-            .field(
-                "tls_root_certificates",
-                &self.tls_root_certificates.as_ref().map(Vec::len),
-            )
-            .finish()
-    }
-}
-
-impl RedisBackendBuilder {
-    /// Where the data is (default [`DEFAULT_URL`]): a `redis://`,
-    /// `redis+cluster://` or `redis+sentinel://` URL, or their TLS forms;
-    /// see [`RedisBackend`]. Parsed by [`build`](Self::build).
-    ///
-    /// ```
-    /// let backend = cache_core::backend::RedisBackend::builder().url("redis://db.local:6400/1").build()?;
-    /// assert_eq!(backend.address(), "db.local:6400/1");
-    /// # Ok::<(), cache_core::Error>(())
-    /// ```
-    pub fn url(mut self, url: impl Into<String>) -> Self {
-        self.url = Some(url.into());
-        self
-    }
-
-    /// Uses the Redis Cluster these nodes (`host:port`, or `host` for port
-    /// 6379) belong to, over plain TCP: the same as a
-    /// `redis+cluster://host:port,host:port` URL. A few seed nodes are
-    /// enough; the others are discovered. Not with [`url`](Self::url) or
-    /// [`sentinel`](Self::sentinel).
-    ///
-    /// ```
-    /// let backend = cache_core::backend::RedisBackend::builder()
-    ///     .cluster_nodes(["10.0.0.1:7000", "10.0.0.2:7000"])
-    ///     .password("s3cret")
-    ///     .build()?;
-    /// assert_eq!(backend.address(), "10.0.0.1:7000,10.0.0.2:7000");
-    /// # Ok::<(), cache_core::Error>(())
-    /// ```
-    pub fn cluster_nodes<I>(mut self, nodes: I) -> Self
-    where
-        I: IntoIterator,
-        I::Item: Into<String>,
-    {
-        self.cluster_nodes = Some(nodes.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// Uses the master that these sentinels (`host:port`, or `host` for
-    /// port 26379) monitor as `service_name`, over plain TCP, database 0:
-    /// the same as a `redis+sentinel://host:port,host:port/<service_name>`
-    /// URL. Not with [`url`](Self::url) or [`cluster_nodes`](Self::cluster_nodes).
-    ///
-    /// ```
-    /// let backend = cache_core::backend::RedisBackend::builder()
-    ///     .sentinel(["10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"], "mymaster")
-    ///     .build()?;
-    /// assert_eq!(backend.address(), "mymaster/0 via 10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379");
-    /// # Ok::<(), cache_core::Error>(())
-    /// ```
-    pub fn sentinel<I>(mut self, sentinels: I, service_name: impl Into<String>) -> Self
-    where
-        I: IntoIterator,
-        I::Item: Into<String>,
-    {
-        self.sentinel = Some((
-            sentinels.into_iter().map(Into::into).collect(),
-            service_name.into(),
-        ));
-        self
-    }
-
-    /// The ACL user to authenticate as on the data nodes (a standalone
-    /// server, every node of a cluster, a Sentinel master), instead of the
-    /// URL's. Without a [`password`](Self::password) (here or in the URL)
-    /// it is not sent.
-    ///
-    /// ```
-    /// let backend = cache_core::backend::RedisBackend::builder()
-    ///     .url("redis://10.0.0.1:6379/0")
-    ///     .username("app")
-    ///     .password("s3cret")
-    ///     .build()?;
-    /// assert!(!format!("{backend:?}").contains("s3cret"));
-    /// # Ok::<(), cache_core::Error>(())
-    /// ```
-    pub fn username(mut self, username: impl Into<String>) -> Self {
-        self.username = Some(username.into());
-        self
-    }
-
-    /// The password of the data nodes (`AUTH`), instead of the URL's:
-    /// keeps it out of URLs that end up in logs.
-    ///
-    /// ```
-    /// let password = std::env::var("REDIS_PASSWORD").unwrap_or_default();
-    /// let backend = cache_core::backend::RedisBackend::builder()
-    ///     .url("redis://10.0.0.1:6379/0")
-    ///     .password(password)
-    ///     .build()?;
-    /// # Ok::<(), cache_core::Error>(())
-    /// ```
-    pub fn password(mut self, password: impl Into<String>) -> Self {
-        self.password = Some(password.into());
-        self
-    }
-
-    /// The ACL user to authenticate as on the sentinels (Redis 6.2+
-    /// sentinels with ACL users). Only for Sentinel.
-    ///
-    /// ```
-    /// let backend = cache_core::backend::RedisBackend::builder()
-    ///     .url("redis+sentinel://10.0.0.1:26379/mymaster")
-    ///     .sentinel_username("watcher")
-    ///     .sentinel_password("sentinel-secret")
-    ///     .build()?;
-    /// # Ok::<(), cache_core::Error>(())
-    /// ```
-    pub fn sentinel_username(mut self, username: impl Into<String>) -> Self {
-        self.sentinel_username = Some(username.into());
-        self
-    }
-
-    /// The password of the sentinels (their `requirepass`), which is
-    /// usually not the master's. Only for Sentinel; it has no place in the
-    /// URL, whose credentials are the master's.
-    ///
-    /// ```
-    /// let backend = cache_core::backend::RedisBackend::builder()
-    ///     .url("redis+sentinel://:master-secret@10.0.0.1:26379,10.0.0.2:26379/mymaster/0")
-    ///     .sentinel_password("sentinel-secret")
-    ///     .build()?;
-    /// # Ok::<(), cache_core::Error>(())
-    /// ```
-    pub fn sentinel_password(mut self, password: impl Into<String>) -> Self {
-        self.sentinel_password = Some(password.into());
-        self
-    }
-
-    /// How long a connection attempt may take (default 2 s). Must not be zero.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let backend = cache_core::backend::RedisBackend::builder().connect_timeout(Duration::from_secs(1)).build()?;
-    /// assert_eq!(backend.connect_timeout(), Duration::from_secs(1));
-    /// # Ok::<(), cache_core::Error>(())
-    /// ```
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
-        self
-    }
-
-    /// How long one command may wait for its answer (default 1 s). Must
-    /// not be zero. Large values need time to travel: raise it if you store
-    /// values of many megabytes over a slow network.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let backend = cache_core::backend::RedisBackend::builder().response_timeout(Duration::from_millis(200)).build()?;
-    /// assert_eq!(backend.response_timeout(), Duration::from_millis(200));
-    /// # Ok::<(), cache_core::Error>(())
-    /// ```
-    pub fn response_timeout(mut self, timeout: Duration) -> Self {
-        self.response_timeout = Some(timeout);
-        self
-    }
-
-    /// Trusts the CA certificates in `pem` (PEM text, one or more
-    /// certificates), instead of the system's root certificates, to verify
-    /// the servers of a `rediss://`, `rediss+cluster://` or
-    /// `rediss+sentinel://` URL: for servers with a certificate from a
-    /// private CA. Certificate verification cannot be turned off.
-    ///
-    /// ```no_run
-    /// let ca = std::fs::read("/etc/redis/tls/ca.crt")?;
-    /// let backend = cache_core::backend::RedisBackend::builder()
-    ///     .url("rediss://redis.internal:6380/0")
-    ///     .tls_root_certificates(ca)
-    ///     .build()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.tls_root_certificates = Some(pem.into());
-        self
-    }
-
-    /// Builds the backend. Fails with [`ErrorKind::Config`] on an invalid
-    /// URL or node list, more than one of `url`/`cluster_nodes`/`sentinel`,
-    /// a zero timeout, sentinel credentials without Sentinel, or TLS
-    /// certificates given without TLS or that are not PEM certificates.
-    /// Does not connect.
-    ///
-    /// ```
-    /// use cache_core::backend::RedisBackend;
-    /// let err = RedisBackend::builder().url("redis://localhost?timeout=1s").build().unwrap_err();
-    /// assert_eq!(err.kind(), cache_core::ErrorKind::Config);
-    /// ```
-    pub fn build(self) -> Result<RedisBackend> {
-        let sources = [
-            self.url.is_some(),
-            self.cluster_nodes.is_some(),
-            self.sentinel.is_some(),
-        ];
-        if sources.iter().filter(|&&set| set).count() > 1 {
-            return Err(Error::config(
-                "set only one of url, cluster_nodes and sentinel on RedisBackend::builder()",
-            ));
-        }
-        let (shown, target) = self.target()?;
-        let timeouts = target
-            .options
-            .timeouts(self.connect_timeout, self.response_timeout)?;
-        if !matches!(target.kind, Kind::Sentinel { .. })
-            && (self.sentinel_username.is_some() || self.sentinel_password.is_some())
-        {
-            return Err(Error::config(format!(
-                "`{shown}`: sentinel credentials were given, but this is not a Sentinel URL"
-            )));
-        }
-        let tls = target.tls;
-        let certificates = tls_certificates(&shown, tls, self.tls_root_certificates)?;
-        if tls {
-            install_crypto_provider();
-        }
-        let username = self.username.or(target.username);
-        let password = self.password.or(target.password);
-        let credentials = Credentials {
-            username: username.as_deref(),
-            password: password.as_deref(),
-            sentinel_username: self.sentinel_username.as_deref(),
-            sentinel_password: self.sentinel_password.as_deref(),
-        };
-        let query = target.options.node_query();
-        let (topology, address) = topology(
-            &shown,
-            target.kind,
-            tls,
-            &credentials,
-            &query,
-            certificates,
-            timeouts,
-        )?;
-        Ok(RedisBackend {
-            inner: Arc::new(Inner {
-                topology,
-                address: address.into_boxed_str(),
-                tls,
-                has_password: password.is_some(),
-                username: username.map(String::into_boxed_str),
-                timeouts,
-            }),
-        })
-    }
-
-    /// Where the data is, from the URL or the node lists, with the URL
-    /// (password redacted) or its equivalent for messages.
-    fn target(&self) -> Result<(String, Target)> {
-        if let Some(nodes) = &self.cluster_nodes {
-            let shown = format!("redis+cluster://{}", nodes.join(","));
-            let nodes = nodes
-                .iter()
-                .map(|node| url::host_port(&shown, node, url::DEFAULT_PORT))
-                .collect::<Result<_>>()?;
-            let target = Target::plain(Kind::Cluster { nodes });
-            return Ok((shown, target));
-        }
-        if let Some((sentinels, service)) = &self.sentinel {
-            let shown = format!("redis+sentinel://{}/{service}", sentinels.join(","));
-            let sentinels = sentinels
-                .iter()
-                .map(|node| url::host_port(&shown, node, url::DEFAULT_SENTINEL_PORT))
-                .collect::<Result<_>>()?;
-            if service.is_empty() {
-                return Err(Error::config(format!(
-                    "`{shown}`: the Sentinel service name is empty"
-                )));
-            }
-            let target = Target::plain(Kind::Sentinel {
-                sentinels,
-                service: service.clone(),
-                db: 0,
-            });
-            return Ok((shown, target));
-        }
-        let url = self.url.as_deref().unwrap_or(DEFAULT_URL);
-        let shown = redact(url);
-        let target = Target::parse(url, &shown)?;
-        Ok((shown, target))
-    }
-}
-
-/// Credentials, as given to the builder or in the URL.
-struct Credentials<'a> {
-    username: Option<&'a str>,
-    password: Option<&'a str>,
-    sentinel_username: Option<&'a str>,
-    sentinel_password: Option<&'a str>,
-}
-
-/// The store for `kind`, and its [`RedisBackend::address`].
-fn topology(
-    shown: &str,
-    kind: Kind,
-    tls: bool,
-    credentials: &Credentials<'_>,
-    query: &str,
-    certificates: Option<::redis::TlsCertificates>,
-    timeouts: Timeouts,
-) -> Result<(Topology, String)> {
-    let invalid = |e: ::redis::RedisError| {
-        Error::with_source(
-            ErrorKind::Config,
-            format!("`{shown}`: invalid Redis URL or TLS certificates"),
-            e,
-        )
-    };
-    Ok(match kind {
-        Kind::Standalone(info) => {
-            let info = with_credentials(info, credentials.username, credentials.password);
-            let server = Server::new(info, certificates, timeouts, |address| {
-                format!("Redis at {address}")
-            })
-            .map_err(invalid)?;
-            let address = server.address().to_owned();
-            (Topology::Standalone(server), address)
-        }
-        Kind::Cluster { nodes } => {
-            let cluster = Cluster::new(ClusterSettings {
-                nodes: &nodes,
-                tls,
-                username: credentials.username,
-                password: credentials.password,
-                query,
-                certificates,
-                timeouts,
-            })
-            .map_err(invalid)?;
-            let address = cluster.seeds().to_owned();
-            (Topology::Cluster(cluster), address)
-        }
-        Kind::Sentinel {
-            sentinels,
-            service,
-            db,
-        } => {
-            let sentinel = Sentinel::new(SentinelSettings {
-                sentinels: &sentinels,
-                service: &service,
-                db,
-                tls,
-                username: credentials.username,
-                password: credentials.password,
-                sentinel_username: credentials.sentinel_username,
-                sentinel_password: credentials.sentinel_password,
-                query,
-                certificates,
-                timeouts,
-            })?;
-            let address = format!(
-                "{}/{} via {}",
-                sentinel.service(),
-                sentinel.db(),
-                sentinel.sentinels()
-            );
-            (Topology::Sentinel(sentinel), address)
-        }
-    })
-}
-
-/// Where the data is and how to reach it, before connecting.
-struct Target {
-    kind: Kind,
-    tls: bool,
-    username: Option<String>,
-    password: Option<String>,
-    options: UrlOptions,
-}
-
-enum Kind {
-    Standalone(::redis::ConnectionInfo),
-    Cluster {
-        nodes: Vec<String>,
-    },
-    Sentinel {
-        sentinels: Vec<String>,
-        service: String,
-        db: i64,
-    },
-}
-
-impl Target {
-    /// Plain TCP, no credentials, default options: the builder's node lists.
-    fn plain(kind: Kind) -> Self {
-        Self {
-            kind,
-            tls: false,
-            username: None,
-            password: None,
-            options: UrlOptions::default(),
-        }
-    }
-
-    fn parse(url: &str, shown: &str) -> Result<Self> {
-        let scheme = url
-            .split_once("://")
-            .map(|(scheme, _)| scheme.to_ascii_lowercase());
-        match scheme.as_deref() {
-            Some("redis+cluster" | "rediss+cluster") => {
-                let parsed = url::parse(url, shown, url::DEFAULT_PORT)?;
-                if !(parsed.path.is_empty() || parsed.path == ["0"]) {
-                    return Err(Error::config(format!(
-                        "`{shown}`: a Redis Cluster has only database 0; leave the path empty"
-                    )));
-                }
-                Ok(Self {
-                    kind: Kind::Cluster {
-                        nodes: parsed.hosts,
-                    },
-                    tls: parsed.tls,
-                    username: parsed.username,
-                    password: parsed.password,
-                    options: parsed.options,
-                })
-            }
-            Some("redis+sentinel" | "rediss+sentinel") => {
-                let parsed = url::parse(url, shown, url::DEFAULT_SENTINEL_PORT)?;
-                let (service, db) = match parsed.path.as_slice() {
-                    [service] => (service.clone(), Some(0)),
-                    [service, db] => (service.clone(), db.parse().ok().filter(|&db: &i64| db >= 0)),
-                    _ => (String::new(), None),
-                };
-                let Some(db) = db.filter(|_| !service.is_empty()) else {
-                    return Err(Error::config(format!(
-                        "`{shown}`: expected `redis+sentinel://host:port[,host:port…]/<service name>[/<db>]`"
-                    )));
-                };
-                Ok(Self {
-                    kind: Kind::Sentinel {
-                        sentinels: parsed.hosts,
-                        service,
-                        db,
-                    },
-                    tls: parsed.tls,
-                    username: parsed.username,
-                    password: parsed.password,
-                    options: parsed.options,
-                })
-            }
-            _ => Self::parse_standalone(url, shown),
-        }
-    }
-
-    fn parse_standalone(url: &str, shown: &str) -> Result<Self> {
-        let parsed = ::redis::parse_redis_url(url)
-            .filter(|u| matches!(u.scheme(), "redis" | "rediss" | "valkey" | "valkeys"))
-            .ok_or_else(|| {
-                Error::config(format!(
-                    "`{shown}` is not a Redis URL: expected `redis://[[user]:password@]host[:port][/db]`, \
-                     `rediss://…`, `redis+cluster://host:port,host:port…` or \
-                     `redis+sentinel://host:port,host:port…/<service name>[/<db>]`"
-                ))
-            })?;
-        let options = UrlOptions::parse(shown, parsed.query_pairs())?;
-        let tls = matches!(parsed.scheme(), "rediss" | "valkeys");
-        if tls && parsed.fragment().is_some() {
-            return Err(Error::config(format!(
-                "`{shown}`: URL fragments such as `#insecure` are not supported; \
-                 to trust a private CA, use RedisBackend::builder().tls_root_certificates(…)"
-            )));
-        }
-        let info = parsed.into_connection_info().map_err(|e| {
-            Error::with_source(
-                ErrorKind::Config,
-                format!("`{shown}`: invalid Redis URL"),
-                e,
-            )
-        })?;
-        let redis = info.redis_settings();
-        Ok(Self {
-            username: redis.username().map(str::to_owned),
-            password: redis.password().map(str::to_owned),
-            kind: Kind::Standalone(info),
-            tls,
-            options,
-        })
+        self.topology().ping().await
     }
 }
 

@@ -10,25 +10,14 @@ use ::redis::{Cmd, FromRedisValue, RedisError, Value};
 use bytes::Bytes;
 use futures_util::future::{try_join_all, BoxFuture, FutureExt};
 
-use super::common::{
-    clear_server, map_error, set_cmd, task_failed, timed_out, Failure, Lazy, Request, Timeouts,
-};
+use super::commands::{key_cmd, set_cmd, Request};
+use super::error::{map_error, task_failed, timed_out, Failure};
+use super::lazy::Lazy;
+use super::scan::clear_server;
+use super::settings::{Settings, Timeouts};
 use crate::backend::Ttl;
 use crate::runtime::{io_handle, on_io};
 use crate::{Error, ErrorKind, Result};
-
-/// Where and how to reach the cluster.
-pub(super) struct ClusterSettings<'a> {
-    /// The seed nodes, `host:port`.
-    pub(super) nodes: &'a [String],
-    pub(super) tls: bool,
-    pub(super) username: Option<&'a str>,
-    pub(super) password: Option<&'a str>,
-    /// `?protocol=…` or nothing, appended to each node's URL.
-    pub(super) query: &'a str,
-    pub(super) certificates: Option<::redis::TlsCertificates>,
-    pub(super) timeouts: Timeouts,
-}
 
 pub(super) struct Cluster {
     client: ClusterClient,
@@ -41,27 +30,29 @@ pub(super) struct Cluster {
 }
 
 impl Cluster {
-    /// A client for the cluster; does not connect.
-    pub(super) fn new(settings: ClusterSettings<'_>) -> std::result::Result<Self, RedisError> {
-        let scheme = if settings.tls { "rediss" } else { "redis" };
-        let urls: Vec<String> = settings
-            .nodes
+    /// A client for the cluster of the seed `nodes` (`host:port`); does
+    /// not connect.
+    pub(super) fn new(
+        nodes: &[String],
+        settings: &Settings,
+    ) -> std::result::Result<Self, RedisError> {
+        let urls: Vec<String> = nodes
             .iter()
-            .map(|node| format!("{scheme}://{node}/0{}", settings.query))
+            .map(|node| settings.node_url(node, 0))
             .collect();
         let mut builder = ClusterClientBuilder::new(urls)
             .connection_timeout(settings.timeouts.connect)
             .response_timeout(settings.timeouts.response);
-        if let Some(username) = settings.username {
+        if let Some(username) = &settings.username {
             builder = builder.username(username);
         }
-        if let Some(password) = settings.password {
+        if let Some(password) = &settings.password {
             builder = builder.password(password);
         }
-        if let Some(certificates) = settings.certificates {
-            builder = builder.certs(certificates);
+        if let Some(certificates) = &settings.certificates {
+            builder = builder.certs(certificates.clone());
         }
-        let seeds = settings.nodes.join(",");
+        let seeds = nodes.join(",");
         Ok(Self {
             client: builder.build()?,
             peer: format!("Redis Cluster at {seeds}").into_boxed_str(),
@@ -264,13 +255,6 @@ impl Cluster {
         }
         Ok(reached)
     }
-}
-
-/// `<name> <key>`.
-fn key_cmd(name: &str, key: &str) -> Cmd {
-    let mut cmd = ::redis::cmd(name);
-    cmd.arg(key);
-    cmd
 }
 
 /// `host:port` (the host may be an IPv6 address, without brackets) into

@@ -23,38 +23,20 @@ use futures_util::future::FutureExt;
 use futures_util::StreamExt;
 use tokio::task::AbortHandle;
 
-use super::common::{
-    client, is_read_only, map_error, with_credentials, Failure, Lazy, Phase, Request, Retry,
-    Timeouts,
-};
+use super::commands::Request;
+use super::error::{config_error, is_read_only, map_error, Failure, Phase};
+use super::lazy::Lazy;
+use super::retry::Retry;
+use super::scan::clear_server;
+use super::settings::{with_credentials, Settings, Timeouts};
 use super::standalone::Server;
+use super::tls::client;
 use crate::runtime::{io_handle, on_io};
 use crate::{Error, ErrorKind, Result};
 
 /// How long a watcher waits before subscribing again to a sentinel it
 /// lost.
 const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
-
-/// Where the sentinels are, and how to reach them and the master.
-pub(super) struct SentinelSettings<'a> {
-    /// The sentinels, `host:port`.
-    pub(super) sentinels: &'a [String],
-    /// The name the sentinels monitor the master under.
-    pub(super) service: &'a str,
-    pub(super) db: i64,
-    /// TLS to the sentinels and to the master.
-    pub(super) tls: bool,
-    /// Credentials of the master (and its replicas).
-    pub(super) username: Option<&'a str>,
-    pub(super) password: Option<&'a str>,
-    /// Credentials of the sentinels.
-    pub(super) sentinel_username: Option<&'a str>,
-    pub(super) sentinel_password: Option<&'a str>,
-    /// `?protocol=…` or nothing, for the master's URL.
-    pub(super) query: &'a str,
-    pub(super) certificates: Option<::redis::TlsCertificates>,
-    pub(super) timeouts: Timeouts,
-}
 
 pub(super) struct Sentinel {
     shared: Arc<Shared>,
@@ -70,7 +52,7 @@ struct Shared {
     sentinel_list: Box<str>,
     master: MasterSettings,
     timeouts: Timeouts,
-    current: Lazy<Arc<Server>, Arc<Error>>,
+    current: Lazy<Arc<Server>, Error>,
 }
 
 struct SentinelNode {
@@ -90,19 +72,25 @@ struct MasterSettings {
 }
 
 impl Sentinel {
-    /// A store for the master the sentinels know as `service`; does not
-    /// connect.
-    pub(super) fn new(settings: SentinelSettings<'_>) -> Result<Self> {
-        let scheme = if settings.tls { "rediss" } else { "redis" };
-        let sentinels = settings
-            .sentinels
+    /// A store for the master that `sentinels` (`host:port`) know as
+    /// `service`, database `db`; does not connect.
+    pub(super) fn new(
+        sentinels: &[String],
+        service: &str,
+        db: i64,
+        settings: &Settings,
+    ) -> Result<Self> {
+        let nodes = sentinels
             .iter()
             .map(|address| {
-                let info = format!("{scheme}://{address}/")
+                let info = format!("{}://{address}/", settings.scheme())
                     .into_connection_info()
                     .map_err(|e| config_error(address, e))?;
-                let info =
-                    with_credentials(info, settings.sentinel_username, settings.sentinel_password);
+                let info = with_credentials(
+                    info,
+                    settings.sentinel_username.as_deref(),
+                    settings.sentinel_password.as_deref(),
+                );
                 let client = client(info, settings.certificates.clone())
                     .map_err(|e| config_error(address, e))?;
                 Ok(SentinelNode {
@@ -113,16 +101,16 @@ impl Sentinel {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             shared: Arc::new(Shared {
-                service: settings.service.into(),
-                sentinel_list: settings.sentinels.join(",").into_boxed_str(),
-                sentinels,
+                service: service.into(),
+                sentinel_list: sentinels.join(",").into_boxed_str(),
+                sentinels: nodes,
                 master: MasterSettings {
-                    scheme,
-                    db: settings.db,
-                    query: settings.query.to_owned(),
-                    username: settings.username.map(str::to_owned),
-                    password: settings.password.map(str::to_owned),
-                    certificates: settings.certificates,
+                    scheme: settings.scheme(),
+                    db,
+                    query: settings.node_query(),
+                    username: settings.username.clone(),
+                    password: settings.password.clone(),
+                    certificates: settings.certificates.clone(),
                 },
                 timeouts: settings.timeouts,
                 current: Lazy::new(),
@@ -131,19 +119,12 @@ impl Sentinel {
         })
     }
 
-    /// The monitored name.
-    pub(super) fn service(&self) -> &str {
-        &self.shared.service
-    }
-
-    /// The sentinels, `host:port,host:port`.
-    pub(super) fn sentinels(&self) -> &str {
-        &self.shared.sentinel_list
-    }
-
-    /// The database used on the master.
-    pub(super) fn db(&self) -> i64 {
-        self.shared.master.db
+    /// `<service>/<db> via host:port,host:port` (the sentinels).
+    pub(super) fn address(&self) -> String {
+        format!(
+            "{}/{} via {}",
+            self.shared.service, self.shared.master.db, self.shared.sentinel_list
+        )
     }
 
     /// The current master's `host:port/db`, once found.
@@ -188,10 +169,35 @@ impl Sentinel {
         .await
     }
 
-    /// How many times the master was forgotten: a change tells that the
-    /// master may have changed in between.
-    pub(super) fn generation(&self) -> u64 {
-        self.shared.current.generation()
+    /// Removes the keys under any of `prefixes` from the master: one
+    /// `SCAN` pass, each page `UNLINK`ed. A cursor means nothing to another
+    /// server: if the master changed during the pass, the new one is
+    /// scanned from the start (up to three passes in all).
+    pub(super) async fn clear_prefixes(&self, prefixes: &[&str]) -> Result<u64> {
+        let mut removed = 0;
+        for _ in 0..3 {
+            // How many times the master was forgotten: a change tells that
+            // the master may have changed during the pass.
+            let generation = self.shared.current.generation();
+            removed += clear_server(
+                prefixes,
+                |scan| {
+                    Box::pin(
+                        async move { self.query(Request::Cmd(&scan), Retry::Idempotent).await },
+                    )
+                },
+                |unlink| {
+                    Box::pin(
+                        async move { self.query(Request::Cmd(&unlink), Retry::Idempotent).await },
+                    )
+                },
+            )
+            .await?;
+            if self.shared.current.generation() == generation {
+                break;
+            }
+        }
+        Ok(removed)
     }
 
     /// The current master, looked up through the sentinels if there is
@@ -205,16 +211,15 @@ impl Sentinel {
                 let task = io_handle().spawn(shared.find_master());
                 async move {
                     task.await.unwrap_or_else(|join| {
-                        Err(Arc::new(Error::new(
+                        Err(Error::new(
                             ErrorKind::Connection,
                             format!("the Sentinel lookup task failed: {join}"),
-                        )))
+                        ))
                     })
                 }
                 .boxed()
             })
-            .await
-            .map_err(unshare)?;
+            .await?;
         self.watchers.get_or_init(|| self.shared.watch());
         Ok(server)
     }
@@ -252,7 +257,7 @@ impl Drop for Sentinel {
 impl Shared {
     /// Asks the sentinels in turn for the master, until one names a server
     /// that answers `ROLE` as a master.
-    async fn find_master(self: Arc<Self>) -> std::result::Result<Arc<Server>, Arc<Error>> {
+    async fn find_master(self: Arc<Self>) -> Result<Arc<Server>> {
         let mut problems = Vec::with_capacity(self.sentinels.len());
         let (mut unknown, mut silent) = (0, 0);
         for node in &self.sentinels {
@@ -274,7 +279,7 @@ impl Shared {
                     continue;
                 }
             };
-            let server = Arc::new(self.server(&host, port).map_err(Arc::new)?);
+            let server = Arc::new(self.server(&host, port)?);
             let role = ::redis::cmd("ROLE");
             match server.attempt::<Value>(Request::Cmd(&role)).await {
                 Ok(Value::Array(fields)) if matches!(fields.first(), Some(Value::BulkString(r)) if r == b"master") =>
@@ -301,7 +306,7 @@ impl Shared {
         } else {
             ErrorKind::Connection
         };
-        Err(Arc::new(Error::new(
+        Err(Error::new(
             kind,
             format!(
                 "cannot find the Redis master `{}` through the sentinels {}: {}",
@@ -309,7 +314,7 @@ impl Shared {
                 self.sentinel_list,
                 problems.join("; ")
             ),
-        )))
+        ))
     }
 
     /// `SENTINEL get-master-addr-by-name` on one sentinel.
@@ -416,18 +421,4 @@ async fn watch_sentinel(shared: Weak<Shared>, index: usize) {
         }
         tokio::time::sleep(RESUBSCRIBE_DELAY).await;
     }
-}
-
-/// An error shared by the callers that waited for one lookup, as an
-/// owned error (the first owner gets the original, with its source).
-fn unshare(e: Arc<Error>) -> Error {
-    Arc::try_unwrap(e).unwrap_or_else(|e| Error::new(e.kind(), e.message().to_owned()))
-}
-
-fn config_error(address: &str, e: ::redis::RedisError) -> Error {
-    Error::with_source(
-        ErrorKind::Config,
-        format!("invalid Redis address `{address}`"),
-        e,
-    )
 }

@@ -5,7 +5,13 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{ConnectionAddr, ConnectionInfo, FromRedisValue, RedisError};
 use futures_util::future::{BoxFuture, FutureExt};
 
-use super::common::{client, map_error, task_failed, Failure, Lazy, Request, Retry, Timeouts};
+use super::commands::Request;
+use super::error::{map_error, task_failed, Failure};
+use super::lazy::Lazy;
+use super::retry::Retry;
+use super::scan::clear_server;
+use super::settings::Timeouts;
+use super::tls::client;
 use crate::runtime::{io_handle, on_io};
 use crate::{Error, Result};
 
@@ -94,6 +100,21 @@ impl Server {
                 }
             }
         })
+        .await
+    }
+
+    /// Removes the keys under any of `prefixes`: one `SCAN` pass, each
+    /// page `UNLINK`ed.
+    pub(super) async fn clear_prefixes(&self, prefixes: &[&str]) -> Result<u64> {
+        clear_server(
+            prefixes,
+            |scan| {
+                Box::pin(async move { self.query(Request::Cmd(&scan), Retry::Idempotent).await })
+            },
+            |unlink| {
+                Box::pin(async move { self.query(Request::Cmd(&unlink), Retry::Idempotent).await })
+            },
+        )
         .await
     }
 

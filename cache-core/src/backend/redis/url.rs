@@ -1,37 +1,154 @@
-//! URLs with several hosts: `redis+cluster://h1:p1,h2:p2` and
-//! `redis+sentinel://s1:p1,s2:p2/<service>/<db>`.
+//! Redis URLs taken apart: the [scheme table](crate::backend::scheme)
+//! says which topology and whether TLS; a standalone URL is read by
+//! redis-rs, a URL with several hosts (`redis+cluster://h1:p1,h2:p2`,
+//! `redis+sentinel://s1:p1,s2:p2/<service>/<db>`) here.
 
 use std::borrow::Cow;
 
 use ::redis::IntoConnectionInfo;
 
-use super::common::UrlOptions;
-use crate::{Error, Result};
+use super::options::UrlOptions;
+use super::settings::Target;
+use crate::backend::scheme::{self, Store, Topology};
+use crate::{Error, ErrorKind, Result};
 
 /// The port of a cluster node when the URL gives none.
 pub(super) const DEFAULT_PORT: u16 = 6379;
 /// The port of a sentinel when the URL gives none.
 pub(super) const DEFAULT_SENTINEL_PORT: u16 = 26379;
 
-/// A URL with several hosts, taken apart.
-#[derive(Debug)]
-pub(super) struct MultiHost {
+/// A Redis URL, taken apart, before the builder's settings apply.
+pub(super) struct ParsedUrl {
+    pub(super) target: Target,
     pub(super) tls: bool,
     /// Percent-decoded.
     pub(super) username: Option<String>,
     /// Percent-decoded.
     pub(super) password: Option<String>,
-    /// `host:port`, IPv6 hosts in brackets.
-    pub(super) hosts: Vec<String>,
-    /// The path's non-empty segments.
-    pub(super) path: Vec<String>,
     pub(super) options: UrlOptions,
 }
 
-/// Parses `scheme://[[user]:password@]host[:port],host[:port]…[/path][?options]`.
+impl ParsedUrl {
+    /// Plain TCP, no credentials, default options: the builder's node lists.
+    pub(super) fn plain(target: Target) -> Self {
+        Self {
+            target,
+            tls: false,
+            username: None,
+            password: None,
+            options: UrlOptions::default(),
+        }
+    }
+
+    /// Parses a URL of any Redis scheme of the [scheme table](scheme::SCHEMES);
+    /// `shown` is the redacted URL, for messages.
+    pub(super) fn parse(url: &str, shown: &str) -> Result<Self> {
+        let Some(Store::Redis { topology, tls }) = scheme::of_url(url).map(|s| s.store) else {
+            return Err(Error::config(format!(
+                "`{shown}` is not a Redis URL: expected `redis://[[user]:password@]host[:port][/db]`, \
+                 `redis+cluster://host:port,host:port…` or \
+                 `redis+sentinel://host:port,host:port…/<service name>[/<db>]` (schemes: {})",
+                scheme::names(|store| matches!(store, Store::Redis { .. }))
+            )));
+        };
+        match topology {
+            Topology::Standalone => Self::standalone(url, shown, tls),
+            Topology::Cluster => {
+                let mut parsed = parse(url, shown, DEFAULT_PORT)?;
+                if !(parsed.path.is_empty() || parsed.path == ["0"]) {
+                    return Err(Error::config(format!(
+                        "`{shown}`: a Redis Cluster has only database 0; leave the path empty"
+                    )));
+                }
+                let nodes = std::mem::take(&mut parsed.hosts);
+                Ok(parsed.with_target(Target::Cluster { nodes }, tls))
+            }
+            Topology::Sentinel => {
+                let mut parsed = parse(url, shown, DEFAULT_SENTINEL_PORT)?;
+                let (service, db) = match parsed.path.as_slice() {
+                    [service] => (service.clone(), Some(0)),
+                    [service, db] => (service.clone(), db.parse().ok().filter(|&db: &i64| db >= 0)),
+                    _ => (String::new(), None),
+                };
+                let Some(db) = db.filter(|_| !service.is_empty()) else {
+                    return Err(Error::config(format!(
+                        "`{shown}`: expected `redis+sentinel://host:port[,host:port…]/<service name>[/<db>]`"
+                    )));
+                };
+                let sentinels = std::mem::take(&mut parsed.hosts);
+                let target = Target::Sentinel {
+                    sentinels,
+                    service,
+                    db,
+                };
+                Ok(parsed.with_target(target, tls))
+            }
+        }
+    }
+
+    /// `redis://[[user]:password@]host[:port][/db][?options]`, read by redis-rs.
+    fn standalone(url: &str, shown: &str, tls: bool) -> Result<Self> {
+        let parsed = ::redis::parse_redis_url(url).ok_or_else(|| {
+            Error::config(format!(
+                "`{shown}` is not a Redis URL: expected `redis://[[user]:password@]host[:port][/db]`"
+            ))
+        })?;
+        let options = UrlOptions::parse(shown, parsed.query_pairs())?;
+        if tls && parsed.fragment().is_some() {
+            return Err(Error::config(format!(
+                "`{shown}`: URL fragments such as `#insecure` are not supported; \
+                 to trust a private CA, use RedisBackend::builder().tls_root_certificates(…)"
+            )));
+        }
+        let info = parsed.into_connection_info().map_err(|e| {
+            Error::with_source(
+                ErrorKind::Config,
+                format!("`{shown}`: invalid Redis URL"),
+                e,
+            )
+        })?;
+        let redis = info.redis_settings();
+        Ok(Self {
+            username: redis.username().map(str::to_owned),
+            password: redis.password().map(str::to_owned),
+            target: Target::Standalone(info),
+            tls,
+            options,
+        })
+    }
+}
+
+/// A URL with several hosts, taken apart.
+#[derive(Debug)]
+struct MultiHost {
+    /// Percent-decoded.
+    username: Option<String>,
+    /// Percent-decoded.
+    password: Option<String>,
+    /// `host:port`, IPv6 hosts in brackets.
+    hosts: Vec<String>,
+    /// The path's non-empty segments.
+    path: Vec<String>,
+    options: UrlOptions,
+}
+
+impl MultiHost {
+    fn with_target(self, target: Target, tls: bool) -> ParsedUrl {
+        ParsedUrl {
+            target,
+            tls,
+            username: self.username,
+            password: self.password,
+            options: self.options,
+        }
+    }
+}
+
+/// Parses `scheme://[[user]:password@]host[:port],host[:port]…[/path][?options]`
+/// (the scheme is read from the scheme table by the caller).
 /// `shown` is the redacted URL, for messages.
-pub(super) fn parse(url: &str, shown: &str, default_port: u16) -> Result<MultiHost> {
-    let (scheme, rest) = url
+fn parse(url: &str, shown: &str, default_port: u16) -> Result<MultiHost> {
+    let (_, rest) = url
         .split_once("://")
         .ok_or_else(|| Error::config(format!("`{shown}` has no `scheme://`")))?;
     if rest.contains('#') {
@@ -55,7 +172,6 @@ pub(super) fn parse(url: &str, shown: &str, default_port: u16) -> Result<MultiHo
     };
     let pairs = crate::config::query_pairs(query).map(|(k, v)| (Cow::from(k), Cow::from(v)));
     Ok(MultiHost {
-        tls: scheme.to_ascii_lowercase().starts_with("rediss"),
         username,
         password,
         hosts,
@@ -106,7 +222,7 @@ fn credentials(shown: &str, userinfo: &str) -> Result<(Option<String>, Option<St
         .into_connection_info()
         .map_err(|e| {
             Error::with_source(
-                crate::ErrorKind::Config,
+                ErrorKind::Config,
                 format!("`{shown}`: invalid user name or password"),
                 e,
             )
@@ -127,7 +243,6 @@ mod tests {
         let url =
             "redis+sentinel://app:p%40ss@s1,s2:26380,[::1]:26381/mymaster/2?connect_timeout=1s";
         let parsed = parse(url, url, DEFAULT_SENTINEL_PORT).unwrap();
-        assert!(!parsed.tls);
         assert_eq!(parsed.username.as_deref(), Some("app"));
         assert_eq!(parsed.password.as_deref(), Some("p@ss"));
         assert_eq!(parsed.hosts, ["s1:26379", "s2:26380", "[::1]:26381"]);
@@ -137,7 +252,6 @@ mod tests {
             Some(std::time::Duration::from_secs(1))
         );
         let parsed = parse("rediss+cluster://:pw@h1:7000", "x", DEFAULT_PORT).unwrap();
-        assert!(parsed.tls);
         assert_eq!(parsed.username, None);
         assert_eq!(parsed.password.as_deref(), Some("pw"));
         assert!(parsed.path.is_empty());

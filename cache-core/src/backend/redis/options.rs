@@ -1,0 +1,116 @@
+//! The options every Redis URL takes (`connect_timeout`,
+//! `response_timeout`, `protocol`), and the timeouts they resolve to.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use super::settings::Timeouts;
+use crate::{Error, Result};
+
+/// The options every Redis URL takes, and the timeouts they give.
+#[derive(Debug, Clone, Default)]
+pub(super) struct UrlOptions {
+    pub(super) connect_timeout: Option<Duration>,
+    pub(super) response_timeout: Option<Duration>,
+    /// `resp2` or `resp3`, passed on to redis-rs as written.
+    pub(super) protocol: Option<String>,
+}
+
+impl UrlOptions {
+    /// Reads `connect_timeout`, `response_timeout` and `protocol`; any
+    /// other name is an error quoting `shown` (the redacted URL).
+    pub(super) fn parse<'q>(
+        shown: &str,
+        pairs: impl IntoIterator<Item = (Cow<'q, str>, Cow<'q, str>)>,
+    ) -> Result<Self> {
+        let mut options = Self::default();
+        for (name, value) in pairs {
+            match &*name {
+                "connect_timeout" => {
+                    options.connect_timeout = Some(parse_timeout(shown, &name, &value)?);
+                }
+                "response_timeout" => {
+                    options.response_timeout = Some(parse_timeout(shown, &name, &value)?);
+                }
+                "protocol" => options.protocol = Some(value.into_owned()),
+                other => {
+                    return Err(Error::config(format!(
+                        "`{shown}`: unknown option `{other}` for Redis (known: connect_timeout, response_timeout, protocol)"
+                    )))
+                }
+            }
+        }
+        Ok(options)
+    }
+
+    /// The timeouts: the builder's (`connect`, `response`) over the URL's
+    /// over the defaults. A zero timeout from the builder is an error.
+    pub(super) fn timeouts(
+        &self,
+        connect: Option<Duration>,
+        response: Option<Duration>,
+    ) -> Result<Timeouts> {
+        Ok(Timeouts {
+            connect: nonzero("connect_timeout", connect)?
+                .or(self.connect_timeout)
+                .unwrap_or(super::DEFAULT_CONNECT_TIMEOUT),
+            response: nonzero("response_timeout", response)?
+                .or(self.response_timeout)
+                .unwrap_or(super::DEFAULT_RESPONSE_TIMEOUT),
+        })
+    }
+}
+
+fn nonzero(name: &str, timeout: Option<Duration>) -> Result<Option<Duration>> {
+    match timeout {
+        Some(t) if t.is_zero() => Err(Error::config(format!(
+            "the Redis {name} must be greater than zero"
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// `2s`, `500ms`, `1m`, or a bare number of milliseconds; not zero.
+fn parse_timeout(url: &str, name: &str, value: &str) -> Result<Duration> {
+    parse_duration(value).ok_or_else(|| {
+        Error::config(format!(
+            "`{url}`: {name} `{value}` is not a timeout (examples: 2s, 500ms, 1m, 250)"
+        ))
+    })
+}
+
+pub(super) fn parse_duration(text: &str) -> Option<Duration> {
+    let (n, unit) = crate::config::number_and_unit(text)?;
+    let duration = match unit {
+        "" | "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" | "min" => Duration::from_secs(n.checked_mul(60)?),
+        _ => return None,
+    };
+    (!duration.is_zero()).then_some(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_the_usual_spellings() {
+        assert_eq!(parse_duration("2s"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("250"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
+        for bad in [
+            "",
+            "0",
+            "0s",
+            "1.5s",
+            "-1s",
+            "2h",
+            "s",
+            "99999999999999999999",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+}
