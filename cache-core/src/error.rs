@@ -181,6 +181,22 @@ impl Error {
     }
 }
 
+/// An error followed by each of its causes, `: `-separated: what logs
+/// show, since [`Error`]'s `Display` leaves the cause to `source()`.
+pub(crate) struct Chain<'a>(pub(crate) &'a Error);
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = std::error::Error::source(self.0);
+        while let Some(error) = cause {
+            write!(f, ": {error}")?;
+            cause = error.source();
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
@@ -241,6 +257,16 @@ mod tests {
             "cannot connect to Redis at h:1/0",
             io,
         )
+    }
+
+    #[test]
+    fn logs_show_the_error_and_each_cause_once() {
+        assert_eq!(
+            Chain(&refused()).to_string(),
+            "connection error: cannot connect to Redis at h:1/0: refused by peer"
+        );
+        let bare = Error::new(ErrorKind::Codec, "bad bytes");
+        assert_eq!(Chain(&bare).to_string(), "codec error: bad bytes");
     }
 
     #[test]

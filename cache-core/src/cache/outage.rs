@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::backend::memory::key_for_message;
+use crate::error::Chain;
 use crate::{Error, Result};
 
 use super::Cache;
@@ -83,11 +84,11 @@ impl Cache {
             tracing::warn!(
                 op,
                 key = %key_for_message(key),
-                %error,
+                error = %Chain(error),
                 "cache backend error; cache calls that fail are skipped while it lasts (further errors are logged at debug level until it recovers)"
             );
         } else {
-            tracing::debug!(op, key = %key_for_message(key), %error, "cache backend error");
+            tracing::debug!(op, key = %key_for_message(key), error = %Chain(error), "cache backend error");
         }
     }
 
