@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::backend::{Backend, Ttl};
 use crate::codec::{self, Codec, Format};
+use crate::key::key_for_message;
 use crate::{Error, ErrorKind, Result};
 
 /// Bytes counted for each entry on top of its key and value: the map slot,
@@ -456,15 +457,6 @@ fn prev_power_of_two(n: usize) -> usize {
     } else {
         n.next_power_of_two() / 2
     }
-}
-
-/// Keys in messages are shown escaped and cut at 200 characters.
-pub(crate) fn key_for_message(key: &str) -> String {
-    let mut shown: String = key.chars().take(200).flat_map(char::escape_debug).collect();
-    if key.chars().nth(200).is_some() {
-        shown.push('…');
-    }
-    shown
 }
 
 #[async_trait]

@@ -34,8 +34,8 @@ use self::commands::{incr_cmd, key_cmd, set_cmd, Request};
 use self::retry::Retry;
 use self::settings::{Settings, Timeouts};
 use self::topology::Topology;
-use crate::backend::memory::key_for_message;
 use crate::backend::{Backend, Ttl};
+use crate::key::key_for_message;
 use crate::{ErrorKind, Result};
 
 mod builder;

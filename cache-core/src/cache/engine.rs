@@ -8,9 +8,9 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::backend::memory::key_for_message;
 use crate::backend::Ttl;
 use crate::flight::Join;
+use crate::key::key_for_message;
 use crate::key::{KeyOut, StackKey};
 use crate::local::{LocalTier, Read};
 use crate::Result;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::backend::memory::key_for_message;
+use crate::key::key_for_message;
 use crate::{Error, Result};
 
 use super::{Cache, CacheValue, KeyValue, OnError, StoreValue};

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::backend::memory::key_for_message;
 use crate::error::Chain;
+use crate::key::key_for_message;
 use crate::{Error, Result};
 
 use super::Cache;

@@ -33,6 +33,15 @@ use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
 
+/// Keys in messages are shown escaped and cut at 200 characters.
+pub(crate) fn key_for_message(key: &str) -> String {
+    let mut shown: String = key.chars().take(200).flat_map(char::escape_debug).collect();
+    if key.chars().nth(200).is_some() {
+        shown.push('…');
+    }
+    shown
+}
+
 /// Encodings longer than this many bytes are hashed instead of hex-encoded.
 pub const MAX_INLINE_ARGS: usize = 48;
 
