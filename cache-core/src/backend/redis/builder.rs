@@ -44,6 +44,9 @@ pub struct RedisBackendBuilder {
     connect_timeout: Option<Duration>,
     response_timeout: Option<Duration>,
     tls_root_certificates: Option<Vec<u8>>,
+    /// Whether the application installs rustls's crypto provider itself
+    /// ([`keep_crypto_provider`](Self::keep_crypto_provider)).
+    keep_crypto_provider: bool,
 }
 
 impl fmt::Debug for RedisBackendBuilder {
@@ -243,6 +246,31 @@ impl RedisBackendBuilder {
         self
     }
 
+    /// Leaves the process-wide rustls crypto provider to the application.
+    ///
+    /// redis-rs builds its TLS configuration with rustls's process-wide
+    /// default provider. By default, building a TLS backend installs
+    /// rustls's `ring` provider as that default **when none is installed
+    /// yet**, so that `rediss://` works out of the box (and in a build where
+    /// another crate also enables the `aws-lc-rs` provider, which would
+    /// leave rustls unable to pick one). That is a process-wide change: an
+    /// application that configures rustls itself, or installs its provider
+    /// after building the cache, should call this and install its own
+    /// provider (`CryptoProvider::install_default`) before the first
+    /// `rediss://` connection.
+    ///
+    /// ```
+    /// let backend = cache_core::backend::RedisBackend::builder()
+    ///     .url("rediss://cache.internal:6380/0")
+    ///     .keep_crypto_provider()
+    ///     .build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn keep_crypto_provider(mut self) -> Self {
+        self.keep_crypto_provider = true;
+        self
+    }
+
     /// Builds the backend. Fails with [`ErrorKind::Config`](crate::ErrorKind::Config) on an invalid
     /// URL or node list, more than one of `url`/`cluster_nodes`/`sentinel`,
     /// a zero timeout, sentinel credentials without Sentinel, or TLS
@@ -255,8 +283,9 @@ impl RedisBackendBuilder {
     /// assert_eq!(err.kind(), cache_core::ErrorKind::Config);
     /// ```
     pub fn build(self) -> Result<RedisBackend> {
+        let keep_provider = self.keep_crypto_provider;
         let settings = self.resolve()?;
-        if settings.tls {
+        if settings.tls && !keep_provider {
             install_crypto_provider();
         }
         RedisBackend::new(&settings)
