@@ -66,6 +66,7 @@ impl fmt::Debug for RedisBackendBuilder {
                 "tls_root_certificates",
                 &self.tls_root_certificates.as_ref().map(Vec::len),
             )
+            .field("keep_crypto_provider", &self.keep_crypto_provider)
             .finish()
     }
 }
