@@ -61,7 +61,6 @@ fn redis_backend(url: &str) -> Result<(Arc<dyn Backend>, Option<MemoryBackend>)>
 }
 
 #[cfg(not(feature = "redis"))]
-#[allow(clippy::unnecessary_wraps)]
 fn redis_backend(url: &str) -> Result<(Arc<dyn Backend>, Option<MemoryBackend>)> {
     Err(Error::config(format!(
         "`{}` needs Redis support, which is not built in: enable the `redis` feature of cache-core",

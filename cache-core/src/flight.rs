@@ -75,7 +75,10 @@ pub(crate) enum Join<'a> {
 impl Flights {
     fn stripe(&self, key: &str) -> usize {
         // The low bits of the hash pick the stripe; the cast keeps them.
-        #[allow(clippy::cast_possible_truncation)]
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "the low bits of the hash pick the stripe"
+        )]
         let low = self.stripes.hash_one(key) as usize;
         low % STRIPES
     }

@@ -66,7 +66,10 @@ impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Value for 
 pub trait KeyArgs {
     /// Appends the argument part of the key.
     #[doc(hidden)]
-    #[allow(private_bounds)]
+    #[expect(
+        private_bounds,
+        reason = "KeyOut is the crate-private key writer; macros never name it"
+    )]
     fn write(&self, out: &mut impl KeyOut) -> Result<()>;
 }
 
@@ -74,7 +77,10 @@ pub trait KeyArgs {
 #[derive(Debug)]
 pub struct Hashed<'a, A: ?Sized>(pub &'a A);
 
-#[allow(private_bounds)]
+#[expect(
+    private_bounds,
+    reason = "KeyOut is the crate-private key writer; macros never name it"
+)]
 impl<A: Serialize + ?Sized> KeyArgs for Hashed<'_, A> {
     #[inline]
     fn write(&self, out: &mut impl KeyOut) -> Result<()> {

@@ -41,7 +41,10 @@ impl Stats {
     /// ```
     /// assert_eq!(cache_core::Stats::default().hit_ratio(), 0.0);
     /// ```
-    #[allow(clippy::cast_precision_loss)]
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "a ratio needs no more than f64 precision"
+    )]
     pub fn hit_ratio(&self) -> f64 {
         let lookups = self.hits + self.misses;
         if lookups == 0 {

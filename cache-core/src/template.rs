@@ -61,7 +61,10 @@ impl fmt::Debug for Template<'_> {
     }
 }
 
-#[allow(private_bounds)]
+#[expect(
+    private_bounds,
+    reason = "KeyOut is the crate-private key writer; macros never name it"
+)]
 impl KeyArgs for Template<'_> {
     fn write(&self, out: &mut impl KeyOut) -> Result<()> {
         let mut values = self.values.iter();

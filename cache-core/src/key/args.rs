@@ -78,7 +78,10 @@ struct Encoder<'a, S: Sink> {
 fn varint<S: Sink>(sink: &mut S, v: u64) {
     if v < 251 {
         // Checked: below 251.
-        #[allow(clippy::cast_possible_truncation)]
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "checked: the value is below 251"
+        )]
         sink.put(&[v as u8]);
     } else if let Ok(v) = u16::try_from(v) {
         sink.put(&[251]);
@@ -110,12 +113,18 @@ fn varint_len<S: Sink>(sink: &mut S, len: usize) {
 
 // The usual zigzag mapping: the sign bit moves to bit 0.
 #[inline]
-#[allow(clippy::cast_sign_loss)]
+#[expect(
+    clippy::cast_sign_loss,
+    reason = "zigzag encoding maps signed to unsigned by design"
+)]
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-#[allow(clippy::cast_sign_loss)]
+#[expect(
+    clippy::cast_sign_loss,
+    reason = "zigzag encoding maps signed to unsigned by design"
+)]
 fn zigzag128(v: i128) -> u128 {
     ((v << 1) ^ (v >> 127)) as u128
 }

@@ -328,10 +328,7 @@ fn push_decimal(out: &mut impl KeyOut, mut n: u32) {
     loop {
         i -= 1;
         // `n % 10` is a single digit: the cast cannot truncate.
-        #[allow(clippy::cast_possible_truncation)]
-        {
-            digits[i] = b'0' + (n % 10) as u8;
-        }
+        digits[i] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;

@@ -17,7 +17,10 @@ use crate::Result;
 
 // Built once per backend and kept behind the backend's `Arc`: the
 // variants' sizes do not matter.
-#[allow(clippy::large_enum_variant)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "built once per backend and kept behind an Arc"
+)]
 pub(super) enum Topology {
     Standalone(Server),
     Cluster(Cluster),
