@@ -19,9 +19,10 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::ext::IdentExt as _;
 use syn::{Expr, ExprLit, Ident, ItemFn, Lit, LitStr, Receiver, ReturnType, Signature};
 
-use crate::analyze::{has_ident, local, Arg, Func, Key, Ret, SelfArg};
+use crate::analyze::{local, Arg, Func, Key, Ret, SelfArg};
 use crate::attr::{Kind, Piece};
 use crate::helpers::expect_to_allow;
+use crate::walk::uses_self_value;
 
 /// Expands one attribute. On any error, the output is the errors, the
 /// function unchanged and stubs of the helpers (see `fallback.rs`), so a
@@ -120,9 +121,7 @@ impl Func<'_> {
         let cloned = local("cloned");
         let clone = match (&self.options.cache, &self.receiver) {
             (Some(expr), Some(r))
-                if moves_self
-                    && r.receiver.reference.is_none()
-                    && has_ident(expr.to_token_stream(), "self") =>
+                if moves_self && r.receiver.reference.is_none() && uses_self_value(expr) =>
             {
                 quote! {
                 let #cloned: ::cache_core::Cache = ::core::clone::Clone::clone(#cache);

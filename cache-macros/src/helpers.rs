@@ -2,14 +2,13 @@
 //! `<fn>_invalidate`, `<fn>_invalidate_all` and `<fn>_uncached`, their
 //! documentation and the attributes they inherit.
 
-use std::collections::HashSet;
-
-use proc_macro2::{TokenStream, TokenTree};
-use quote::{quote, quote_spanned, ToTokens};
-use syn::{Attribute, GenericParam, Generics, Ident, Meta};
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::{Attribute, GenericParam, Generics, Ident, Meta, Type};
 
 use crate::analyze::{local, Arg, Func, Key};
 use crate::attr::Piece;
+use crate::walk::lifetimes_used;
 
 impl Func<'_> {
     /// Everything of `f_refresh` but its body: docs, attributes and
@@ -99,7 +98,7 @@ impl Func<'_> {
             inputs.push(quote!(#(#attrs)* #name: #ty));
         }
         let output = quote!(::cache_core::Result<bool>);
-        let generics = prune_lifetimes(&self.sig().generics, &quote!(#(#inputs)*));
+        let generics = prune_lifetimes(&self.sig().generics, params.iter().map(|a| a.ty));
         let where_clause = &generics.where_clause;
         let scope = if params.is_empty() && self.receiver.as_ref().is_none_or(|r| !r.in_key) {
             ""
@@ -270,38 +269,13 @@ pub(crate) fn expect_to_allow(attr: &Attribute) -> Attribute {
     attr
 }
 
-/// The lifetimes named in `tokens`.
-fn lifetimes_in(tokens: TokenStream, out: &mut HashSet<String>) {
-    let mut after_quote = false;
-    for tt in tokens {
-        match tt {
-            TokenTree::Punct(p) if p.as_char() == '\'' => {
-                after_quote = true;
-                continue;
-            }
-            TokenTree::Ident(ident) if after_quote => {
-                out.insert(ident.to_string());
-            }
-            TokenTree::Group(group) => lifetimes_in(group.stream(), out),
-            _ => {}
-        }
-        after_quote = false;
-    }
-}
-
 /// `generics` without the lifetime parameters that a helper taking only
-/// some of the arguments no longer uses (they would be unused parameters).
-fn prune_lifetimes(generics: &Generics, inputs: &TokenStream) -> Generics {
-    let mut used = HashSet::new();
-    lifetimes_in(inputs.clone(), &mut used);
-    lifetimes_in(generics.where_clause.to_token_stream(), &mut used);
-    for param in &generics.params {
-        match param {
-            GenericParam::Type(t) => lifetimes_in(t.bounds.to_token_stream(), &mut used),
-            GenericParam::Const(c) => lifetimes_in(c.ty.to_token_stream(), &mut used),
-            GenericParam::Lifetime(l) => lifetimes_in(l.bounds.to_token_stream(), &mut used),
-        }
-    }
+/// the arguments of types `types` no longer uses (they would be unused
+/// parameters).
+fn prune_lifetimes<'a>(generics: &Generics, types: impl IntoIterator<Item = &'a Type>) -> Generics {
+    let Some(used) = lifetimes_used(generics, types) else {
+        return generics.clone();
+    };
     let mut pruned = generics.clone();
     pruned.params = generics
         .params
@@ -321,15 +295,25 @@ fn prune_lifetimes(generics: &Generics, inputs: &TokenStream) -> Generics {
 
 #[cfg(test)]
 mod tests {
+    use quote::ToTokens as _;
+
     use super::*;
 
     #[test]
     fn unused_lifetimes_are_pruned_from_helpers() {
         let generics: Generics = syn::parse_str("<'a, 'b, T: 'b>").unwrap();
-        let pruned = prune_lifetimes(&generics, &quote!(x: &'a str));
+        let ty: Type = syn::parse_str("&'a str").unwrap();
+        let pruned = prune_lifetimes(&generics, [&ty]);
         assert_eq!(pruned.to_token_stream().to_string(), "< 'a , 'b , T : 'b >");
         let generics: Generics = syn::parse_str("<'a>").unwrap();
-        let pruned = prune_lifetimes(&generics, &quote!());
+        let pruned = prune_lifetimes(&generics, []);
         assert!(pruned.to_token_stream().is_empty());
+        let ty: Type = syn::parse_str("my_type!('a)").unwrap();
+        let kept = prune_lifetimes(&generics, [&ty]);
+        assert_eq!(
+            kept.to_token_stream().to_string(),
+            "< 'a >",
+            "a macro may name it"
+        );
     }
 }

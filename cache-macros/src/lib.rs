@@ -4,7 +4,8 @@
 //!
 //! Parsing and validation of the options live in `attr.rs`, the checks of
 //! the function's shape in `analyze.rs`, code generation in `expand.rs`
-//! (the cached function) and `helpers.rs` (the generated helpers); this
+//! (the cached function) and `helpers.rs` (the generated helpers), the
+//! `syn::visit` walks that read the function's syntax in `walk.rs`; this
 //! file only holds the entry points and their documentation.
 
 mod analyze;
@@ -12,6 +13,7 @@ mod attr;
 mod expand;
 mod fallback;
 mod helpers;
+mod walk;
 
 use proc_macro::TokenStream;
 
@@ -73,7 +75,10 @@ use crate::attr::Kind;
 /// The stored type must be `Serialize + DeserializeOwned + Clone + Send +
 /// Sync + 'static`; the key arguments must be `Serialize` (a compile error
 /// points at any that is not). `&mut` arguments and `&mut self` are
-/// rejected: a cache hit skips the body and whatever it would change.
+/// rejected: a cache hit skips the body and whatever it would change (a
+/// function pointer or closure whose own parameters are `&mut`, such as
+/// `fn(&mut Vec<u8>)` or `&dyn Fn(&mut String)`, lends nothing mutable and
+/// is accepted).
 /// `impl Trait` arguments must be `ignore`d.
 ///
 /// # Keys
@@ -84,9 +89,10 @@ use crate::attr::Kind;
 /// entries). The owner is `module_path!()` for a free function and
 /// `std::any::type_name::<Self>()` for a function in an `impl` block. A
 /// function counts as being in an `impl` block when it has a `self`
-/// receiver, mentions `Self` in its signature or body, or is given the
-/// `method` option: an associated function that does none of these needs
-/// `method` (without it, the generated code calls `name_uncached` as a free
+/// receiver, mentions `Self` in its signature or body (a nested item's
+/// `Self` is that item's own and does not count), or is given the `method`
+/// option: an associated function that does none of these needs `method`
+/// (without it, the generated code calls `name_uncached` as a free
 /// function, and the compiler says it cannot find it).
 ///
 /// With `&self`, the receiver is part of the key: `Self` must be
