@@ -34,6 +34,7 @@ impl Func<'_> {
     }
 
     pub(crate) fn refresh_fn(&self) -> TokenStream {
+        let private = self.private();
         let head = self.refresh_head();
         let bypass = self.bypass();
         let prelude = self.prelude(true);
@@ -60,7 +61,7 @@ impl Func<'_> {
             #head {
                 #bypass
                 #prelude
-                let #full = ::cache_core::__private::full_key(#cache, &#memo, #key);
+                let #full = #private::full_key(#cache, &#memo, #key);
                 let #call = #body;
                 let #result = #run;
                 #unwrap
@@ -97,7 +98,8 @@ impl Func<'_> {
             } = arg;
             inputs.push(quote!(#(#attrs)* #name: #ty));
         }
-        let output = quote!(::cache_core::Result<bool>);
+        let private = self.private();
+        let output = quote!(#private::Result<bool>);
         let generics = prune_lifetimes(&self.sig().generics, params.iter().map(|a| a.ty));
         let where_clause = &generics.where_clause;
         let scope = if params.is_empty() && self.receiver.as_ref().is_none_or(|r| !r.in_key) {
@@ -121,6 +123,7 @@ impl Func<'_> {
     }
 
     pub(crate) fn invalidate_fn(&self) -> TokenStream {
+        let private = self.private();
         let head = self.invalidate_head();
         let prelude = self.prelude(false);
         let (cache, memo) = (local("cache"), local("memo"));
@@ -129,14 +132,14 @@ impl Func<'_> {
         let key = self.key_ref(true);
         let full = local("full");
         let run = if self.is_async() {
-            quote!(::cache_core::__private::invalidate_async(#cache, #full).await)
+            quote!(#private::invalidate_async(#cache, #full).await)
         } else {
-            quote!(::cache_core::__private::invalidate_sync(#cache, #full))
+            quote!(#private::invalidate_sync(#cache, #full))
         };
         quote! {
             #head {
                 #prelude
-                let #full = ::cache_core::__private::full_key(#cache, &#memo, #key);
+                let #full = #private::full_key(#cache, &#memo, #key);
                 #run
             }
         }
@@ -148,6 +151,7 @@ impl Func<'_> {
         let vis = &self.item.vis;
         let attrs = self.helper_attrs(false);
         let asyncness = &self.sig().asyncness;
+        let private = self.private();
         let receiver = self.receiver.as_ref().map(|r| {
             let self_token = r.receiver.self_token;
             quote!(&#self_token)
@@ -165,18 +169,19 @@ impl Func<'_> {
             #doc
             #(#attrs)*
             #[allow(dead_code)]
-            #vis #asyncness fn #name(#receiver) -> ::cache_core::Result<u64>
+            #vis #asyncness fn #name(#receiver) -> #private::Result<u64>
         }
     }
 
     pub(crate) fn invalidate_all_fn(&self) -> TokenStream {
+        let private = self.private();
         let head = self.invalidate_all_head();
         let prelude = self.prelude(false);
         let (cache, memo) = (local("cache"), local("memo"));
         let run = if self.is_async() {
-            quote!(::cache_core::__private::invalidate_all_async(#cache, &#memo).await)
+            quote!(#private::invalidate_all_async(#cache, &#memo).await)
         } else {
-            quote!(::cache_core::__private::invalidate_all_sync(#cache, &#memo))
+            quote!(#private::invalidate_all_sync(#cache, &#memo))
         };
         quote! {
             #head {

@@ -63,6 +63,7 @@ use crate::attr::Kind;
 /// | `option` | the return type is an `Option` under another name: do not store `None` |
 /// | `cache_none` | with an `Option` return type, store `None` too |
 /// | `method` | the function is an associated function in an `impl` block (see "Keys") |
+/// | `crate = path` | where the generated code finds cache-core (default `::cache_core`): the path of a crate or module that re-exports it, such as `crate = my_framework::cache`; `crate = "path"` also works (see "From a crate that re-exports cache-core") |
 ///
 /// # Return types
 ///
@@ -135,7 +136,44 @@ use crate::attr::Kind;
 /// | `name_refresh(args…) -> R` | runs the body and stores its result, replacing the entry |
 /// | `name_uncached(args…) -> R` | runs the body without touching the cache |
 ///
-/// Generated code needs the `cache_core` crate under that name.
+/// Generated code names everything through `::cache_core::__private`: it
+/// needs the `cache_core` crate under that name, unless the `crate` option
+/// names another path to it.
+///
+/// # From a crate that re-exports cache-core
+///
+/// A framework can offer the macros to crates that do not depend on
+/// cache-core by re-exporting it, hidden `__private` module included
+/// (`pub use cache_core::*;` in a module does, and so does
+/// `pub use cache_core as cache;`); its users give that path as `crate`,
+/// as serde's `#[serde(crate = "…")]` and tokio's
+/// `#[tokio::main(crate = "…")]` do:
+///
+/// ```
+/// // The framework's crate:
+/// pub mod framework {
+///     pub mod cache {
+///         pub use cache_core::*;
+///     }
+/// }
+///
+/// // Its users, who need no `cache_core` dependency:
+/// use framework::cache::memoize;
+///
+/// #[memoize(crate = framework::cache, timeout = 60)]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// # fn main() {
+/// assert_eq!(square(3), 9);
+/// # }
+/// ```
+///
+/// The path is resolved where the function is, so a function in a
+/// submodule writes `crate = crate::framework::cache` or
+/// `crate = ::framework::cache`. A path without `__private` is one error,
+/// on the path.
 ///
 /// # Behaviour
 ///
