@@ -122,7 +122,9 @@ impl<'a> Func<'a> {
         }
 
         let ret = classify_return(&sig.output, &options, &mut errors);
-        let in_impl = receiver.is_some() || options.method.is_some() || names_self(item);
+        let in_impl = receiver.is_some()
+            || options.method.is_some()
+            || names_self(item, options.expressions());
 
         let func = Self {
             kind,

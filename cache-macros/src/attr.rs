@@ -216,6 +216,19 @@ impl Options {
         Ok(())
     }
 
+    /// The options' expressions, evaluated in the function's scope.
+    pub(crate) fn expressions(&self) -> impl Iterator<Item = &Expr> {
+        [
+            &self.timeout,
+            &self.cache,
+            &self.unless,
+            &self.store_if,
+            &self.version,
+        ]
+        .into_iter()
+        .flatten()
+    }
+
     /// Checks the options against each other (not against the function).
     pub(crate) fn check(&self, errors: &mut Errors) {
         if let (Some(result), Some(_)) = (&self.result, &self.option) {

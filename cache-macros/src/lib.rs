@@ -90,8 +90,9 @@ use crate::attr::Kind;
 /// entries). The owner is `module_path!()` for a free function and
 /// `std::any::type_name::<Self>()` for a function in an `impl` block. A
 /// function counts as being in an `impl` block when it has a `self`
-/// receiver, mentions `Self` in its signature or body (a nested item's
-/// `Self` is that item's own and does not count), or is given the `method`
+/// receiver, mentions `Self` in its signature, its body or an option such
+/// as `cache = Self::CACHE` (a nested item's `Self` is that item's own and
+/// does not count), or is given the `method`
 /// option: an associated function that does none of these needs `method`
 /// (without it, the generated code calls `name_uncached` as a free
 /// function, and the compiler says it cannot find it).

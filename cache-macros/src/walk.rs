@@ -46,12 +46,16 @@ where
     }
 }
 
-/// Whether the function's signature or body names `Self`: then it is in an
-/// `impl` block (only there may a function's own code name `Self`).
-pub(crate) fn names_self(item: &ItemFn) -> bool {
+/// Whether the function's signature or body, or an option's expression
+/// (`cache = Self::CACHE`), names `Self`: then it is in an `impl` block
+/// (only there may a function's own code name `Self`).
+pub(crate) fn names_self<'a>(item: &ItemFn, options: impl IntoIterator<Item = &'a Expr>) -> bool {
     let mut walk = SelfMentions::default();
     walk.visit_signature(&item.sig);
     walk.visit_block(&item.block);
+    for expr in options {
+        walk.visit_expr(expr);
+    }
     walk.found
 }
 
@@ -286,7 +290,7 @@ mod tests {
             "{ json!({ \"kind\": Self::KIND }) }",
             "{ thread_local!(static A: u8 = 1); Self::X }",
         ] {
-            assert!(names_self(&block(counted)), "{counted}");
+            assert!(names_self(&block(counted), []), "{counted}");
         }
         for not_counted in [
             "{ struct A; impl A { fn new() -> Self { A } } A::new() }",
@@ -296,16 +300,25 @@ mod tests {
             "{ let f: fn(u64) -> u64 = g; f(1) }",
             "{ self_check!(x) }",
         ] {
-            assert!(!names_self(&block(not_counted)), "{not_counted}");
+            assert!(!names_self(&block(not_counted), []), "{not_counted}");
         }
     }
 
     #[test]
     fn self_in_the_signature_counts() {
         let item: ItemFn = syn::parse_str("fn f(p: Self) -> u64 { 1 }").unwrap();
-        assert!(names_self(&item));
+        assert!(names_self(&item, []));
         let item: ItemFn = syn::parse_str("fn f(p: fn(u8) -> u8, q: Vec<Self>) {}").unwrap();
-        assert!(names_self(&item));
+        assert!(names_self(&item, []));
+    }
+
+    #[test]
+    fn self_in_an_option_counts() {
+        let item = block("{ 1 }");
+        let cache: Expr = syn::parse_str("Self::CACHE").unwrap();
+        assert!(names_self(&item, [&cache]));
+        let cache: Expr = syn::parse_str("crate::CACHE").unwrap();
+        assert!(!names_self(&item, [&cache]));
     }
 
     #[test]

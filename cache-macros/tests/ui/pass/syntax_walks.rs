@@ -24,6 +24,12 @@ impl Repo {
     pub fn label(id: u64) -> String {
         format!("{}:{id}", Self::BASE)
     }
+
+    /// `Self` only in an option.
+    #[memoize(timeout = Self::BASE)]
+    pub fn plain(id: u64) -> u64 {
+        id
+    }
 }
 
 /// A free function whose nested type names its own `Self`: that `Self` is
@@ -75,6 +81,8 @@ fn main() {
     assert!(Repo::shifted_invalidate(1).unwrap());
     assert_eq!(Repo::label(7), "100:7");
     assert!(Repo::label_invalidate(7).unwrap());
+    assert_eq!(Repo::plain(5), 5);
+    assert!(Repo::plain_invalidate(5).unwrap());
 
     assert_eq!(depth(3), 3);
     assert!(depth_invalidate(3).unwrap());
