@@ -395,6 +395,12 @@
 //! An associated function without `self` that mentions `Self` nowhere
 //! needs the `method` option, so the macro knows it is in an `impl` block.
 //!
+//! A framework that re-exports cache-core (`pub use cache_core::*;` in a
+//! module, hidden `__private` included) can offer the macros to crates that
+//! do not depend on cache-core: they write `crate = my_framework::cache`
+//! and the generated code names that path instead of `::cache_core` (see
+//! [`macro@crate::memoize`], "From a crate that re-exports cache-core").
+//!
 //! # When the store fails, and concurrent misses
 //!
 //! A cached function never fails because of the cache: if Redis is down

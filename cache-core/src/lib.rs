@@ -98,7 +98,11 @@ pub use cache_macros::cached;
 #[doc(hidden)]
 pub mod __private {
     //! Used by the code the macros generate. Not public API.
+    //!
+    //! The generated code names everything through this module, so a
+    //! crate that re-exports it can offer the macros with `crate = path`.
     pub use crate::memo::*;
+    pub use crate::{global, Cache, Result};
     pub use serde;
     pub use std;
     pub use tracing;

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::ext::IdentExt as _;
 use syn::{
@@ -13,6 +13,7 @@ use syn::{
 };
 
 use crate::attr::{check_template_text, parse_template, Errors, Kind, Options, Piece};
+use crate::walk::{has_impl_trait, lends_mut, names_self};
 
 /// How the return value maps to what is stored.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -123,8 +124,7 @@ impl<'a> Func<'a> {
         let ret = classify_return(&sig.output, &options, &mut errors);
         let in_impl = receiver.is_some()
             || options.method.is_some()
-            || has_ident(sig.to_token_stream(), "Self")
-            || mentions_self(item.block.to_token_stream());
+            || names_self(item, options.expressions());
 
         let func = Self {
             kind,
@@ -179,7 +179,7 @@ fn analyze_inputs<'a>(
     for (i, input) in sig.inputs.iter().enumerate() {
         match input {
             FnArg::Receiver(r) => {
-                if r.mutability.is_some() && r.reference.is_some() || has_mut_ref(&r.ty) {
+                if r.mutability.is_some() && r.reference.is_some() || lends_mut(&r.ty) {
                     errors.error_spanned_by(
                         r,
                         format_args!(
@@ -213,7 +213,7 @@ fn analyze_inputs<'a>(
                 };
                 let in_key =
                     hashes_args && !user_name.as_ref().is_some_and(|u| ignored.contains(u));
-                if has_mut_ref(&pat_type.ty) {
+                if lends_mut(&pat_type.ty) {
                     errors.error_spanned_by(
                         &pat_type.ty,
                         format_args!(
@@ -221,7 +221,7 @@ fn analyze_inputs<'a>(
                             kind.name()
                         ),
                     );
-                } else if in_key && has_ident(pat_type.ty.to_token_stream(), "impl") {
+                } else if in_key && has_impl_trait(&pat_type.ty) {
                     let hint = if let Some(user) = &user_name {
                         format!("`ignore({user})`")
                     } else {
@@ -357,7 +357,7 @@ fn check_signature(kind: Kind, sig: &Signature, errors: &mut Errors) {
         );
     }
     if let ReturnType::Type(_, ty) = &sig.output {
-        if has_ident(ty.to_token_stream(), "impl") {
+        if has_impl_trait(ty) {
             errors.error_spanned_by(
                 ty,
                 format_args!("a #[{name}] function must return a concrete type: its value is stored in the cache"),
@@ -450,94 +450,5 @@ fn classify_return(output: &ReturnType, options: &Options, errors: &mut Errors) 
             ret
         }
         (None, ret) => ret,
-    }
-}
-
-/// Whether `tokens` contain the identifier (or keyword) `name`.
-pub(crate) fn has_ident(tokens: TokenStream, name: &str) -> bool {
-    tokens.into_iter().any(|tt| match tt {
-        TokenTree::Ident(ident) => ident == name,
-        TokenTree::Group(group) => has_ident(group.stream(), name),
-        _ => false,
-    })
-}
-
-/// Whether a function body mentions `Self`, leaving out nested `impl` and
-/// `trait` blocks (their `Self` is another type) and nested `fn` items
-/// (which cannot use the outer `Self`).
-fn mentions_self(tokens: TokenStream) -> bool {
-    let mut skip_next_brace = false;
-    for tt in tokens {
-        match tt {
-            TokenTree::Ident(ident) if ident == "impl" || ident == "trait" || ident == "fn" => {
-                skip_next_brace = true;
-            }
-            TokenTree::Ident(ident) if ident == "Self" && !skip_next_brace => return true,
-            TokenTree::Group(group) if group.delimiter() == Delimiter::Brace && skip_next_brace => {
-                skip_next_brace = false;
-            }
-            TokenTree::Group(group) if !skip_next_brace && mentions_self(group.stream()) => {
-                return true;
-            }
-            _ => {}
-        }
-    }
-    false
-}
-
-/// Whether a type contains `&mut` (or `&'a mut`).
-fn has_mut_ref(ty: &Type) -> bool {
-    fn scan(tokens: TokenStream) -> bool {
-        let tokens: Vec<TokenTree> = tokens.into_iter().collect();
-        for (i, tt) in tokens.iter().enumerate() {
-            match tt {
-                TokenTree::Punct(p) if p.as_char() == '&' => {
-                    let mut next = i + 1;
-                    // Skip a lifetime: `'` `a`.
-                    if matches!(tokens.get(next), Some(TokenTree::Punct(q)) if q.as_char() == '\'')
-                    {
-                        next += 2;
-                    }
-                    if matches!(tokens.get(next), Some(TokenTree::Ident(m)) if m == "mut") {
-                        return true;
-                    }
-                }
-                TokenTree::Group(group) if scan(group.stream()) => return true,
-                _ => {}
-            }
-        }
-        false
-    }
-    scan(ty.to_token_stream())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mut_references_are_found_in_any_position() {
-        for ty in [
-            "&mut u32",
-            "&'a mut u32",
-            "Vec<&mut u32>",
-            "(u32, &mut [u8])",
-        ] {
-            assert!(has_mut_ref(&syn::parse_str(ty).unwrap()), "{ty}");
-        }
-        for ty in ["&u32", "&'a u32", "*mut u8", "Mutex<u32>"] {
-            assert!(!has_mut_ref(&syn::parse_str(ty).unwrap()), "{ty}");
-        }
-    }
-
-    #[test]
-    fn self_in_nested_items_does_not_count() {
-        let mentions = |s: &str| mentions_self(s.parse().unwrap());
-        assert!(mentions("{ Self::load(id) }"));
-        assert!(mentions("{ let f = || Self::X; f() }"));
-        assert!(!mentions(
-            "{ struct A; impl A { fn new() -> Self { A } } A::new() }"
-        ));
-        assert!(!mentions("{ fn inner() -> u32 { 1 } inner() }"));
     }
 }

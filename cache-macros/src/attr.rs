@@ -10,7 +10,7 @@ use syn::ext::IdentExt as _;
 use syn::meta::ParseNestedMeta;
 use syn::parse::{ParseStream, Parser as _};
 use syn::punctuated::Punctuated;
-use syn::{parenthesized, Expr, Ident, Lit, LitStr, Token};
+use syn::{parenthesized, Expr, Ident, Lit, LitStr, Path, Token};
 
 /// Which attribute is being expanded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,9 +95,12 @@ pub(crate) struct Options {
     pub(crate) cache_none: Flag,
     /// `method`: the function is in an `impl` block; key it under `Self`.
     pub(crate) method: Flag,
+    /// `crate = path`: where the generated code finds cache-core (a crate
+    /// that re-exports it); `None` = `::cache_core`.
+    pub(crate) krate: Option<Path>,
 }
 
-const OPTIONS: &str = "`timeout`, `cache`, `key`, `ignore`, `unless`, `store_if`, `version`, `result`, `option`, `cache_none` and `method`";
+const OPTIONS: &str = "`timeout`, `cache`, `key`, `ignore`, `unless`, `store_if`, `version`, `result`, `option`, `cache_none`, `method` and `crate`";
 
 impl Options {
     /// Parses the attribute's arguments, recording every problem in `errors`.
@@ -171,6 +174,10 @@ impl Options {
             "option" => self.flag(meta, Field::Option, &name, errors)?,
             "cache_none" => self.flag(meta, Field::CacheNone, &name, errors)?,
             "method" => self.flag(meta, Field::Method, &name, errors)?,
+            "crate" => {
+                let value = parse_crate(meta, &name, errors)?;
+                set_once(&mut self.krate, &name, value, errors);
+            }
             _ => {
                 errors.error_spanned_by(
                     &name,
@@ -207,6 +214,19 @@ impl Options {
         };
         set_once(slot, name, Some(name.clone()), errors);
         Ok(())
+    }
+
+    /// The options' expressions, evaluated in the function's scope.
+    pub(crate) fn expressions(&self) -> impl Iterator<Item = &Expr> {
+        [
+            &self.timeout,
+            &self.cache,
+            &self.unless,
+            &self.store_if,
+            &self.version,
+        ]
+        .into_iter()
+        .flatten()
     }
 
     /// Checks the options against each other (not against the function).
@@ -364,6 +384,42 @@ fn parse_key(
         );
         Ok(None)
     }
+}
+
+/// `crate = path` (or `crate = "path"`, as serde and tokio write it): a
+/// path without generic arguments, such as `my_framework::cache` or
+/// `crate::cache`.
+fn parse_crate(
+    meta: &ParseNestedMeta<'_>,
+    name: &Ident,
+    errors: &mut Errors,
+) -> syn::Result<Option<Path>> {
+    const EXAMPLE: &str = "crate = my_framework::cache";
+    let expr: Expr = value(meta, name, EXAMPLE)?.parse()?;
+    let path = match &expr {
+        Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => Some(p.path.clone()),
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(s), ..
+        }) => s.parse_with(Path::parse_mod_style).ok(),
+        _ => None,
+    };
+    let Some(path) = path else {
+        errors.error_spanned_by(
+            &expr,
+            format_args!(
+                "`crate` expects the path of cache-core, or of a module that re-exports it (its `__private` module included), e.g. `{EXAMPLE}`"
+            ),
+        );
+        return Ok(None);
+    };
+    if let Some(segment) = path.segments.iter().find(|s| !s.arguments.is_none()) {
+        errors.error_spanned_by(
+            &segment.arguments,
+            "the `crate` path names a module and takes no generic arguments",
+        );
+        return Ok(None);
+    }
+    Ok(Some(path))
 }
 
 fn parse_ignore(meta: &ParseNestedMeta<'_>, name: &Ident) -> syn::Result<Vec<Ident>> {

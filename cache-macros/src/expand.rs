@@ -7,7 +7,8 @@
 //!   `return`, `?` and `.await` inside it mean what they meant;
 //! - `f(args…) -> R`: builds the key from references to the arguments,
 //!   looks it up, and on a miss moves the arguments into a closure that
-//!   calls `f_uncached` (through `::cache_core::__private`);
+//!   calls `f_uncached` (through `::cache_core::__private`, or the
+//!   `__private` of the `crate = path` option);
 //! - `f_invalidate(key args…)`, `f_invalidate_all()`, `f_refresh(args…)`.
 //!
 //! Everything is named by absolute path, and the locals the expansion
@@ -19,9 +20,10 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::ext::IdentExt as _;
 use syn::{Expr, ExprLit, Ident, ItemFn, Lit, LitStr, Receiver, ReturnType, Signature};
 
-use crate::analyze::{has_ident, local, Arg, Func, Key, Ret, SelfArg};
+use crate::analyze::{local, Arg, Func, Key, Ret, SelfArg};
 use crate::attr::{Kind, Piece};
 use crate::helpers::expect_to_allow;
+use crate::walk::uses_self_value;
 
 /// Expands one attribute. On any error, the output is the errors, the
 /// function unchanged and stubs of the helpers (see `fallback.rs`), so a
@@ -67,6 +69,42 @@ impl Func<'_> {
         }
     }
 
+    /// The path of cache-core's `__private` module, through which the
+    /// generated code names everything: `::cache_core::__private`, or
+    /// `<path>::__private` with `crate = <path>`.
+    pub(crate) fn private(&self) -> TokenStream {
+        let Some(path) = &self.options.krate else {
+            return quote!(::cache_core::__private);
+        };
+        let private = Self::private_segment(path);
+        quote!(#path::#private)
+    }
+
+    /// [`Self::private`] located at `span`, for a path whose call is
+    /// reported there (a value that cannot be cached, on the return type).
+    /// The path still resolves where it was written.
+    pub(crate) fn private_at(&self, span: Span) -> TokenStream {
+        let Some(path) = &self.options.krate else {
+            return quote_spanned!(span=> ::cache_core::__private);
+        };
+        let private = Self::private_segment(path);
+        let path = path.to_token_stream().into_iter().map(|mut token| {
+            token.set_span(token.span().located_at(span));
+            token
+        });
+        quote_spanned!(span=> #(#path)*::#private)
+    }
+
+    /// `__private`, located on the `crate` path: a path that does not
+    /// re-export it is reported once, there, not at every use.
+    fn private_segment(path: &syn::Path) -> Ident {
+        let span = path
+            .segments
+            .last()
+            .map_or_else(Span::call_site, |segment| segment.ident.span());
+        Ident::new("__private", span)
+    }
+
     pub(crate) fn helper_name(&self, suffix: &str) -> Ident {
         let ident = &self.sig().ident;
         format_ident!("{}_{}", ident.unraw(), suffix, span = ident.span())
@@ -78,11 +116,12 @@ impl Func<'_> {
     pub(crate) fn prelude(&self, moves_self: bool) -> TokenStream {
         let cache = local("cache");
         let memo = local("memo");
+        let private = self.private();
         let cache_expr = self
             .options
             .cache
             .as_ref()
-            .map_or_else(|| quote!(::cache_core::global()), ToTokens::to_token_stream);
+            .map_or_else(|| quote!(#private::global()), ToTokens::to_token_stream);
         let owner = if self.in_impl {
             quote!(::core::any::type_name::<Self>())
         } else {
@@ -120,12 +159,10 @@ impl Func<'_> {
         let cloned = local("cloned");
         let clone = match (&self.options.cache, &self.receiver) {
             (Some(expr), Some(r))
-                if moves_self
-                    && r.receiver.reference.is_none()
-                    && has_ident(expr.to_token_stream(), "self") =>
+                if moves_self && r.receiver.reference.is_none() && uses_self_value(expr) =>
             {
                 quote! {
-                let #cloned: ::cache_core::Cache = ::core::clone::Clone::clone(#cache);
+                let #cloned: #private::Cache = ::core::clone::Clone::clone(#cache);
                 let #cache = &#cloned;
                 }
             }
@@ -139,9 +176,9 @@ impl Func<'_> {
             },
         );
         quote! {
-            let #cache: &::cache_core::Cache = #cache_ref;
+            let #cache: &#private::Cache = #cache_ref;
             #clone
-            let #memo = ::cache_core::__private::Memo {
+            let #memo = #private::Memo {
                 owner: #owner,
                 name: #name,
                 prefix: #prefix,
@@ -186,14 +223,16 @@ impl Func<'_> {
                 // Spanned on the argument list: if an argument is not
                 // `Serialize`, the uses of the key point there too.
                 let span = self.sig().paren_token.span.join();
-                quote_spanned!(span=> ::cache_core::__private::Hashed(&(#(#elems,)*)))
+                let private = self.private_at(span);
+                quote_spanned!(span=> #private::Hashed(&(#(#elems,)*)))
             }
             Key::Template { lit, pieces } => {
                 // `text[0] values[0] text[1] … text[n]`: the runtime writes
                 // the text as is and escapes the values.
                 let mut text = vec![String::new()];
                 let mut values = Vec::new();
-                let value = |tokens: TokenStream| quote_spanned!(lit.span()=> ::cache_core::__private::template_value(&#tokens));
+                let private = self.private_at(lit.span());
+                let value = |tokens: TokenStream| quote_spanned!(lit.span()=> #private::template_value(&#tokens));
                 for piece in pieces {
                     match piece {
                         Piece::Text(t) => push_text(&mut text, t),
@@ -229,7 +268,7 @@ impl Func<'_> {
                     push_text(&mut text, ">");
                 }
                 let text = text.iter().map(|t| LitStr::new(t, lit.span()));
-                quote!(::cache_core::__private::Template {
+                quote!(#private::Template {
                     text: &[#(#text),*],
                     values: &[#(#values),*],
                 })
@@ -247,14 +286,16 @@ impl Func<'_> {
         if let Some(r) = self.receiver.as_ref().filter(|r| r.in_key) {
             let self_ref = Self::self_ref(r, false);
             let span = r.receiver.self_token.span;
+            let private = self.private_at(span);
             checks.extend(quote_spanned! {span=>
-                ::cache_core::__private::assert_key_self(#self_ref);
+                #private::assert_key_self(#self_ref);
             });
         }
         for arg in self.args.iter().filter(|a| a.in_key) {
             let name = &arg.name;
+            let private = self.private_at(name.span());
             checks.extend(quote_spanned! {name.span()=>
-                ::cache_core::__private::assert_key_arg(&#name);
+                #private::assert_key_arg(&#name);
             });
         }
         checks
@@ -283,7 +324,8 @@ impl Func<'_> {
     pub(crate) fn value_fn(&self, name: &str) -> TokenStream {
         let span = self.value_span();
         let ident = Ident::new(name, span);
-        quote_spanned!(span=> ::cache_core::__private::#ident)
+        let private = self.private_at(span);
+        quote_spanned!(span=> #private::#ident)
     }
 
     /// A mixed-site local whose uses are reported on the return type: the
@@ -367,7 +409,8 @@ impl Func<'_> {
         let span = self.value_span();
         let ok =
             quote_spanned!(span=> ::core::result::Result::Ok::<_, ::core::convert::Infallible>);
-        let not_cached = quote_spanned!(span=> ::cache_core::__private::NotCached);
+        let private = self.private_at(span);
+        let not_cached = quote_spanned!(span=> #private::NotCached);
         match (self.is_async(), self.ret) {
             (_, Ret::Result) => quote_spanned!(span=> move || #call),
             (false, Ret::Plain) => quote_spanned!(span=> move || #ok(#call)),
@@ -385,6 +428,7 @@ impl Func<'_> {
     pub(crate) fn unwrap_result(&self, result: &Ident) -> TokenStream {
         let value = local("value");
         let never = local("never");
+        let private = self.private();
         match self.ret {
             Ret::Result => quote!(#result),
             Ret::Plain => quote! {
@@ -396,7 +440,7 @@ impl Func<'_> {
             Ret::Option => quote! {
                 match #result {
                     ::core::result::Result::Ok(#value) => ::core::option::Option::Some(#value),
-                    ::core::result::Result::Err(::cache_core::__private::NotCached) => ::core::option::Option::None,
+                    ::core::result::Result::Err(#private::NotCached) => ::core::option::Option::None,
                 }
             },
         }
@@ -566,6 +610,28 @@ mod tests {
         );
         assert!(out.contains("type_name :: < Self > ()"), "{out}");
         assert!(out.contains("Self :: find_uncached (self , id)"), "{out}");
+    }
+
+    #[test]
+    fn crate_option_replaces_every_cache_core_path() {
+        let item = quote!(
+            async fn find(&self, id: u64) -> Option<String> {
+                self.load(id).await
+            }
+        );
+        for args in [
+            quote!(crate = fw::cache),
+            quote!(crate = "fw::cache", key = "user:{id}", cache = self.cache),
+            quote!(crate = fw::cache, ignore(self), timeout = 60),
+            // An error: the stubs name the path too.
+            quote!(crate = fw::cache, bogus),
+        ] {
+            let out = expand_str(Kind::Memoize, args.clone(), item.clone());
+            assert!(!out.contains("cache_core"), "{args}: {out}");
+            assert!(out.contains("fw :: cache :: __private ::"), "{args}: {out}");
+        }
+        let out = expand_str(Kind::Memoize, TokenStream::new(), item);
+        assert!(out.contains(":: cache_core :: __private :: Memo"), "{out}");
     }
 
     /// Prints the expansion of the README example (`cargo test -p

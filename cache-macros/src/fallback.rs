@@ -22,9 +22,8 @@ impl Func<'_> {
             return item;
         }
         let allow = quote!(#[allow(unused_variables, clippy::unused_async)]);
-        let not_generated = quote!(::core::result::Result::Err(
-            ::cache_core::__private::not_generated()
-        ));
+        let private = self.private();
+        let not_generated = quote!(::core::result::Result::Err(#private::not_generated()));
         let call = {
             let call = self.call_named(&sig.ident);
             if self.is_async() {

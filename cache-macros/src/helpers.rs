@@ -2,14 +2,13 @@
 //! `<fn>_invalidate`, `<fn>_invalidate_all` and `<fn>_uncached`, their
 //! documentation and the attributes they inherit.
 
-use std::collections::HashSet;
-
-use proc_macro2::{TokenStream, TokenTree};
-use quote::{quote, quote_spanned, ToTokens};
-use syn::{Attribute, GenericParam, Generics, Ident, Meta};
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::{Attribute, GenericParam, Generics, Ident, Meta, Type};
 
 use crate::analyze::{local, Arg, Func, Key};
 use crate::attr::Piece;
+use crate::walk::lifetimes_used;
 
 impl Func<'_> {
     /// Everything of `f_refresh` but its body: docs, attributes and
@@ -35,6 +34,7 @@ impl Func<'_> {
     }
 
     pub(crate) fn refresh_fn(&self) -> TokenStream {
+        let private = self.private();
         let head = self.refresh_head();
         let bypass = self.bypass();
         let prelude = self.prelude(true);
@@ -61,7 +61,7 @@ impl Func<'_> {
             #head {
                 #bypass
                 #prelude
-                let #full = ::cache_core::__private::full_key(#cache, &#memo, #key);
+                let #full = #private::full_key(#cache, &#memo, #key);
                 let #call = #body;
                 let #result = #run;
                 #unwrap
@@ -98,8 +98,9 @@ impl Func<'_> {
             } = arg;
             inputs.push(quote!(#(#attrs)* #name: #ty));
         }
-        let output = quote!(::cache_core::Result<bool>);
-        let generics = prune_lifetimes(&self.sig().generics, &quote!(#(#inputs)*));
+        let private = self.private();
+        let output = quote!(#private::Result<bool>);
+        let generics = prune_lifetimes(&self.sig().generics, params.iter().map(|a| a.ty));
         let where_clause = &generics.where_clause;
         let scope = if params.is_empty() && self.receiver.as_ref().is_none_or(|r| !r.in_key) {
             ""
@@ -122,6 +123,7 @@ impl Func<'_> {
     }
 
     pub(crate) fn invalidate_fn(&self) -> TokenStream {
+        let private = self.private();
         let head = self.invalidate_head();
         let prelude = self.prelude(false);
         let (cache, memo) = (local("cache"), local("memo"));
@@ -130,14 +132,14 @@ impl Func<'_> {
         let key = self.key_ref(true);
         let full = local("full");
         let run = if self.is_async() {
-            quote!(::cache_core::__private::invalidate_async(#cache, #full).await)
+            quote!(#private::invalidate_async(#cache, #full).await)
         } else {
-            quote!(::cache_core::__private::invalidate_sync(#cache, #full))
+            quote!(#private::invalidate_sync(#cache, #full))
         };
         quote! {
             #head {
                 #prelude
-                let #full = ::cache_core::__private::full_key(#cache, &#memo, #key);
+                let #full = #private::full_key(#cache, &#memo, #key);
                 #run
             }
         }
@@ -149,6 +151,7 @@ impl Func<'_> {
         let vis = &self.item.vis;
         let attrs = self.helper_attrs(false);
         let asyncness = &self.sig().asyncness;
+        let private = self.private();
         let receiver = self.receiver.as_ref().map(|r| {
             let self_token = r.receiver.self_token;
             quote!(&#self_token)
@@ -166,18 +169,19 @@ impl Func<'_> {
             #doc
             #(#attrs)*
             #[allow(dead_code)]
-            #vis #asyncness fn #name(#receiver) -> ::cache_core::Result<u64>
+            #vis #asyncness fn #name(#receiver) -> #private::Result<u64>
         }
     }
 
     pub(crate) fn invalidate_all_fn(&self) -> TokenStream {
+        let private = self.private();
         let head = self.invalidate_all_head();
         let prelude = self.prelude(false);
         let (cache, memo) = (local("cache"), local("memo"));
         let run = if self.is_async() {
-            quote!(::cache_core::__private::invalidate_all_async(#cache, &#memo).await)
+            quote!(#private::invalidate_all_async(#cache, &#memo).await)
         } else {
-            quote!(::cache_core::__private::invalidate_all_sync(#cache, &#memo))
+            quote!(#private::invalidate_all_sync(#cache, &#memo))
         };
         quote! {
             #head {
@@ -270,38 +274,13 @@ pub(crate) fn expect_to_allow(attr: &Attribute) -> Attribute {
     attr
 }
 
-/// The lifetimes named in `tokens`.
-fn lifetimes_in(tokens: TokenStream, out: &mut HashSet<String>) {
-    let mut after_quote = false;
-    for tt in tokens {
-        match tt {
-            TokenTree::Punct(p) if p.as_char() == '\'' => {
-                after_quote = true;
-                continue;
-            }
-            TokenTree::Ident(ident) if after_quote => {
-                out.insert(ident.to_string());
-            }
-            TokenTree::Group(group) => lifetimes_in(group.stream(), out),
-            _ => {}
-        }
-        after_quote = false;
-    }
-}
-
 /// `generics` without the lifetime parameters that a helper taking only
-/// some of the arguments no longer uses (they would be unused parameters).
-fn prune_lifetimes(generics: &Generics, inputs: &TokenStream) -> Generics {
-    let mut used = HashSet::new();
-    lifetimes_in(inputs.clone(), &mut used);
-    lifetimes_in(generics.where_clause.to_token_stream(), &mut used);
-    for param in &generics.params {
-        match param {
-            GenericParam::Type(t) => lifetimes_in(t.bounds.to_token_stream(), &mut used),
-            GenericParam::Const(c) => lifetimes_in(c.ty.to_token_stream(), &mut used),
-            GenericParam::Lifetime(l) => lifetimes_in(l.bounds.to_token_stream(), &mut used),
-        }
-    }
+/// the arguments of types `types` no longer uses (they would be unused
+/// parameters).
+fn prune_lifetimes<'a>(generics: &Generics, types: impl IntoIterator<Item = &'a Type>) -> Generics {
+    let Some(used) = lifetimes_used(generics, types) else {
+        return generics.clone();
+    };
     let mut pruned = generics.clone();
     pruned.params = generics
         .params
@@ -321,15 +300,25 @@ fn prune_lifetimes(generics: &Generics, inputs: &TokenStream) -> Generics {
 
 #[cfg(test)]
 mod tests {
+    use quote::ToTokens as _;
+
     use super::*;
 
     #[test]
     fn unused_lifetimes_are_pruned_from_helpers() {
         let generics: Generics = syn::parse_str("<'a, 'b, T: 'b>").unwrap();
-        let pruned = prune_lifetimes(&generics, &quote!(x: &'a str));
+        let ty: Type = syn::parse_str("&'a str").unwrap();
+        let pruned = prune_lifetimes(&generics, [&ty]);
         assert_eq!(pruned.to_token_stream().to_string(), "< 'a , 'b , T : 'b >");
         let generics: Generics = syn::parse_str("<'a>").unwrap();
-        let pruned = prune_lifetimes(&generics, &quote!());
+        let pruned = prune_lifetimes(&generics, []);
         assert!(pruned.to_token_stream().is_empty());
+        let ty: Type = syn::parse_str("my_type!('a)").unwrap();
+        let kept = prune_lifetimes(&generics, [&ty]);
+        assert_eq!(
+            kept.to_token_stream().to_string(),
+            "< 'a >",
+            "a macro may name it"
+        );
     }
 }

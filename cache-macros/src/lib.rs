@@ -4,7 +4,8 @@
 //!
 //! Parsing and validation of the options live in `attr.rs`, the checks of
 //! the function's shape in `analyze.rs`, code generation in `expand.rs`
-//! (the cached function) and `helpers.rs` (the generated helpers); this
+//! (the cached function) and `helpers.rs` (the generated helpers), the
+//! `syn::visit` walks that read the function's syntax in `walk.rs`; this
 //! file only holds the entry points and their documentation.
 
 mod analyze;
@@ -12,6 +13,7 @@ mod attr;
 mod expand;
 mod fallback;
 mod helpers;
+mod walk;
 
 use proc_macro::TokenStream;
 
@@ -61,6 +63,7 @@ use crate::attr::Kind;
 /// | `option` | the return type is an `Option` under another name: do not store `None` |
 /// | `cache_none` | with an `Option` return type, store `None` too |
 /// | `method` | the function is an associated function in an `impl` block (see "Keys") |
+/// | `crate = path` | where the generated code finds cache-core (default `::cache_core`): the path of a crate or module that re-exports it, such as `crate = my_framework::cache`; `crate = "path"` also works (see "From a crate that re-exports cache-core") |
 ///
 /// # Return types
 ///
@@ -73,7 +76,10 @@ use crate::attr::Kind;
 /// The stored type must be `Serialize + DeserializeOwned + Clone + Send +
 /// Sync + 'static`; the key arguments must be `Serialize` (a compile error
 /// points at any that is not). `&mut` arguments and `&mut self` are
-/// rejected: a cache hit skips the body and whatever it would change.
+/// rejected: a cache hit skips the body and whatever it would change (a
+/// function pointer or closure whose own parameters are `&mut`, such as
+/// `fn(&mut Vec<u8>)` or `&dyn Fn(&mut String)`, lends nothing mutable and
+/// is accepted).
 /// `impl Trait` arguments must be `ignore`d.
 ///
 /// # Keys
@@ -84,9 +90,11 @@ use crate::attr::Kind;
 /// entries). The owner is `module_path!()` for a free function and
 /// `std::any::type_name::<Self>()` for a function in an `impl` block. A
 /// function counts as being in an `impl` block when it has a `self`
-/// receiver, mentions `Self` in its signature or body, or is given the
-/// `method` option: an associated function that does none of these needs
-/// `method` (without it, the generated code calls `name_uncached` as a free
+/// receiver, mentions `Self` in its signature, its body or an option such
+/// as `cache = Self::CACHE` (a nested item's `Self` is that item's own and
+/// does not count), or is given the `method`
+/// option: an associated function that does none of these needs `method`
+/// (without it, the generated code calls `name_uncached` as a free
 /// function, and the compiler says it cannot find it).
 ///
 /// With `&self`, the receiver is part of the key: `Self` must be
@@ -129,7 +137,44 @@ use crate::attr::Kind;
 /// | `name_refresh(args…) -> R` | runs the body and stores its result, replacing the entry |
 /// | `name_uncached(args…) -> R` | runs the body without touching the cache |
 ///
-/// Generated code needs the `cache_core` crate under that name.
+/// Generated code names everything through `::cache_core::__private`: it
+/// needs the `cache_core` crate under that name, unless the `crate` option
+/// names another path to it.
+///
+/// # From a crate that re-exports cache-core
+///
+/// A framework can offer the macros to crates that do not depend on
+/// cache-core by re-exporting it, hidden `__private` module included
+/// (`pub use cache_core::*;` in a module does, and so does
+/// `pub use cache_core as cache;`); its users give that path as `crate`,
+/// as serde's `#[serde(crate = "…")]` and tokio's
+/// `#[tokio::main(crate = "…")]` do:
+///
+/// ```
+/// // The framework's crate:
+/// pub mod framework {
+///     pub mod cache {
+///         pub use cache_core::*;
+///     }
+/// }
+///
+/// // Its users, who need no `cache_core` dependency:
+/// use framework::cache::memoize;
+///
+/// #[memoize(crate = framework::cache, timeout = 60)]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// # fn main() {
+/// assert_eq!(square(3), 9);
+/// # }
+/// ```
+///
+/// The path is resolved where the function is, so a function in a
+/// submodule writes `crate = crate::framework::cache` or
+/// `crate = ::framework::cache`. A path without `__private` is one error,
+/// on the path.
 ///
 /// # Behaviour
 ///
