@@ -6,7 +6,7 @@
 //! cargo run --example custom_backend
 //! ```
 //!
-//! The store itself is `cache_suite::fs_store::FileSystemStore`, in
+//! The store itself is `cache_examples::fs_store::FileSystemStore`, in
 //! `src/fs_store.rs`: read that file for the `Backend` implementation.
 //! It lives in the library rather than in this example because that is
 //! where a framework author's store lives: in their crate, used by their
@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use cache_core::{memoize, Cache};
-use cache_suite::fs_store::FileSystemStore;
+use cache_examples::fs_store::FileSystemStore;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 //! entries the other memoized and the invalidations it made.
 //!
 //! It is also a helper of `tests/memoize_redis.rs`, which runs it as the
-//! second process. Both call [`cache_suite::shared_fns::profile_name`]:
+//! second process. Both call [`cache_examples::shared_fns::profile_name`]:
 //! the same function, so the same key.
 //!
 //! ```text
@@ -25,7 +25,7 @@
 use std::process::ExitCode;
 
 use cache_core::Cache;
-use cache_suite::shared_fns::{profile_name, profile_name_invalidate, profile_name_runs};
+use cache_examples::shared_fns::{profile_name, profile_name_invalidate, profile_name_runs};
 
 const USAGE: &str = "usage: memoize_peer <redis-url> <key-prefix> (get | invalidate) <id>";
 

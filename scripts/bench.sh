@@ -4,7 +4,7 @@
 # Starts its own redis-server on a free loopback port (no persistence, temp
 # dir), runs the criterion benches against it, measures the same server
 # with redis-benchmark for the floor, stops the server, and writes the
-# table to benches/RESULTS.md with the machine it ran on.
+# table to tests/benches/RESULTS.md with the machine it ran on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,6 +60,6 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ /
     echo "Ratios are ours / theirs for times (lower is better)."
     echo
     echo "$table"
-} > benches/RESULTS.md
+} > tests/benches/RESULTS.md
 echo
-echo "==> wrote benches/RESULTS.md"
+echo "==> wrote tests/benches/RESULTS.md"

@@ -1,0 +1,308 @@
+//! Reads criterion's results and prints the side-by-side table with ratios
+//! against their targets. Run by `scripts/bench.sh` after the benches.
+//!
+//! ```text
+//! cargo run --release --bin bench_report -- target/criterion [redis-benchmark results file]
+//! ```
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// One comparison: ours against what a user would pick instead.
+struct Row {
+    what: &'static str,
+    ours: &'static str,
+    theirs: &'static str,
+    /// The ratio of ours/theirs times must not exceed this (infinite:
+    /// reported only).
+    target: f64,
+}
+
+const ROWS: &[Row] = &[
+    Row {
+        what: "memory hit fn(u64)->u64, sync",
+        ours: "hit_u64/memoize_sync",
+        theirs: "hit_u64/cached_sync",
+        target: 1.0,
+    },
+    Row {
+        what: "memory hit fn(u64)->u64, sync vs quick_cache get",
+        ours: "hit_u64/memoize_sync",
+        theirs: "hit_u64/quick_cache_get",
+        target: 3.0,
+    },
+    Row {
+        what: "memory hit fn(u64)->u64, async",
+        ours: "hit_u64/memoize_async",
+        theirs: "hit_u64/cached_async",
+        target: 1.0,
+    },
+    Row {
+        what: "memory hit fn(u64)->String(100), sync",
+        ours: "hit_string100/memoize_sync",
+        theirs: "hit_string100/cached_sync",
+        target: 1.0,
+    },
+    Row {
+        what: "memory hit fn(u64)->String(100), async",
+        ours: "hit_string100/memoize_async",
+        theirs: "hit_string100/cached_async",
+        target: 1.0,
+    },
+    Row {
+        what: "memory hit vs moka get",
+        ours: "hit_u64/memoize_sync",
+        theirs: "hit_u64/moka_get",
+        target: 1.0,
+    },
+    Row {
+        what: "memory miss + store",
+        ours: "miss_and_store/memoize_sync",
+        theirs: "miss_and_store/cached_sync",
+        target: f64::INFINITY,
+    },
+    Row {
+        what: "Redis hit 100 B, c=1",
+        ours: "redis_hit_100B/memoize_async",
+        theirs: "redis_hit_100B/raw_redis_get",
+        target: 1.10,
+    },
+    Row {
+        what: "Redis hit 10 KiB, c=1",
+        ours: "redis_hit_10KiB/memoize_async",
+        theirs: "redis_hit_10KiB/raw_redis_get",
+        target: 1.10,
+    },
+    Row {
+        what: "Redis hit 100 B vs cached AsyncRedisCache",
+        ours: "redis_hit_100B/memoize_async",
+        theirs: "redis_hit_100B/cached_async_redis",
+        target: 1.0,
+    },
+    Row {
+        what: "Redis hit 10 KiB vs cached AsyncRedisCache",
+        ours: "redis_hit_10KiB/memoize_async",
+        theirs: "redis_hit_10KiB/cached_async_redis",
+        target: 1.0,
+    },
+    Row {
+        what: "Redis throughput, 50 tasks (time per 5000 GETs)",
+        ours: "redis_throughput_50_tasks/cache_get",
+        theirs: "redis_throughput_50_tasks/raw_redis_get",
+        target: 1.0 / 0.9,
+    },
+];
+
+/// The same comparisons measured interleaved (see `cache_tests::paired`): `(what, id under target/criterion/paired, theirs, target)`.
+const PAIRED: &[(&str, &str, &str, f64)] = &[
+    (
+        "memory hit fn(u64)->u64, sync",
+        "hit_u64_sync_vs_cached",
+        "cached_sync",
+        1.0,
+    ),
+    (
+        "memory hit fn(u64)->u64, sync vs quick_cache get",
+        "hit_u64_sync_vs_quick_cache",
+        "quick_cache_get",
+        3.0,
+    ),
+    (
+        "memory hit vs moka get",
+        "hit_u64_sync_vs_moka",
+        "moka_get",
+        1.0,
+    ),
+    (
+        "memory hit fn(u64)->u64, async",
+        "hit_u64_async_vs_cached",
+        "cached_async",
+        1.0,
+    ),
+    (
+        "memory hit fn(u64)->String(100), sync",
+        "hit_string100_sync_vs_cached",
+        "cached_sync",
+        1.0,
+    ),
+    (
+        "memory hit fn(u64)->String(100), async",
+        "hit_string100_async_vs_cached",
+        "cached_async",
+        1.0,
+    ),
+    (
+        "memory miss + store",
+        "miss_and_store_vs_cached",
+        "cached_sync",
+        f64::INFINITY,
+    ),
+    (
+        "Redis hit 100 B, c=1",
+        "redis_hit_100B_vs_raw",
+        "raw_redis_get",
+        1.10,
+    ),
+    (
+        "Redis hit 10 KiB, c=1",
+        "redis_hit_10KiB_vs_raw",
+        "raw_redis_get",
+        1.10,
+    ),
+    (
+        "Redis hit 100 B vs cached AsyncRedisCache",
+        "redis_hit_100B_vs_cached",
+        "cached_async_redis",
+        1.0,
+    ),
+    (
+        "Redis hit 10 KiB vs cached AsyncRedisCache",
+        "redis_hit_10KiB_vs_cached",
+        "cached_async_redis",
+        1.0,
+    ),
+    (
+        "Redis throughput, 50 tasks (time per 5000 GETs)",
+        "redis_throughput_50_tasks_vs_raw",
+        "raw_redis_get",
+        1.0 / 0.9,
+    ),
+];
+
+const ALONE: &[(&str, &str)] = &[
+    ("key building, u64", "key_building/u64"),
+    ("key building, (u64, &str)", "key_building/u64_and_str"),
+    (
+        "key building, 10-field struct",
+        "key_building/struct_10_fields",
+    ),
+    (
+        "Redis: 100 concurrent misses of one key (body sleeps 20 ms)",
+        "redis_single_flight_100_misses/memoize_async",
+    ),
+];
+
+fn mean_ns(root: &Path, id: &str) -> Option<f64> {
+    let path: PathBuf = root.join(id).join("new").join("estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["mean"]["point_estimate"].as_f64()
+}
+
+fn human(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.1} µs", ns / 1e3)
+    } else {
+        format!("{ns:.1} ns")
+    }
+}
+
+/// `(ours, theirs, median ratio, rounds)` of one interleaved comparison.
+fn paired(root: &Path, id: &str) -> Option<(f64, f64, f64, u64)> {
+    let text = std::fs::read_to_string(root.join("paired").join(format!("{id}.json"))).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some((
+        json["ours_ns"].as_f64()?,
+        json["theirs_ns"].as_f64()?,
+        json["ratio"].as_f64()?,
+        json["rounds"].as_u64()?,
+    ))
+}
+
+/// One table line: `ratio` of ours/theirs times against `target`
+/// (infinite: reported only).
+fn line(out: &mut String, what: &str, ours: f64, theirs: f64, name: &str, ratio: f64, target: f64) {
+    let (target_text, verdict) = if target.is_finite() {
+        (
+            format!("≤ {target:.2}×"),
+            if ratio <= target { "met" } else { "missed" },
+        )
+    } else {
+        ("(report)".to_owned(), "")
+    };
+    let _ = writeln!(
+        out,
+        "| {what} | {} | {} (`{name}`) | {ratio:.2}× | {target_text} | {verdict} |",
+        human(ours),
+        human(theirs),
+    );
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let root = PathBuf::from(args.next().unwrap_or_else(|| "target/criterion".into()));
+    let extra = args.next().and_then(|p| std::fs::read_to_string(p).ok());
+    let mut out = String::new();
+    out.push_str("| comparison | ours | theirs | ratio | target | |\n|---|---|---|---|---|---|\n");
+    for row in ROWS {
+        let (Some(ours), Some(theirs)) = (mean_ns(&root, row.ours), mean_ns(&root, row.theirs))
+        else {
+            let _ = writeln!(out, "| {} | not measured | | | | |", row.what);
+            continue;
+        };
+        let name = row.theirs.split('/').nth(1).unwrap_or(row.theirs);
+        line(
+            &mut out,
+            row.what,
+            ours,
+            theirs,
+            name,
+            ours / theirs,
+            row.target,
+        );
+    }
+    let rounds = PAIRED
+        .iter()
+        .find_map(|(_, id, _, _)| paired(&root, id))
+        .map_or(0, |p| p.3);
+    let _ = write!(
+        out,
+        "\nInterleaved: each of {rounds} rounds times ours and theirs back to back; \
+         medians of the times and of the per-round ratios, so that drift in the \
+         machine's loopback latency between two criterion runs cancels out.\n\n\
+         | comparison (interleaved) | ours | theirs | ratio | target | |\n|---|---|---|---|---|---|\n"
+    );
+    for (what, id, name, target) in PAIRED {
+        match paired(&root, id) {
+            Some((ours, theirs, ratio, _)) => {
+                line(&mut out, what, ours, theirs, name, ratio, *target);
+            }
+            None => {
+                let _ = writeln!(out, "| {what} | not measured | | | | |");
+            }
+        }
+    }
+    out.push_str("\n| measured alone | mean |\n|---|---|\n");
+    for (what, id) in ALONE {
+        let shown = mean_ns(&root, id).map_or_else(|| "not measured".into(), human);
+        let _ = writeln!(out, "| {what} | {shown} |");
+    }
+    if let Some(f) = std::fs::read_to_string(root.join("footprint.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    {
+        let num = |k: &str| f[k].as_f64().unwrap_or(f64::NAN);
+        let bound = num("bound_mib");
+        let ours = num("ours_resident_mib");
+        let _ = write!(
+            out,
+            "\n| memory store, {bound} MiB bound, filled with {} keys of 1 KiB | ours | bare quick_cache | target | |\n|---|---|---|---|---|\n\
+             | resident after filling | {ours:.1} MiB ({:.2}× the bound) | {:.1} MiB | ≤ 1.30× + fixed | {} |\n\
+             | hit ratio, {} Zipf(1.0) reads over those keys | {:.3} | {:.3} | (report) | |\n",
+            f["keys"],
+            ours / bound,
+            num("bare_resident_mib"),
+            if ours / bound <= 1.3 { "met" } else { "missed" },
+            f["reads"],
+            num("ours_hit_ratio"),
+            num("bare_hit_ratio"),
+        );
+    }
+    if let Some(extra) = extra {
+        out.push('\n');
+        out.push_str(&extra);
+    }
+    print!("{out}");
+}
