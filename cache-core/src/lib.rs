@@ -103,9 +103,6 @@ pub mod __private {
     //! crate that re-exports it can offer the macros with `crate = path`.
     pub use crate::memo::*;
     pub use crate::{global, Cache, Result};
-    pub use serde;
-    pub use std;
-    pub use tracing;
 
     /// A key argument: `Serialize`, with a compile error that says what to do.
     #[diagnostic::on_unimplemented(

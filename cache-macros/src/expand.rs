@@ -25,6 +25,16 @@ use crate::attr::{Kind, Piece};
 use crate::helpers::expect_to_allow;
 use crate::walk::uses_self_value;
 
+/// Whether a generated function moves `self` into the body (the cached
+/// function's own call) or only borrows it (invalidate, key building).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SelfUse {
+    /// `self` moves into the body: a cache borrowed from it is cloned first.
+    Moved,
+    /// `self` is only borrowed.
+    Borrowed,
+}
+
 /// Expands one attribute. On any error, the output is the errors, the
 /// function unchanged and stubs of the helpers (see `fallback.rs`), so a
 /// mistake in the options does not also make every caller fail with
@@ -111,9 +121,11 @@ impl Func<'_> {
     }
 
     /// `let cache = …; let memo = …;`: what every generated function starts with.
-    /// `moves_self`: the function moves `self` into the body, so a cache
-    /// borrowed from `self` is cloned first (a reference count increment).
-    pub(crate) fn prelude(&self, moves_self: bool) -> TokenStream {
+    /// With [`SelfUse::Moved`] the function moves `self` into the body, so
+    /// a cache borrowed from `self` is cloned first (a reference count
+    /// increment).
+    pub(crate) fn prelude(&self, self_use: SelfUse) -> TokenStream {
+        let moves_self = self_use == SelfUse::Moved;
         let cache = local("cache");
         let memo = local("memo");
         let private = self.private();
@@ -489,7 +501,7 @@ impl Func<'_> {
         let sig = self.plain_sig(&self.sig().ident);
         let attrs = self.item.attrs.iter().map(expect_to_allow);
         let vis = &self.item.vis;
-        let prelude = self.prelude(true);
+        let prelude = self.prelude(SelfUse::Moved);
         let assertions = self.assertions();
         let key = self.key_ref(false);
         let store_if = self.store_if();

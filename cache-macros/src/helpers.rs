@@ -8,6 +8,7 @@ use syn::{Attribute, GenericParam, Generics, Ident, Meta, Type};
 
 use crate::analyze::{local, Arg, Func, Key};
 use crate::attr::Piece;
+use crate::expand::SelfUse;
 use crate::walk::lifetimes_used;
 
 impl Func<'_> {
@@ -37,7 +38,7 @@ impl Func<'_> {
         let private = self.private();
         let head = self.refresh_head();
         let bypass = self.bypass();
-        let prelude = self.prelude(true);
+        let prelude = self.prelude(SelfUse::Moved);
         let key = self.key_ref(false);
         let store_if = self.store_if();
         let body = self.body_closure();
@@ -125,7 +126,7 @@ impl Func<'_> {
     pub(crate) fn invalidate_fn(&self) -> TokenStream {
         let private = self.private();
         let head = self.invalidate_head();
-        let prelude = self.prelude(false);
+        let prelude = self.prelude(SelfUse::Borrowed);
         let (cache, memo) = (local("cache"), local("memo"));
         // The key is built before any `.await`: the future holds no
         // reference to the arguments.
@@ -176,7 +177,7 @@ impl Func<'_> {
     pub(crate) fn invalidate_all_fn(&self) -> TokenStream {
         let private = self.private();
         let head = self.invalidate_all_head();
-        let prelude = self.prelude(false);
+        let prelude = self.prelude(SelfUse::Borrowed);
         let (cache, memo) = (local("cache"), local("memo"));
         let run = if self.is_async() {
             quote!(#private::invalidate_all_async(#cache, &#memo).await)

@@ -30,7 +30,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use self::commands::{incr_cmd, key_cmd, set_cmd, Request};
+use self::commands::{incr_cmd, key_cmd, set_cmd, Request, SetMode};
 use self::retry::Retry;
 use self::settings::{Settings, Timeouts};
 use self::topology::Topology;
@@ -319,7 +319,7 @@ impl Backend for RedisBackend {
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
-        let cmd = set_cmd(key, &value, ttl, false);
+        let cmd = set_cmd(key, &value, ttl, SetMode::Always);
         self.topology()
             .query(Request::Cmd(&cmd), Retry::Idempotent)
             .await
@@ -333,7 +333,7 @@ impl Backend for RedisBackend {
     }
 
     async fn add(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool> {
-        let cmd = set_cmd(key, &value, ttl, true);
+        let cmd = set_cmd(key, &value, ttl, SetMode::IfAbsent);
         // `OK` when stored, nil when the key exists.
         let reply: ::redis::Value = self
             .topology()

@@ -10,7 +10,7 @@ use ::redis::{Cmd, FromRedisValue, RedisError, Value};
 use bytes::Bytes;
 use futures_util::future::{try_join_all, BoxFuture, FutureExt};
 
-use super::commands::{key_cmd, set_cmd, Request};
+use super::commands::{key_cmd, set_cmd, Request, SetMode};
 use super::error::{map_error, task_failed, timed_out, Failure};
 use super::lazy::Lazy;
 use super::scan::clear_server;
@@ -143,7 +143,7 @@ impl Cluster {
     pub(super) async fn set_many(&self, items: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
         let cmds = items
             .iter()
-            .map(|(key, value)| set_cmd(key, value, ttl, false))
+            .map(|(key, value)| set_cmd(key, value, ttl, SetMode::Always))
             .collect();
         self.per_key::<()>(cmds).await?;
         Ok(())

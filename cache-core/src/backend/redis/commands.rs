@@ -12,11 +12,20 @@ pub(super) enum Request<'a> {
     Pipe(&'a Pipeline),
 }
 
+/// Whether a `SET` replaces what the key holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SetMode {
+    /// `SET`: store whatever the key holds.
+    Always,
+    /// `SET … NX`: store only if the key holds nothing (`add`).
+    IfAbsent,
+}
+
 /// `SET key value [NX] [PX ms]`.
-pub(super) fn set_cmd(key: &str, value: &[u8], ttl: Ttl, only_if_absent: bool) -> Cmd {
+pub(super) fn set_cmd(key: &str, value: &[u8], ttl: Ttl, mode: SetMode) -> Cmd {
     let mut cmd = ::redis::cmd("SET");
     cmd.arg(key).arg(value);
-    if only_if_absent {
+    if mode == SetMode::IfAbsent {
         cmd.arg("NX");
     }
     if let Some(ms) = ttl.as_millis() {

@@ -7,7 +7,7 @@ use ::redis::FromRedisValue;
 use bytes::Bytes;
 
 use super::cluster::Cluster;
-use super::commands::{check_mget, set_cmd, Request};
+use super::commands::{check_mget, set_cmd, Request, SetMode};
 use super::retry::Retry;
 use super::sentinel::Sentinel;
 use super::settings::{with_credentials, Settings, Target};
@@ -125,7 +125,8 @@ impl Topology {
         }
         let mut pipe = ::redis::pipe();
         for (key, value) in items {
-            pipe.add_command(set_cmd(key, value, ttl, false)).ignore();
+            pipe.add_command(set_cmd(key, value, ttl, SetMode::Always))
+                .ignore();
         }
         self.query(Request::Pipe(&pipe), Retry::Idempotent).await
     }
