@@ -64,9 +64,13 @@ mod template;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
+// The stores are documented once, in `backend`; the root names them too,
+// as a shortcut for imports.
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+#[doc(no_inline)]
 pub use backend::RedisBackend;
+#[doc(no_inline)]
 pub use backend::{Backend, MemoryBackend, NullBackend, Ttl};
 pub use blocking::Blocking;
 pub use cache::{
