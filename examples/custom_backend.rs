@@ -11,7 +11,7 @@
 //! It lives in the library rather than in this example because that is
 //! where a framework author's store lives: in their crate, used by their
 //! applications (this example) and checked by their tests
-//! (`tests/custom_backend.rs` runs `cache_core::testing::conformance` on
+//! (`tests/tests/custom_backend.rs` runs `cache_core::testing::conformance` on
 //! it). Tests and examples cannot import each other; a library can serve
 //! both without copying code or `#[path]` tricks.
 

@@ -2,7 +2,7 @@
 //! a second copy of itself) on the same Redis and prefix, and each sees the
 //! entries the other memoized and the invalidations it made.
 //!
-//! It is also a helper of `tests/memoize_redis.rs`, which runs it as the
+//! It is also a helper of `tests/tests/memoize_redis.rs`, which runs it as the
 //! second process. Both call [`cache_examples::shared_fns::profile_name`]:
 //! the same function, so the same key.
 //!

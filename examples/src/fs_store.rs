@@ -2,7 +2,7 @@
 //! Flask-Caching's `FileSystemCache`, written only against the public
 //! [`Backend`] trait: what a framework author writes to plug in a store of
 //! their own. `examples/custom_backend.rs` walks through using it, and
-//! `tests/custom_backend.rs` checks it with
+//! `tests/tests/custom_backend.rs` checks it with
 //! `cache_core::testing::conformance`.
 //!
 //! ```no_run
