@@ -134,4 +134,36 @@ pub mod __private {
     /// [`assert_key_arg`] for the `self` receiver.
     #[inline(always)]
     pub fn assert_key_self<T: KeySelf + ?Sized>(_: &T) {}
+
+    /// The value of a `key = |…| …` closure: `Serialize`.
+    #[diagnostic::on_unimplemented(
+        message = "the key closure returns `{Self}`, which cannot be a cache key: it does not implement `serde::Serialize`",
+        label = "this value is the key",
+        note = "return a `Serialize` value built from the arguments: a tuple such as `(id, query.page)`, or a `String`"
+    )]
+    pub trait KeyValue {}
+    impl<T: serde::Serialize + ?Sized> KeyValue for T {}
+
+    /// Passes the value of a `key = |…| …` closure through, checked to be
+    /// `Serialize` (the macros span the call on the closure's body).
+    #[inline(always)]
+    pub fn key_value<T: KeyValue + ?Sized>(value: &T) -> &T {
+        value
+    }
+
+    /// A name bound by `Wrapper(name): Wrapper<T>` is taken to be a `T`
+    /// (a `&T`, `&&T`… through the reference patterns the macros remove).
+    #[diagnostic::on_unimplemented(
+        message = "this pattern binds a `{Self}`, but the macro read `{T}` from the argument's type",
+        label = "bound here",
+        note = "the macros read the type of `name` in `Wrapper(name): Wrapper<T>` as `T`, as axum's extractors wrap it (`Path(id): Path<u64>`), and the generated `_invalidate` takes it as a `T`; for a wrapper of another shape, bind the whole argument to a name"
+    )]
+    pub trait PatternBinds<T: ?Sized> {}
+    impl<T: ?Sized> PatternBinds<T> for T {}
+    impl<T: ?Sized> PatternBinds<T> for &T {}
+
+    /// Type-checks the type the macros read for a pattern binding; spanned
+    /// on the binding.
+    #[inline(always)]
+    pub fn assert_binds<T: ?Sized, U: PatternBinds<T> + ?Sized>(_: &U) {}
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::cache::{Coalesce, OnError};
 use crate::key::{self, KeyOut, StackKey};
-pub use crate::template::{template_value, Template, TemplateValue};
+pub use crate::template::{padded_value, template_value, PaddedValue, Template, TemplateValue};
 use crate::{Cache, CacheValue, Result};
 
 /// The fixed facts of one memoized function, built by the macros at each
@@ -61,6 +61,22 @@ impl Memo {
 pub trait Value: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Value for T {}
+
+/// A return type named `Response`: storable only if it is a value (an
+/// API's response type, say), not an HTTP response. Checked by the macros
+/// with this message, on the return type.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored in the cache: an HTTP response is not a cached value",
+    label = "the value this function caches",
+    note = "memoize the function that computes the data and build the response from its value in the handler (a `Json<T>` return type is fine: the `T` is cached), or cache whole responses with the HTTP layer `cache_core::http::CacheLayer` (feature `tower`)"
+)]
+pub trait ResponseValue: Value {}
+
+impl<T: Value> ResponseValue for T {}
+
+/// Type-checks a return type named `Response` (see [`ResponseValue`]).
+#[inline(always)]
+pub fn assert_response_value<T: ResponseValue>() {}
 
 /// How the macros describe one call's key: the part after `<path>:<version>:`.
 pub trait KeyArgs {

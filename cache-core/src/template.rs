@@ -30,6 +30,15 @@
 //! are rejected. Bump the function's `version` when a new template gives
 //! old keys a new meaning.
 //!
+//! A placeholder may read a field (`{user.id}`) and take a format spec
+//! (`{id:04}`, `{mask:x}`, `{name:?}`): the value is written with the spec
+//! and escaped as any other. The macros accept only specs that write the
+//! whole value, so that distinct values still give distinct text: no
+//! precision (it rounds and cuts), no fill character but a space (a `0`
+//! fill writes 5 as `5000`), no width taken from an argument, no `p`; and a
+//! width only on numbers ([`PaddedValue`]), which padding writes without
+//! loss, where it would write the strings `"a"` and `"a   "` alike.
+//!
 //! A generic function's template key ends with its type parameters' names
 //! (and const parameters' values), escaped in the same way:
 //! `<u8,alloc%3A%3Astring%3A%3AString>`.
@@ -98,6 +107,29 @@ impl<T: fmt::Display + ?Sized> TemplateValue for T {}
 /// One value of a [`Template`], as the macros pass it.
 #[inline]
 pub fn template_value<T: TemplateValue>(value: &T) -> &dyn fmt::Display {
+    value
+}
+
+/// What a padded placeholder (`{id:04}`, `{n:>8}`) needs: a number. A
+/// width pads a number without loss (`0005` is 5 and nothing else), but
+/// `"a"` and `"a   "` padded to 4 are one text, so two keys would meet.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be padded in a key template: only numbers can",
+    label = "a placeholder of this template gives it a width",
+    note = "a width pads a number without loss (`{{id:04}}` writes 5 as `0005`), but would write the strings \"a\" and \"a   \" alike: write this value without a width"
+)]
+pub trait PaddedValue {}
+
+macro_rules! padded {
+    ($($t:ty),*) => { $(impl PaddedValue for $t {})* };
+}
+padded!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64);
+impl<T: PaddedValue + ?Sized> PaddedValue for &T {}
+
+/// A value of a padded placeholder, checked to be a number (the macros
+/// span the call on the template).
+#[inline]
+pub fn padded_value<T: PaddedValue + ?Sized>(value: &T) -> &T {
     value
 }
 

@@ -8,30 +8,25 @@ use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::ext::IdentExt as _;
 use syn::{
-    Attribute, FnArg, GenericParam, Ident, ItemFn, LitStr, Pat, Receiver, ReturnType, Signature,
+    Attribute, ExprClosure, FnArg, GenericParam, Ident, ItemFn, LitStr, Pat, Receiver, Signature,
     Type,
 };
 
-use crate::attr::{check_template_text, parse_template, Errors, Kind, Options, Piece};
-use crate::walk::{has_impl_trait, lends_mut, names_self};
-
-/// How the return value maps to what is stored.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ret {
-    /// Any other type: always stored.
-    Plain,
-    /// `Result<T, E>`: `Ok(T)` is stored, `Err` returned and not stored.
-    Result,
-    /// `Option<T>` without `cache_none`: `Some(T)` is stored, `None` not.
-    Option,
-}
+use crate::attr::{Errors, KeyOption, Kind, Options};
+use crate::bindings::{bindings, PatBinding};
+use crate::ret::{classify_return, Ret, Wrapper};
+use crate::template::{check_template_text, parse_template, Piece};
+use crate::walk::{has_impl_trait, lends_mut, names_read, names_self};
 
 /// What identifies one entry.
 pub(crate) enum Key {
-    /// The hashed serde encoding of the key arguments.
+    /// The encoded key arguments (`#[memoize]`), or nothing but the
+    /// function (`#[cached]` without `key`).
     Hashed,
     /// A `key = "…"` template rendered with `Display`.
     Template { lit: LitStr, pieces: Vec<Piece> },
+    /// A `key = |a, b| …` closure: its value, encoded as key arguments are.
+    Closure(ExprClosure),
 }
 
 /// The `self` receiver of a method.
@@ -47,15 +42,43 @@ pub(crate) struct SelfArg<'a> {
 pub(crate) struct Arg<'a> {
     pub(crate) attrs: &'a [Attribute],
     /// The name the generated code uses: the user's identifier, or a
-    /// hygienic `argN` for a pattern such as `(a, b): (u32, u32)` and for
+    /// hygienic `argN` for a pattern such as `Path(id): Path<u64>` and for
     /// `_name` (which the user promised not to use).
     pub(crate) name: Ident,
-    /// The user's plain identifier, if any (what `ignore` and key
-    /// templates refer to).
-    pub(crate) user_name: Option<String>,
     pub(crate) ty: &'a Type,
-    /// Part of the hashed key.
+    /// The pattern, when the argument is not a plain name.
+    pub(crate) pat: Option<&'a Pat>,
+    /// The names it binds, in order: itself for a plain name.
+    pub(crate) bindings: Vec<Binding>,
+}
+
+/// A name an argument binds: the argument itself (`id: u64`), or a name
+/// in its pattern (`id` in `Path(id): Path<u64>`). Options (`ignore`,
+/// `cache`, `key`) refer to arguments by these names.
+pub(crate) struct Binding {
+    /// The name as options write it.
+    pub(crate) user: String,
+    /// The identifier the generated code uses: the user's, or a hygienic
+    /// one for `_name`.
+    pub(crate) ident: Ident,
+    /// As written, for spans.
+    pub(crate) written: Ident,
+    /// Its type, when it can be read (always, for a plain argument).
+    pub(crate) ty: Option<Type>,
+    /// The type was read through `Wrapper(p): Wrapper<T>`: checked by the expansion.
+    pub(crate) through_wrapper: bool,
+    /// Bound by a pattern: a reference to a part of the argument in `f`
+    /// and `f_refresh` (the argument itself is whole, under `Arg::name`).
+    pub(crate) in_pattern: bool,
+    /// Moved into the body by `f` and `f_refresh`: a cache borrowed from
+    /// it is cloned first. False for arguments of a reference type.
+    pub(crate) moved: bool,
+    /// Read by the key: `f_invalidate` takes it.
     pub(crate) in_key: bool,
+    /// Read by `cache = …`: every helper takes it, by reference.
+    pub(crate) cache_source: bool,
+    /// Read by the body (as far as the syntax tells).
+    pub(crate) read_by_body: bool,
 }
 
 /// The analysed function: everything code generation needs.
@@ -66,6 +89,8 @@ pub(crate) struct Func<'a> {
     pub(crate) receiver: Option<SelfArg<'a>>,
     pub(crate) args: Vec<Arg<'a>>,
     pub(crate) ret: Ret,
+    /// `Json<T>` or `Html<T>` around the stored `T`.
+    pub(crate) wrapper: Option<Wrapper>,
     /// In an `impl` block: the owner is `Self`'s type name and the body is
     /// called as `Self::f_uncached`.
     pub(crate) in_impl: bool,
@@ -90,11 +115,20 @@ impl<'a> Func<'a> {
         let options = Options::parse(kind, args, &mut errors);
         options.check(&mut errors);
         let sig = &item.sig;
-        check_signature(kind, sig, &mut errors);
+        crate::ret::check_signature(kind, sig, &mut errors);
 
-        let ignored = collect_ignored(&options, sig, &mut errors);
+        let (mut receiver, mut fn_args) = analyze_inputs(kind, sig, &mut errors);
+        let names: HashSet<String> = fn_args
+            .iter()
+            .flat_map(|a| &a.bindings)
+            .map(|b| b.user.clone())
+            .collect();
+        let ignored = collect_ignored(&options, sig, &fn_args, &mut errors);
+        let sources = names_read(&names, options.cache.as_ref(), None);
+        let body_reads = names_read(&names, None, Some(&item.block));
+
         let key = match &options.key {
-            Some(lit) => match parse_template(&lit.value()) {
+            Some(KeyOption::Template(lit)) => match parse_template(&lit.value()) {
                 Ok(pieces) => {
                     if let Err(message) = check_template_text(&pieces) {
                         errors.error_spanned_by(lit, message);
@@ -109,19 +143,49 @@ impl<'a> Func<'a> {
                     Key::Hashed
                 }
             },
-            None => Key::Hashed,
+            Some(KeyOption::Closure(syn::Expr::Closure(closure))) => Key::Closure(closure.clone()),
+            Some(KeyOption::Closure(_)) | None => Key::Hashed,
         };
-        let hashes_args = kind == Kind::Memoize && matches!(key, Key::Hashed);
-
+        // What `#[memoize]` keys on: every name but the ignored ones and
+        // those only `cache = …` reads (the body does not: they select the
+        // cache, not the value).
+        let arguments: HashSet<String> = names
+            .iter()
+            .filter(|n| !ignored.contains(*n) && (body_reads.contains(*n) || !sources.contains(*n)))
+            .cloned()
+            .collect();
+        let keyed: HashSet<String> = match &key {
+            Key::Hashed if kind == Kind::Memoize => arguments.clone(),
+            Key::Hashed => HashSet::new(),
+            Key::Template { lit, pieces } => {
+                check_template(sig, lit, pieces, &names, receiver.is_some(), &mut errors)
+            }
+            Key::Closure(closure) => crate::key::check_closure(sig, closure, &names, &mut errors),
+        };
+        for binding in fn_args.iter_mut().flat_map(|a| &mut a.bindings) {
+            binding.in_key = keyed.contains(&binding.user);
+            binding.cache_source = sources.contains(&binding.user);
+            binding.read_by_body = body_reads.contains(&binding.user);
+        }
+        if let Some(r) = &mut receiver {
+            r.in_key =
+                kind == Kind::Memoize && matches!(key, Key::Hashed) && !ignored.contains("self");
+        }
+        for arg in &fn_args {
+            check_arg(kind, &key, arg, &mut errors);
+        }
         if kind == Kind::Cached && options.key.is_none() {
-            check_cached_arguments(sig, &ignored, &mut errors);
-        }
-        let (receiver, fn_args) = analyze_inputs(kind, sig, hashes_args, &ignored, &mut errors);
-        if let Key::Template { lit, pieces } = &key {
-            check_template(sig, lit, pieces, &fn_args, &mut errors);
+            check_cached_arguments(
+                sig,
+                receiver.as_ref(),
+                &fn_args,
+                &arguments,
+                &ignored,
+                &mut errors,
+            );
         }
 
-        let ret = classify_return(&sig.output, &options, &mut errors);
+        let (ret, wrapper) = classify_return(&sig.output, &options, &mut errors);
         let in_impl = receiver.is_some()
             || options.method.is_some()
             || names_self(item, options.expressions());
@@ -133,6 +197,7 @@ impl<'a> Func<'a> {
             receiver,
             args: fn_args,
             ret,
+            wrapper,
             in_impl,
             key,
         };
@@ -164,14 +229,22 @@ impl<'a> Func<'a> {
     pub(crate) fn fn_name(&self) -> String {
         self.sig().ident.unraw().to_string()
     }
+
+    /// Every binding, in the order of the signature.
+    pub(crate) fn bindings(&self) -> impl Iterator<Item = &Binding> {
+        self.args.iter().flat_map(|a| &a.bindings)
+    }
+
+    /// The binding options call `name`.
+    pub(crate) fn binding(&self, name: &str) -> Option<&Binding> {
+        self.bindings().find(|b| b.user == name)
+    }
 }
 
-/// The receiver and the typed arguments, each checked.
+/// The receiver and the typed arguments, each with the names it binds.
 fn analyze_inputs<'a>(
     kind: Kind,
     sig: &'a Signature,
-    hashes_args: bool,
-    ignored: &HashSet<String>,
     errors: &mut Errors,
 ) -> (Option<SelfArg<'a>>, Vec<Arg<'a>>) {
     let mut receiver = None;
@@ -193,26 +266,10 @@ fn analyze_inputs<'a>(
                 receiver = Some(SelfArg {
                     receiver: r,
                     by_value,
-                    in_key: hashes_args && !ignored.contains("self"),
+                    in_key: false,
                 });
             }
             FnArg::Typed(pat_type) => {
-                let hygienic = || local(&format!("arg{i}"));
-                let (name, user_name) = match &*pat_type.pat {
-                    Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
-                        let user = p.ident.unraw().to_string();
-                        // Using a `_name` binding would trip lints in the user's crate.
-                        let name = if user.starts_with('_') {
-                            hygienic()
-                        } else {
-                            p.ident.clone()
-                        };
-                        (name, Some(user))
-                    }
-                    _ => (hygienic(), None),
-                };
-                let in_key =
-                    hashes_args && !user_name.as_ref().is_some_and(|u| ignored.contains(u));
                 if lends_mut(&pat_type.ty) {
                     errors.error_spanned_by(
                         &pat_type.ty,
@@ -221,169 +278,246 @@ fn analyze_inputs<'a>(
                             kind.name()
                         ),
                     );
-                } else if in_key && has_impl_trait(&pat_type.ty) {
-                    let hint = if let Some(user) = &user_name {
-                        format!("`ignore({user})`")
-                    } else {
-                        "`ignore(name)` (after giving it a name)".to_owned()
-                    };
-                    errors.error_spanned_by(
-                        &pat_type.ty,
-                        format_args!(
-                            "an `impl Trait` argument cannot be part of the key: give it a concrete type, or leave it out of the key with {hint}"
-                        ),
-                    );
                 }
-                fn_args.push(Arg {
-                    attrs: &pat_type.attrs,
-                    name,
-                    user_name,
-                    ty: &pat_type.ty,
-                    in_key,
-                });
+                fn_args.push(typed_arg(i, pat_type));
             }
         }
     }
-
     (receiver, fn_args)
 }
 
+fn typed_arg(i: usize, pat_type: &syn::PatType) -> Arg<'_> {
+    let ty = &*pat_type.ty;
+    let moved = !matches!(ty, Type::Reference(_));
+    let hygienic = |suffix: &str| local(&format!("arg{i}{suffix}"));
+    let binding = |user: String, ident: Ident, written: &Ident, ty: Option<Type>| Binding {
+        user,
+        ident,
+        written: written.clone(),
+        ty,
+        through_wrapper: false,
+        in_pattern: false,
+        moved,
+        in_key: false,
+        cache_source: false,
+        read_by_body: false,
+    };
+    match &*pat_type.pat {
+        Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
+            let user = p.ident.unraw().to_string();
+            // Using a `_name` binding would trip lints in the user's crate.
+            let name = if user.starts_with('_') {
+                hygienic("")
+            } else {
+                p.ident.clone()
+            };
+            let bindings = vec![binding(user, name.clone(), &p.ident, Some(ty.clone()))];
+            Arg {
+                attrs: &pat_type.attrs,
+                name,
+                ty,
+                pat: None,
+                bindings,
+            }
+        }
+        pat => {
+            let bindings = bindings(pat, ty)
+                .into_iter()
+                .enumerate()
+                .map(
+                    |(
+                        j,
+                        PatBinding {
+                            ident,
+                            ty,
+                            through_wrapper,
+                        },
+                    )| {
+                        let user = ident.unraw().to_string();
+                        let name = if user.starts_with('_') {
+                            hygienic(&format!("_{j}"))
+                        } else {
+                            ident.clone()
+                        };
+                        Binding {
+                            through_wrapper,
+                            in_pattern: true,
+                            ..binding(user, name, &ident, ty)
+                        }
+                    },
+                )
+                .collect();
+            Arg {
+                attrs: &pat_type.attrs,
+                name: hygienic(""),
+                ty,
+                pat: Some(pat),
+                bindings,
+            }
+        }
+    }
+}
+
+/// The checks of one argument that need to know what is in the key.
+fn check_arg(kind: Kind, key: &Key, arg: &Arg<'_>, errors: &mut Errors) {
+    for binding in &arg.bindings {
+        if binding.ty.is_some() || !(binding.in_key || binding.cache_source) {
+            continue;
+        }
+        let (Some(pat), name) = (arg.pat, &binding.user) else {
+            continue;
+        };
+        let pattern = pat.to_token_stream();
+        let ty = arg.ty.to_token_stream();
+        let why = if binding.in_key {
+            format!("`{name}` is part of the key, so the generated `_invalidate` takes it")
+        } else {
+            format!("`cache = …` reads `{name}`, so the generated helpers take it")
+        };
+        let fix = if binding.in_key && matches!(key, Key::Hashed) {
+            format!(", or leave `{name}` out of the key with `ignore({name})`")
+        } else {
+            String::new()
+        };
+        errors.error_spanned_by(
+            &binding.written,
+            format_args!(
+                "{why}, with its type, but #[{}] cannot read the type of `{name}` from `{pattern}: {ty}`: it reads names, tuples `(a, b): (u64, String)` and one-field wrappers `Path(id): Path<u64>` (as axum's extractors). Bind the argument to a name, as in `Query(params): Query<Params>`{fix}",
+                kind.name()
+            ),
+        );
+    }
+    let in_key = arg.bindings.iter().any(|b| b.in_key);
+    if in_key && matches!(key, Key::Hashed) && has_impl_trait(arg.ty) {
+        let hint = match &arg.bindings[..] {
+            [b] if arg.pat.is_none() => format!("`ignore({})`", b.user),
+            _ => "`ignore(name)` (after giving it a name)".to_owned(),
+        };
+        errors.error_spanned_by(
+            arg.ty,
+            format_args!(
+                "an `impl Trait` argument cannot be part of the key: give it a concrete type, or leave it out of the key with {hint}"
+            ),
+        );
+    }
+}
+
 /// `#[cached]` keeps one entry whatever the arguments, so without a `key`
-/// every argument must be in `ignore(…)`: otherwise the first call's value
-/// would be returned for every other argument list. A `self` receiver is an
-/// argument like the others (`ignore(self)`: one entry shared by every
-/// value of `Self`); a `_` argument cannot change the result and needs no
-/// listing.
-fn check_cached_arguments(sig: &Signature, ignored: &HashSet<String>, errors: &mut Errors) {
-    // The arguments left (for the span), their names, and every named
-    // argument (for the `ignore(…)` to suggest).
+/// every name the arguments bind must be in `ignore(…)` (or read only by
+/// `cache = …`): otherwise the first call's value would be returned for
+/// every other argument list. A `self` receiver is an argument like the
+/// others (`ignore(self)`: one entry shared by every value of `Self`); a
+/// `_` argument cannot change the result and needs no listing.
+fn check_cached_arguments(
+    sig: &Signature,
+    receiver: Option<&SelfArg<'_>>,
+    args: &[Arg<'_>],
+    arguments: &HashSet<String>,
+    ignored: &HashSet<String>,
+    errors: &mut Errors,
+) {
+    // The arguments left (for the span), their names, and every name (for
+    // the `ignore(…)` to suggest).
     let mut keyed = TokenStream::new();
     let mut left = Vec::new();
     let mut named = Vec::new();
-    let mut patterns = false;
-    for input in &sig.inputs {
-        let name = match input {
-            FnArg::Receiver(_) => Some("self".to_owned()),
-            FnArg::Typed(t) => match &*t.pat {
-                Pat::Wild(_) => continue,
-                Pat::Ident(p) => Some(p.ident.unraw().to_string()),
-                _ => None,
-            },
-        };
-        named.extend(name.clone());
-        match name {
-            Some(name) if ignored.contains(&name) => continue,
-            Some(name) => left.push(format!("`{name}`")),
-            None => patterns = true,
+    let mut inputs = sig.inputs.iter();
+    if let Some(r) = receiver {
+        inputs.next();
+        named.push("self".to_owned());
+        if !ignored.contains("self") {
+            left.push("`self`".to_owned());
+            r.receiver.to_tokens(&mut keyed);
         }
-        input.to_tokens(&mut keyed);
+    }
+    for (arg, input) in args.iter().zip(inputs) {
+        let mut counts = false;
+        for binding in &arg.bindings {
+            named.push(binding.user.clone());
+            if arguments.contains(&binding.user) {
+                left.push(format!("`{}`", binding.user));
+                counts = true;
+            }
+        }
+        if counts {
+            input.to_tokens(&mut keyed);
+        }
     }
     if keyed.is_empty() {
         return;
     }
     let fn_name = sig.ident.unraw();
-    let whatever = if left.is_empty() {
-        "its arguments".to_owned()
-    } else {
-        left.join(", ")
-    };
-    let mut ignore = if named.is_empty() {
-        "`ignore(…)`".to_owned()
-    } else {
-        format!("`ignore({})`", named.join(", "))
-    };
-    if patterns {
-        ignore.push_str(" after naming the pattern arguments");
-    }
+    let ignore = format!("`ignore({})`", named.join(", "));
     errors.error_spanned_by(
         keyed,
         format_args!(
-            "#[cached] keeps one entry for `{fn_name}` whatever {whatever}: every call would return the first call's result. Use #[memoize] for one entry per argument list, add `key = \"…\"` naming the arguments that select the entry, or, if the arguments cannot change the result, {ignore}"
+            "#[cached] keeps one entry for `{fn_name}` whatever {}: every call would return the first call's result. Use #[memoize] for one entry per argument list, add `key = \"…\"` naming the arguments that select the entry, or, if the arguments cannot change the result, {ignore}",
+            left.join(", ")
         ),
     );
 }
 
-/// Every placeholder of a key template must name an argument.
+/// Every placeholder of a key template must name an argument (or `self`,
+/// in a method). Returns the names it reads.
 fn check_template(
     sig: &Signature,
     lit: &LitStr,
     pieces: &[Piece],
-    args: &[Arg<'_>],
+    names: &HashSet<String>,
+    has_self: bool,
     errors: &mut Errors,
-) {
-    let names: Vec<String> = args.iter().filter_map(|a| a.user_name.clone()).collect();
+) -> HashSet<String> {
+    let mut read = HashSet::new();
     for piece in pieces {
-        if let Piece::Arg(name) = piece {
-            if !names.contains(name) {
-                errors.error_spanned_by(
-                    lit,
-                    format_args!(
-                        "unknown placeholder `{{{name}}}` in the key template: {}",
-                        describe_args(sig, &names)
-                    ),
-                );
-            }
-        }
-    }
-}
-
-/// Rejects function shapes the cache cannot wrap.
-fn check_signature(kind: Kind, sig: &Signature, errors: &mut Errors) {
-    let name = kind.name();
-    if let Some(token) = &sig.constness {
-        errors.error_spanned_by(
-            token,
-            format_args!("#[{name}] cannot be used on a `const fn`: the cache is read at run time"),
-        );
-    }
-    if let Some(token) = &sig.unsafety {
-        errors.error_spanned_by(
-            token,
-            format_args!(
-                "#[{name}] does not support `unsafe fn`: memoize a safe function that wraps it"
-            ),
-        );
-    }
-    if let Some(abi) = &sig.abi {
-        errors.error_spanned_by(
-            abi,
-            format_args!("#[{name}] does not support `extern` functions: memoize a Rust function and call it from this one"),
-        );
-    }
-    if let Some(variadic) = &sig.variadic {
-        errors.error_spanned_by(
-            variadic,
-            format_args!("#[{name}] does not support variadic functions"),
-        );
-    }
-    if let ReturnType::Type(_, ty) = &sig.output {
-        if has_impl_trait(ty) {
+        let Piece::Arg(placeholder) = piece else {
+            continue;
+        };
+        let root = &placeholder.root;
+        if names.contains(root) {
+            read.insert(root.clone());
+        } else if root == "self" && !has_self {
             errors.error_spanned_by(
-                ty,
-                format_args!("a #[{name}] function must return a concrete type: its value is stored in the cache"),
+                lit,
+                format_args!(
+                    "`{}` in the key template: `{}` has no `self` receiver",
+                    placeholder.source,
+                    sig.ident.unraw()
+                ),
+            );
+        } else if root != "self" {
+            errors.error_spanned_by(
+                lit,
+                format_args!(
+                    "unknown placeholder `{}` in the key template: {}",
+                    placeholder.source,
+                    describe_args(sig, names)
+                ),
             );
         }
     }
+    read
 }
 
 /// The names in `ignore(…)`, each checked to be an argument.
-fn collect_ignored(options: &Options, sig: &Signature, errors: &mut Errors) -> HashSet<String> {
+fn collect_ignored(
+    options: &Options,
+    sig: &Signature,
+    args: &[Arg<'_>],
+    errors: &mut Errors,
+) -> HashSet<String> {
     let mut ignored = HashSet::new();
     let Some((_, names)) = &options.ignore else {
         return ignored;
     };
-    let mut arg_names = Vec::new();
-    let mut has_self = false;
-    for input in &sig.inputs {
-        match input {
-            FnArg::Receiver(_) => has_self = true,
-            FnArg::Typed(t) => {
-                if let Pat::Ident(p) = &*t.pat {
-                    arg_names.push(p.ident.unraw().to_string());
-                }
-            }
-        }
-    }
+    let has_self = sig
+        .inputs
+        .iter()
+        .any(|input| matches!(input, FnArg::Receiver(_)));
+    let arg_names: HashSet<String> = args
+        .iter()
+        .flat_map(|a| &a.bindings)
+        .map(|b| b.user.clone())
+        .collect();
     for name in names {
         let text = name.to_string();
         if text == "self" && !has_self {
@@ -400,55 +534,27 @@ fn collect_ignored(options: &Options, sig: &Signature, errors: &mut Errors) -> H
     ignored
 }
 
-fn describe_args(sig: &Signature, names: &[String]) -> String {
+/// What a name in an option may be: the names the arguments bind, in the
+/// order of the signature.
+pub(crate) fn describe_args(sig: &Signature, names: &HashSet<String>) -> String {
     let fn_name = sig.ident.unraw();
-    if names.is_empty() {
+    let mut ordered = Vec::new();
+    for input in &sig.inputs {
+        if let FnArg::Typed(t) = input {
+            for binding in bindings(&t.pat, &t.ty) {
+                let name = binding.ident.unraw().to_string();
+                if names.contains(&name) {
+                    ordered.push(format!("`{name}`"));
+                }
+            }
+        }
+    }
+    if ordered.is_empty() {
         format!("`{fn_name}` has no named arguments")
     } else {
-        let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
         format!(
             "it must name an argument of `{fn_name}`: {}",
-            list.join(", ")
+            ordered.join(", ")
         )
-    }
-}
-
-/// `Result<…>` and `Option<…>` by their last path segment, or as forced by
-/// the `result` / `option` options (for aliases).
-fn classify_return(output: &ReturnType, options: &Options, errors: &mut Errors) -> Ret {
-    let last_segment = match output {
-        ReturnType::Type(_, ty) => {
-            let mut ty = &**ty;
-            while let Type::Paren(p) = ty {
-                ty = &p.elem;
-            }
-            match ty {
-                Type::Path(p) if p.qself.is_none() => {
-                    p.path.segments.last().map(|s| s.ident.to_string())
-                }
-                _ => None,
-            }
-        }
-        ReturnType::Default => None,
-    };
-    let is_option = options.option.is_some()
-        || (options.result.is_none() && last_segment.as_deref() == Some("Option"));
-    let ret = if options.result.is_some() || last_segment.as_deref() == Some("Result") {
-        Ret::Result
-    } else if is_option {
-        Ret::Option
-    } else {
-        Ret::Plain
-    };
-    match (&options.cache_none, ret) {
-        (Some(_), Ret::Option) => Ret::Plain,
-        (Some(flag), _) => {
-            errors.error_spanned_by(
-                flag,
-                "`cache_none` applies to functions returning `Option` (add `option` if the return type is an alias of `Option`)",
-            );
-            ret
-        }
-        (None, ret) => ret,
     }
 }

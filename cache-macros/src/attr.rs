@@ -66,6 +66,15 @@ impl Errors {
     }
 }
 
+/// The `key` option.
+pub(crate) enum KeyOption {
+    /// `key = "user:{id}"`: a readable key template.
+    Template(LitStr),
+    /// `key = |id, q| (id, q.page)`: a closure whose parameters name the
+    /// arguments it reads (always an `Expr::Closure`).
+    Closure(Expr),
+}
+
 /// A flag option such as `result`, with where it was written.
 pub(crate) type Flag = Option<Ident>;
 
@@ -76,8 +85,8 @@ pub(crate) struct Options {
     pub(crate) timeout: Option<Expr>,
     /// `cache = <expr>`: the cache to use; `None` = `cache_core::global()`.
     pub(crate) cache: Option<Expr>,
-    /// `key = "…{arg}…"`: a readable key template.
-    pub(crate) key: Option<LitStr>,
+    /// `key = "…{arg}…"` or `key = |arg| …`: what identifies an entry.
+    pub(crate) key: Option<KeyOption>,
     /// `ignore(a, b)`: arguments left out of the key (`self` included).
     pub(crate) ignore: Option<(Ident, Vec<Ident>)>,
     /// `unless = <expr>`: a `bool` expression over the arguments, evaluated
@@ -227,6 +236,10 @@ impl Options {
         ]
         .into_iter()
         .flatten()
+        .chain(match &self.key {
+            Some(KeyOption::Closure(closure)) => Some(closure),
+            _ => None,
+        })
     }
 
     /// Checks the options against each other (not against the function).
@@ -237,11 +250,16 @@ impl Options {
                 "`result` and `option` cannot be combined: a function returns one or the other",
             );
         }
-        if let (Some(_), Some((ignore, _))) = (&self.key, &self.ignore) {
-            errors.error_spanned_by(
+        match (&self.key, &self.ignore) {
+            (Some(KeyOption::Template(_)), Some((ignore, _))) => errors.error_spanned_by(
                 ignore,
                 "`ignore` has no effect with `key = \"…\"`: the template alone decides what is in the key",
-            );
+            ),
+            (Some(KeyOption::Closure(_)), Some((ignore, _))) => errors.error_spanned_by(
+                ignore,
+                "`ignore` has no effect with `key = |…| …`: the closure's parameters alone decide what is in the key",
+            ),
+            _ => {}
         }
     }
 }
@@ -366,23 +384,31 @@ fn parse_count(
     }
 }
 
+/// `key = "template"` or `key = |arg, …| expr`.
 fn parse_key(
     meta: &ParseNestedMeta<'_>,
     name: &Ident,
     errors: &mut Errors,
-) -> syn::Result<Option<LitStr>> {
+) -> syn::Result<Option<KeyOption>> {
     let expr: Expr = value(meta, name, "key = \"user:{user_id}\"")?.parse()?;
-    if let Expr::Lit(syn::ExprLit {
-        lit: Lit::Str(s), ..
-    }) = expr
+    let mut inner = &expr;
+    while let Expr::Paren(syn::ExprParen { expr, .. }) | Expr::Group(syn::ExprGroup { expr, .. }) =
+        inner
     {
-        Ok(Some(s))
-    } else {
-        errors.error_spanned_by(
-            &expr,
-            "`key` expects a string literal template, e.g. `key = \"user:{user_id}\"`",
-        );
-        Ok(None)
+        inner = expr;
+    }
+    match inner {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Ok(Some(KeyOption::Template(s.clone()))),
+        Expr::Closure(_) => Ok(Some(KeyOption::Closure(inner.clone()))),
+        _ => {
+            errors.error_spanned_by(
+                &expr,
+                "`key` expects a string literal template, e.g. `key = \"user:{user_id}\"`, or a closure whose parameters name the arguments it reads, e.g. `key = |user_id, query| (user_id, query.page)`",
+            );
+            Ok(None)
+        }
     }
 }
 
@@ -435,195 +461,9 @@ fn parse_ignore(meta: &ParseNestedMeta<'_>, name: &Ident) -> syn::Result<Vec<Ide
     Ok(names.into_iter().collect())
 }
 
-/// One piece of a `key = "…"` template.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Piece {
-    /// Literal text.
-    Text(String),
-    /// `{name}`: an argument rendered with `Display`.
-    Arg(String),
-}
-
-/// Splits a key template into text and `{arg}` placeholders (`{{` and `}}`
-/// are literal braces). The error says what is wrong with the template.
-pub(crate) fn parse_template(template: &str) -> Result<Vec<Piece>, String> {
-    let mut pieces = Vec::new();
-    let mut text = String::new();
-    let mut chars = template.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '{' if chars.peek() == Some(&'{') => {
-                chars.next();
-                text.push('{');
-            }
-            '}' if chars.peek() == Some(&'}') => {
-                chars.next();
-                text.push('}');
-            }
-            '{' => {
-                let mut name = String::new();
-                loop {
-                    match chars.next() {
-                        Some('}') => break,
-                        Some(c) => name.push(c),
-                        None => {
-                            return Err(format!(
-                                "unclosed `{{{name}` in the key template (write `{{{{` for a literal brace)"
-                            ))
-                        }
-                    }
-                }
-                let trimmed = name.trim();
-                if syn::parse_str::<Ident>(trimmed).is_err() {
-                    return Err(format!(
-                        "`{{{name}}}` in the key template must name an argument, e.g. `{{user_id}}` (write `{{{{` for a literal brace)"
-                    ));
-                }
-                if !text.is_empty() {
-                    pieces.push(Piece::Text(std::mem::take(&mut text)));
-                }
-                pieces.push(Piece::Arg(trimmed.to_owned()));
-            }
-            '}' => {
-                return Err(
-                    "unmatched `}` in the key template (write `}}` for a literal brace)".to_owned(),
-                )
-            }
-            c => text.push(c),
-        }
-    }
-    if !text.is_empty() {
-        pieces.push(Piece::Text(text));
-    }
-    Ok(pieces)
-}
-
-/// Whether a substituted value may hold `c` as is. cache-core's
-/// `template.rs` writes these characters of a value unchanged and every
-/// other byte as `%XX`; any other character is a *separator*, which a
-/// written value never holds.
-fn is_plain(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')
-}
-
-/// Checks a template's text against the two rules that let a key be read
-/// back into its values, so that distinct values, or two templates of one
-/// function, cannot give one key by surprise: a separator on each side of
-/// every placeholder, and no `%` (the escape character) in the text.
-pub(crate) fn check_template_text(pieces: &[Piece]) -> Result<(), String> {
-    let shown = |piece: &Piece| match piece {
-        Piece::Text(text) => text.replace('{', "{{").replace('}', "}}"),
-        Piece::Arg(name) => format!("{{{name}}}"),
-    };
-    for (i, piece) in pieces.iter().enumerate() {
-        match piece {
-            Piece::Text(text) if text.contains('%') => {
-                return Err(format!(
-                    "`%` cannot appear in a key template's text (`{}`): it starts the escapes of substituted values (a `:` in a value is written `%3A`), and a `%` in the text could read as one",
-                    shown(piece)
-                ));
-            }
-            Piece::Text(_) => {}
-            Piece::Arg(name) => {
-                let before = i.checked_sub(1).and_then(|j| pieces.get(j));
-                let after = pieces.get(i + 1);
-                let joined = |piece: Option<&Piece>, last: bool| match piece {
-                    None => false,
-                    Some(Piece::Arg(_)) => true,
-                    Some(Piece::Text(text)) => {
-                        let c = if last {
-                            text.chars().last()
-                        } else {
-                            text.chars().next()
-                        };
-                        c.is_some_and(is_plain)
-                    }
-                };
-                let neighbour = if joined(before, true) {
-                    before.map(|p| format!("`{}{{{name}}}`", shown(p)))
-                } else if joined(after, false) {
-                    after.map(|p| format!("`{{{name}}}{}`", shown(p)))
-                } else {
-                    None
-                };
-                if let Some(neighbour) = neighbour {
-                    return Err(format!(
-                        "{neighbour} in the key template: put a separator between a placeholder and its neighbours, as in `user:{{id}}` or `{{a}}/{{b}}`; a separator is any character but an ASCII letter, digit, `-`, `.`, `_` or `~`, which substituted values never hold, so that a value cannot be read as part of its neighbour"
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn template_splits_text_and_arguments() {
-        assert_eq!(
-            parse_template("user:{user_id}/{ lang }").unwrap(),
-            vec![
-                Piece::Text("user:".into()),
-                Piece::Arg("user_id".into()),
-                Piece::Text("/".into()),
-                Piece::Arg("lang".into()),
-            ]
-        );
-    }
-
-    #[test]
-    fn template_doubled_braces_are_literal() {
-        assert_eq!(
-            parse_template("{{x}}").unwrap(),
-            vec![Piece::Text("{x}".into())]
-        );
-    }
-
-    #[test]
-    fn template_rejects_malformed_placeholders() {
-        assert!(parse_template("{").is_err());
-        assert!(parse_template("}").is_err());
-        assert!(parse_template("{}").is_err());
-        assert!(parse_template("{a b}").is_err());
-        assert!(parse_template("{0}").is_err());
-    }
-
-    fn text_rule(template: &str) -> Result<(), String> {
-        check_template_text(&parse_template(template).unwrap())
-    }
-
-    #[test]
-    fn template_placeholders_need_separators() {
-        for ok in [
-            "user:{id}",
-            "{a}/{b}",
-            "{id}",
-            "lang={lang};v2",
-            "page:{{{slug}}}",
-            "{a} {b}",
-            "é{a}é",
-            "home",
-            "",
-        ] {
-            assert_eq!(text_rule(ok), Ok(()), "{ok}");
-        }
-        for bad in ["{a}{b}", "user-{id}", "v{n}", "{id}x", "{a}_{b}", "{a}.{b}"] {
-            assert!(text_rule(bad).is_err(), "{bad}");
-        }
-        assert!(text_rule("{a}{b}").unwrap_err().starts_with("`{a}{b}`"));
-        assert!(text_rule("user-{id}")
-            .unwrap_err()
-            .starts_with("`user-{id}`"));
-    }
-
-    #[test]
-    fn template_text_cannot_hold_the_escape_character() {
-        assert!(text_rule("100%:{x}").unwrap_err().contains("`%`"));
-        assert!(text_rule("a%3A:{x}").is_err());
-    }
 
     #[test]
     fn options_report_every_problem_at_once() {

@@ -5,11 +5,13 @@
 //!
 //! - `f_uncached(args…) -> R { body }`: the user's body, untouched, so
 //!   `return`, `?` and `.await` inside it mean what they meant;
-//! - `f(args…) -> R`: builds the key from references to the arguments,
-//!   looks it up, and on a miss moves the arguments into a closure that
-//!   calls `f_uncached` (through `::cache_core::__private`, or the
+//! - `f(args…) -> R`: borrows the names argument patterns bind, builds
+//!   the key from references to the arguments, evaluates `cache = …`,
+//!   looks the key up, and on a miss moves the arguments into a closure
+//!   that calls `f_uncached` (through `::cache_core::__private`, or the
 //!   `__private` of the `crate = path` option);
-//! - `f_invalidate(key args…)`, `f_invalidate_all()`, `f_refresh(args…)`.
+//! - `f_invalidate(key args…)`, `f_invalidate_all()`, `f_refresh(args…)`:
+//!   the helpers also take the arguments `cache = …` reads (`helpers.rs`).
 //!
 //! Everything is named by absolute path, and the locals the expansion
 //! introduces have mixed-site hygiene, so they can neither shadow nor be
@@ -20,18 +22,21 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::ext::IdentExt as _;
 use syn::{Expr, ExprLit, Ident, ItemFn, Lit, LitStr, Receiver, ReturnType, Signature};
 
-use crate::analyze::{local, Arg, Func, Key, Ret, SelfArg};
-use crate::attr::{Kind, Piece};
+use crate::analyze::{local, Arg, Func};
+use crate::attr::Kind;
 use crate::helpers::expect_to_allow;
+use crate::key::Site;
+use crate::ret::{is_named, stored_type, Ret};
 use crate::walk::uses_self_value;
 
-/// Whether a generated function moves `self` into the body (the cached
-/// function's own call) or only borrows it (invalidate, key building).
+/// Whether a generated function moves its arguments (and `self`) into the
+/// body (the cached function's own call, `f_refresh`) or only borrows them
+/// (invalidate, key building).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SelfUse {
-    /// `self` moves into the body: a cache borrowed from it is cloned first.
+    /// The arguments move into the body: a cache borrowed from one is cloned first.
     Moved,
-    /// `self` is only borrowed.
+    /// The arguments are only borrowed.
     Borrowed,
 }
 
@@ -121,9 +126,9 @@ impl Func<'_> {
     }
 
     /// `let cache = …; let memo = …;`: what every generated function starts with.
-    /// With [`SelfUse::Moved`] the function moves `self` into the body, so
-    /// a cache borrowed from `self` is cloned first (a reference count
-    /// increment).
+    /// With [`SelfUse::Moved`] the function moves its arguments into the
+    /// body, so a cache borrowed from `self` or from an argument that is
+    /// not a reference is cloned first (a reference count increment).
     pub(crate) fn prelude(&self, self_use: SelfUse) -> TokenStream {
         let moves_self = self_use == SelfUse::Moved;
         let cache = local("cache");
@@ -169,16 +174,20 @@ impl Func<'_> {
             |t| quote!(::core::option::Option::Some(#t)),
         );
         let cloned = local("cloned");
-        let clone = match (&self.options.cache, &self.receiver) {
-            (Some(expr), Some(r))
-                if moves_self && r.receiver.reference.is_none() && uses_self_value(expr) =>
-            {
-                quote! {
+        let borrows_moved = self.options.cache.as_ref().is_some_and(|expr| {
+            let from_self = self
+                .receiver
+                .as_ref()
+                .is_some_and(|r| r.receiver.reference.is_none() && uses_self_value(expr));
+            from_self || self.bindings().any(|b| b.cache_source && b.moved)
+        });
+        let clone = if moves_self && borrows_moved {
+            quote! {
                 let #cloned: #private::Cache = ::core::clone::Clone::clone(#cache);
                 let #cache = &#cloned;
-                }
             }
-            _ => TokenStream::new(),
+        } else {
+            TokenStream::new()
         };
         let cache_ref = self.options.cache.as_ref().map_or_else(
             || quote!(&(#cache_expr)),
@@ -198,129 +207,6 @@ impl Func<'_> {
                 timeout: #timeout,
             };
         }
-    }
-
-    /// The receiver as a `&Self` expression, for the key. `in_helper`: in
-    /// `_invalidate`, whose receiver is always `&self`.
-    pub(crate) fn self_ref(receiver: &SelfArg<'_>, in_helper: bool) -> TokenStream {
-        let self_token = receiver.receiver.self_token;
-        if in_helper || receiver.receiver.reference.is_some() {
-            quote!(#self_token)
-        } else if receiver.by_value {
-            quote!(&#self_token)
-        } else {
-            quote!(&*#self_token)
-        }
-    }
-
-    /// The key arguments (`KeyArgs`) of one call.
-    pub(crate) fn key_expr(&self, in_helper: bool) -> TokenStream {
-        let (types, consts) = self.type_and_const_params();
-        match &self.key {
-            Key::Hashed => {
-                let mut elems = Vec::new();
-                if let Some(r) = self.receiver.as_ref().filter(|r| r.in_key) {
-                    elems.push(Self::self_ref(r, in_helper));
-                }
-                for arg in self.args.iter().filter(|a| a.in_key) {
-                    let name = &arg.name;
-                    elems.push(quote!(&#name));
-                }
-                for t in &types {
-                    elems.push(quote!(::core::any::type_name::<#t>()));
-                }
-                for c in &consts {
-                    elems.push(quote!(#c));
-                }
-                // Spanned on the argument list: if an argument is not
-                // `Serialize`, the uses of the key point there too.
-                let span = self.sig().paren_token.span.join();
-                let private = self.private_at(span);
-                quote_spanned!(span=> #private::Hashed(&(#(#elems,)*)))
-            }
-            Key::Template { lit, pieces } => {
-                // `text[0] values[0] text[1] … text[n]`: the runtime writes
-                // the text as is and escapes the values.
-                let mut text = vec![String::new()];
-                let mut values = Vec::new();
-                let private = self.private_at(lit.span());
-                let value = |tokens: TokenStream| quote_spanned!(lit.span()=> #private::template_value(&#tokens));
-                for piece in pieces {
-                    match piece {
-                        Piece::Text(t) => push_text(&mut text, t),
-                        Piece::Arg(name) => {
-                            // Checked in `check_template`: some argument has this name.
-                            if let Some(arg) = self
-                                .args
-                                .iter()
-                                .find(|a| a.user_name.as_deref() == Some(name.as_str()))
-                            {
-                                // Resolved as the argument, reported on the template.
-                                let mut ident = arg.name.clone();
-                                ident.set_span(ident.span().located_at(lit.span()));
-                                values.push(value(ident.into_token_stream()));
-                                text.push(String::new());
-                            }
-                        }
-                    }
-                }
-                // Generic functions: one entry per instantiation, `<T,U,N>`.
-                let generic = types
-                    .iter()
-                    .map(|t| quote!(::core::any::type_name::<#t>()))
-                    .chain(consts.iter().map(ToTokens::to_token_stream))
-                    .collect::<Vec<_>>();
-                let generic_count = generic.len();
-                for (i, g) in generic.into_iter().enumerate() {
-                    push_text(&mut text, if i == 0 { "<" } else { "," });
-                    values.push(value(g));
-                    text.push(String::new());
-                }
-                if generic_count > 0 {
-                    push_text(&mut text, ">");
-                }
-                let text = text.iter().map(|t| LitStr::new(t, lit.span()));
-                quote!(#private::Template {
-                    text: &[#(#text),*],
-                    values: &[#(#values),*],
-                })
-            }
-        }
-    }
-
-    /// Spanned checks that the key arguments are serializable, so the
-    /// error points at the argument, with a note on `ignore(…)`.
-    pub(crate) fn assertions(&self) -> TokenStream {
-        if !matches!(self.key, Key::Hashed) {
-            return TokenStream::new();
-        }
-        let mut checks = TokenStream::new();
-        if let Some(r) = self.receiver.as_ref().filter(|r| r.in_key) {
-            let self_ref = Self::self_ref(r, false);
-            let span = r.receiver.self_token.span;
-            let private = self.private_at(span);
-            checks.extend(quote_spanned! {span=>
-                #private::assert_key_self(#self_ref);
-            });
-        }
-        for arg in self.args.iter().filter(|a| a.in_key) {
-            let name = &arg.name;
-            let private = self.private_at(name.span());
-            checks.extend(quote_spanned! {name.span()=>
-                #private::assert_key_arg(&#name);
-            });
-        }
-        checks
-    }
-
-    /// `&key`, spanned like the key.
-    pub(crate) fn key_ref(&self, in_helper: bool) -> TokenStream {
-        let key = self.key_expr(in_helper);
-        let span = match self.key {
-            Key::Hashed => self.sig().paren_token.span.join(),
-            Key::Template { ref lit, .. } => lit.span(),
-        };
-        quote_spanned!(span=> &#key)
     }
 
     /// Where errors about the stored value point: the return type.
@@ -411,7 +297,8 @@ impl Func<'_> {
     }
 
     /// The closure handed to the runtime: runs the body and maps its value
-    /// to `Result<stored value, _>`. It owns the arguments.
+    /// to `Result<stored value, _>` (taking the `T` out of a `Json<T>`).
+    /// It owns the arguments.
     ///
     /// The stored type is inferred from this closure, so it is spanned on
     /// the return type: that is where the compiler points when the type
@@ -419,43 +306,99 @@ impl Func<'_> {
     pub(crate) fn body_closure(&self) -> TokenStream {
         let call = self.call_uncached();
         let span = self.value_span();
-        let ok =
-            quote_spanned!(span=> ::core::result::Result::Ok::<_, ::core::convert::Infallible>);
+        if self.ret == Ret::Result && self.wrapper.is_none() {
+            return quote_spanned!(span=> move || #call);
+        }
+        let out = if self.is_async() {
+            quote_spanned!(span=> #call.await)
+        } else {
+            call
+        };
+        let ok = quote_spanned!(span=> ::core::result::Result::Ok);
+        let err = quote_spanned!(span=> ::core::result::Result::Err);
         let private = self.private_at(span);
         let not_cached = quote_spanned!(span=> #private::NotCached);
-        match (self.is_async(), self.ret) {
-            (_, Ret::Result) => quote_spanned!(span=> move || #call),
-            (false, Ret::Plain) => quote_spanned!(span=> move || #ok(#call)),
-            (false, Ret::Option) => {
-                quote_spanned!(span=> move || ::core::option::Option::ok_or(#call, #not_cached))
+        let (wrapped, error) = (local("wrapped"), local("error"));
+        let mapped = match (self.ret, self.wrapper.is_some()) {
+            (Ret::Plain, false) => {
+                quote_spanned!(span=> #ok::<_, ::core::convert::Infallible>(#out))
             }
-            (true, Ret::Plain) => quote_spanned!(span=> move || async move { #ok(#call.await) }),
-            (true, Ret::Option) => quote_spanned!(span=>
-                move || async move { ::core::option::Option::ok_or(#call.await, #not_cached) }
-            ),
+            (Ret::Plain, true) => {
+                quote_spanned!(span=> #ok::<_, ::core::convert::Infallible>(#out.0))
+            }
+            (Ret::Option, false) => {
+                quote_spanned!(span=> ::core::option::Option::ok_or(#out, #not_cached))
+            }
+            (Ret::Option, true) => quote_spanned! {span=>
+                match #out {
+                    ::core::option::Option::Some(#wrapped) => #ok(#wrapped.0),
+                    ::core::option::Option::None => #err(#not_cached),
+                }
+            },
+            (Ret::Result, _) => quote_spanned! {span=>
+                match #out {
+                    #ok(#wrapped) => #ok(#wrapped.0),
+                    #err(#error) => #err(#error),
+                }
+            },
+        };
+        if self.is_async() {
+            quote_spanned!(span=> move || async move { #mapped })
+        } else {
+            quote_spanned!(span=> move || #mapped)
         }
     }
 
-    /// Maps the runtime's `Result<stored value, _>` back to the return type.
+    /// Maps the runtime's `Result<stored value, _>` back to the return
+    /// type (putting a `Json<T>`'s `T` back in its `Json`).
     pub(crate) fn unwrap_result(&self, result: &Ident) -> TokenStream {
         let value = local("value");
         let never = local("never");
+        let error = local("error");
         let private = self.private();
-        match self.ret {
-            Ret::Result => quote!(#result),
-            Ret::Plain => quote! {
+        let returned = match &self.wrapper {
+            Some(wrapper) => {
+                let path = &wrapper.path;
+                quote!(#path(#value))
+            }
+            None => value.to_token_stream(),
+        };
+        match (self.ret, self.wrapper.is_some()) {
+            (Ret::Result, false) => quote!(#result),
+            (Ret::Result, true) => quote! {
                 match #result {
-                    ::core::result::Result::Ok(#value) => #value,
+                    ::core::result::Result::Ok(#value) => ::core::result::Result::Ok(#returned),
+                    ::core::result::Result::Err(#error) => ::core::result::Result::Err(#error),
+                }
+            },
+            (Ret::Plain, _) => quote! {
+                match #result {
+                    ::core::result::Result::Ok(#value) => #returned,
                     ::core::result::Result::Err(#never) => match #never {},
                 }
             },
-            Ret::Option => quote! {
+            (Ret::Option, _) => quote! {
                 match #result {
-                    ::core::result::Result::Ok(#value) => ::core::option::Option::Some(#value),
+                    ::core::result::Result::Ok(#value) => ::core::option::Option::Some(#returned),
                     ::core::result::Result::Err(#private::NotCached) => ::core::option::Option::None,
                 }
             },
         }
+    }
+
+    /// A check, spanned on the return type, that a type named `Response`
+    /// can be stored: an HTTP response cannot, and the message says what
+    /// to do instead. (A value type of that name passes.)
+    fn response_check(&self) -> TokenStream {
+        let Some(ty) = stored_type(&self.sig().output, self.ret) else {
+            return TokenStream::new();
+        };
+        if !is_named(ty, "Response") {
+            return TokenStream::new();
+        }
+        let span = self.value_span();
+        let private = self.private_at(span);
+        quote_spanned!(span=> #private::assert_response_value::<#ty>();)
     }
 
     /// The signature of `f` and `f_refresh`: the user's, with patterns
@@ -503,7 +446,9 @@ impl Func<'_> {
         let vis = &self.item.vis;
         let prelude = self.prelude(SelfUse::Moved);
         let assertions = self.assertions();
-        let key = self.key_ref(false);
+        let response = self.response_check();
+        let destructure = self.destructure();
+        let key = self.key_ref(Site::Call);
         let store_if = self.store_if();
         let body = self.body_closure();
         let (cache, memo, lookup, call, result) = (
@@ -533,21 +478,15 @@ impl Func<'_> {
         quote! {
             #(#attrs)*
             #vis #sig {
+                #destructure
                 #bypass
                 #prelude
                 #assertions
+                #response
                 #compute
                 #unwrap
             }
         }
-    }
-}
-
-/// Appends `s` to the last literal part of a template.
-fn push_text(text: &mut Vec<String>, s: &str) {
-    match text.last_mut() {
-        Some(last) => last.push_str(s),
-        None => text.push(s.to_owned()),
     }
 }
 

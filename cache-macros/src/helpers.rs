@@ -1,15 +1,31 @@
 //! The generated helpers next to the cached function: `<fn>_refresh`,
 //! `<fn>_invalidate`, `<fn>_invalidate_all` and `<fn>_uncached`, their
 //! documentation and the attributes they inherit.
+//!
+//! `_refresh` and `_uncached` take the function's arguments. `_invalidate`
+//! takes, in the function's order, the names the key reads (by their
+//! type) and the names `cache = …` reads (by reference: they only select
+//! the cache), and `&self` in a method; `_invalidate_all` takes the latter
+//! two only. So with `cache = state.cache` and `State(state):
+//! State<AppState>, Path(id): Path<u64>`, the helpers are
+//! `f_invalidate(state: &AppState, id: u64)` and
+//! `f_invalidate_all(state: &AppState)`.
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{quote, quote_spanned, ToTokens as _};
 use syn::{Attribute, GenericParam, Generics, Ident, Meta, Type};
 
-use crate::analyze::{local, Arg, Func, Key};
-use crate::attr::Piece;
+use crate::analyze::{local, Binding, Func};
 use crate::expand::SelfUse;
+use crate::key::Site;
 use crate::walk::lifetimes_used;
+
+/// A parameter of `_invalidate` or `_invalidate_all`.
+struct Param<'f> {
+    binding: &'f Binding,
+    attrs: &'f [Attribute],
+    ty: Type,
+}
 
 impl Func<'_> {
     /// Everything of `f_refresh` but its body: docs, attributes and
@@ -37,9 +53,10 @@ impl Func<'_> {
     pub(crate) fn refresh_fn(&self) -> TokenStream {
         let private = self.private();
         let head = self.refresh_head();
+        let destructure = self.destructure();
         let bypass = self.bypass();
         let prelude = self.prelude(SelfUse::Moved);
-        let key = self.key_ref(false);
+        let key = self.key_ref(Site::Call);
         let store_if = self.store_if();
         let body = self.body_closure();
         let (cache, memo, full, call, result) = (
@@ -60,6 +77,7 @@ impl Func<'_> {
         let unwrap = self.unwrap_result(&result);
         quote! {
             #head {
+                #destructure
                 #bypass
                 #prelude
                 let #full = #private::full_key(#cache, &#memo, #key);
@@ -70,48 +88,87 @@ impl Func<'_> {
         }
     }
 
+    /// The parameters of `f_invalidate` (`with_key`) or
+    /// `f_invalidate_all`: the names the key reads, by their type, and the
+    /// names `cache = …` reads, by reference, in the function's order. A
+    /// name of unknown type is left out (an error says so).
+    fn helper_params(&self, with_key: bool) -> Vec<Param<'_>> {
+        let mut params = Vec::new();
+        for arg in &self.args {
+            let attrs = if arg.pat.is_none() { arg.attrs } else { &[] };
+            for binding in &arg.bindings {
+                let Some(ty) = &binding.ty else { continue };
+                let ty = if with_key && binding.in_key {
+                    ty.clone()
+                } else if binding.cache_source {
+                    match ty {
+                        Type::Reference(_) => ty.clone(),
+                        ty => syn::parse_quote!(&#ty),
+                    }
+                } else {
+                    continue;
+                };
+                params.push(Param { binding, attrs, ty });
+            }
+        }
+        params
+    }
+
+    /// `&self` (in a method) and the parameters, as a signature lists them.
+    fn helper_inputs(&self, params: &[Param<'_>]) -> Vec<TokenStream> {
+        let mut inputs = Vec::new();
+        if let Some(r) = &self.receiver {
+            let self_token = r.receiver.self_token;
+            inputs.push(quote!(&#self_token));
+        }
+        for Param { binding, attrs, ty } in params {
+            let name = &binding.ident;
+            inputs.push(quote!(#(#attrs)* #name: #ty));
+        }
+        inputs
+    }
+
+    /// The sentence of a helper's docs about the parameters that select the cache.
+    fn cache_params_doc(params: &[Param<'_>]) -> String {
+        let names: Vec<String> = params
+            .iter()
+            .filter(|p| p.binding.cache_source && !p.binding.in_key)
+            .map(|p| format!("`{}`", p.binding.user))
+            .collect();
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " {} selects the cache, as in the function's `cache = …`.",
+                names.join(", ")
+            )
+        }
+    }
+
     /// The docs, attributes and signature of `f_invalidate`.
     pub(crate) fn invalidate_head(&self) -> TokenStream {
         let name = self.helper_name("invalidate");
         let vis = &self.item.vis;
         let attrs = self.helper_attrs(false);
         let asyncness = &self.sig().asyncness;
-        let params: Vec<&Arg<'_>> = match &self.key {
-            Key::Hashed => self.args.iter().filter(|a| a.in_key).collect(),
-            Key::Template { pieces, .. } => self
-                .args
-                .iter()
-                .filter(|a| {
-                    pieces
-                        .iter()
-                        .any(|p| matches!((p, &a.user_name), (Piece::Arg(n), Some(u)) if n == u))
-                })
-                .collect(),
-        };
-        let mut inputs = Vec::new();
-        if let Some(r) = &self.receiver {
-            let self_token = r.receiver.self_token;
-            inputs.push(quote!(&#self_token));
-        }
-        for arg in &params {
-            let Arg {
-                attrs, name, ty, ..
-            } = arg;
-            inputs.push(quote!(#(#attrs)* #name: #ty));
-        }
+        let params = self.helper_params(true);
+        let inputs = self.helper_inputs(&params);
         let private = self.private();
         let output = quote!(#private::Result<bool>);
-        let generics = prune_lifetimes(&self.sig().generics, params.iter().map(|a| a.ty));
+        let generics = prune_lifetimes(&self.sig().generics, params.iter().map(|p| &p.ty));
         let where_clause = &generics.where_clause;
-        let scope = if params.is_empty() && self.receiver.as_ref().is_none_or(|r| !r.in_key) {
-            ""
-        } else {
+        let keyed = params.iter().any(|p| p.binding.in_key)
+            || self.receiver.as_ref().is_some_and(|r| r.in_key);
+        let scope = if keyed {
             " for these arguments only"
+        } else {
+            ""
         };
         let doc = self.doc(
             &format!(
-                "Removes the cached result of `{}`{scope}, for every process that shares the cache: the next call runs the function again. Returns whether there was an entry.",
-                self.fn_name()
+                "Removes the cached result of `{}`{scope}, for every process that shares the cache: the next call runs the function again. Returns whether there was an entry.{}",
+                self.fn_name(),
+                Self::cache_params_doc(&params),
             ),
             Some("When the cache's store fails; the entry may still be there."),
         );
@@ -130,7 +187,7 @@ impl Func<'_> {
         let (cache, memo) = (local("cache"), local("memo"));
         // The key is built before any `.await`: the future holds no
         // reference to the arguments.
-        let key = self.key_ref(true);
+        let key = self.key_ref(Site::Helper);
         let full = local("full");
         let run = if self.is_async() {
             quote!(#private::invalidate_async(#cache, #full).await)
@@ -153,24 +210,32 @@ impl Func<'_> {
         let attrs = self.helper_attrs(false);
         let asyncness = &self.sig().asyncness;
         let private = self.private();
-        let receiver = self.receiver.as_ref().map(|r| {
-            let self_token = r.receiver.self_token;
-            quote!(&#self_token)
-        });
+        let params = self.helper_params(false);
+        let inputs = self.helper_inputs(&params);
         let doc = self.doc(
             &format!(
-                "Removes every cached result of `{}`: all argument lists, written by any process that shares the cache. Returns how many entries were removed.",
-                self.fn_name()
+                "Removes every cached result of `{}`: all argument lists, written by any process that shares the cache. Returns how many entries were removed.{}",
+                self.fn_name(),
+                Self::cache_params_doc(&params),
             ),
             Some("When the cache's store fails; entries may still be there."),
         );
-        // The function's own generics are left out: every instantiation's
-        // entries share the prefix this removes.
+        // The function's own type and const parameters are left out: every
+        // instantiation's entries share the prefix this removes.
+        let mut generics = self.sig().generics.clone();
+        generics.params = generics
+            .params
+            .into_iter()
+            .filter(|p| matches!(p, GenericParam::Lifetime(_)))
+            .collect();
+        generics.where_clause = None;
+        let generics = prune_lifetimes(&generics, params.iter().map(|p| &p.ty));
+        let generics = generics.to_token_stream();
         quote! {
             #doc
             #(#attrs)*
             #[allow(dead_code)]
-            #vis #asyncness fn #name(#receiver) -> #private::Result<u64>
+            #vis #asyncness fn #name #generics (#(#inputs),*) -> #private::Result<u64>
         }
     }
 
@@ -210,9 +275,15 @@ impl Func<'_> {
         let attrs = self.helper_attrs(true);
         let block = &self.item.block;
         let doc = self.uncached_doc();
+        // A name only `cache = …` reads is unused in the body.
+        let allow = self
+            .bindings()
+            .any(|b| b.cache_source && !b.read_by_body)
+            .then(|| quote!(#[allow(unused_variables)]));
         quote! {
             #doc
             #(#attrs)*
+            #allow
             #vis #sig #block
         }
     }

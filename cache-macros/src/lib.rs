@@ -10,9 +10,13 @@
 
 mod analyze;
 mod attr;
+mod bindings;
 mod expand;
 mod fallback;
 mod helpers;
+mod key;
+mod ret;
+mod template;
 mod walk;
 
 use proc_macro::TokenStream;
@@ -53,9 +57,10 @@ use crate::attr::Kind;
 /// | option | meaning |
 /// |---|---|
 /// | `timeout = 120` | seconds an entry lives; `0` = never expires; absent = the cache's default timeout |
-/// | `cache = expr` | the cache to use: an expression of type `Cache`, `&Cache`, `LazyLock<Cache>`…, evaluated at each call (it may use `self`, not the other arguments); default `cache_core::global()` |
-/// | `ignore(a, self)` | arguments left out of the key (they need not be `Serialize`); on `#[cached]`, arguments declared not to change the result |
-/// | `key = "user:{user_id}"` | a readable key: the template rendered with the named arguments' `Display`, each value escaped (see "Key templates"), instead of the encoded arguments |
+/// | `cache = expr` | the cache to use: an expression of type `Cache`, `&Cache`, `LazyLock<Cache>`…, evaluated at each call before the body runs; it may read `self` and the arguments, as in `cache = state.cache` (see "A cache from an argument"); default `cache_core::global()` |
+/// | `ignore(a, self)` | arguments, or names bound by argument patterns, left out of the key (they need not be `Serialize`); on `#[cached]`, arguments declared not to change the result |
+/// | `key = "user:{user_id}"` | a readable key: the template rendered with the named arguments (or their fields, `{user.id}`, or with a format spec, `{id:04}`), each value escaped (see "Key templates"), instead of the encoded arguments |
+/// | `key = \|id, q\| (*id, q.page)` | the key computed by a closure whose parameters name the arguments it reads, each received by reference: any `Serialize` value, encoded as the arguments are (Flask-Caching's `make_cache_key`; see "Key closures") |
 /// | `unless = expr` | a `bool` expression over the arguments (and `self`), evaluated before the lookup: when `true`, the body runs without the cache, no read and no write (Flask-Caching's `unless`); `name_refresh` skips the cache too. A closure is a compile error: see `store_if` |
 /// | `store_if = f` | a closure or function taking `&V`, the value that would be stored (the `Ok` / `Some` value): the value is stored only when it returns `true`, and returned either way (Flask-Caching's `response_filter`) |
 /// | `version = 2` | part of the key (default 1): bump it when the function's result changes meaning, to leave old entries behind |
@@ -71,7 +76,17 @@ use crate::attr::Kind;
 ///   `result` option): only `Ok(T)` is stored; an `Err` is returned and the
 ///   next call runs the body again.
 /// - `Option<T>` (or `option`): `None` is not stored unless `cache_none`.
+/// - `Json<T>` and `Html<T>` (axum's response wrappers, or any one-field
+///   tuple struct of that name), alone or as the `T` of a `Result` or
+///   `Option`: the `T` is stored, and put back in its wrapper on a hit.
 /// - Anything else is stored as is.
+///
+/// An HTTP response is not a value to store: `impl IntoResponse` is a
+/// compile error, and so is axum's `Response` (a type named `Response`
+/// that can be stored, an API's reply say, is stored as any other). Memoize
+/// the function that computes the data and build the response in the
+/// handler, or cache whole responses with the HTTP layer
+/// `cache_core::http::CacheLayer` (feature `tower`).
 ///
 /// The stored type must be `Serialize + DeserializeOwned + Clone + Send +
 /// Sync + 'static`; the key arguments must be `Serialize` (a compile error
@@ -101,6 +116,84 @@ use crate::attr::Kind;
 /// `Serialize`, or write `ignore(self)` to key the entries by the other
 /// arguments only.
 ///
+/// ## Arguments written as patterns
+///
+/// An argument written as a pattern is keyed by the names it binds, in
+/// order, as if each were an argument: `Path(id): Path<u64>` by `id`,
+/// `Path((a, b)): Path<(u64, String)>` by `a` then `b`, `(w, h): (u32,
+/// u32)` by `w` then `h`. A `_` binds nothing and is left out of the key
+/// (it cannot change the result); `ignore(…)`, `cache`, `key` and
+/// `unless` name the bound names. So axum's extractors work as they are
+/// written: only the `T` they wrap needs `Serialize`.
+///
+/// `name_invalidate` takes each bound name as a parameter, with its type,
+/// which the macro reads from the argument's type: from a name, a tuple
+/// pattern over a tuple type, and a one-field wrapper over a type of the
+/// same name with one type argument, `Wrapper(p): Wrapper<T>` (`p` is a
+/// `T`, as with axum's `Path`, `Query`, `State`, `Json`, `Form` and
+/// `Extension`; a compile error says so if the wrapper holds something
+/// else). A name whose type the syntax does not give (in a struct pattern,
+/// say) must be left out of the key; otherwise the error, on the name, says
+/// to bind the argument to a name instead (`Query(params): Query<Params>`).
+///
+/// `f` borrows the bound names before the arguments move into the body:
+/// in `cache`, `key` and `unless`, a name bound by a pattern is a
+/// reference (`unless = *id == 0`), and a plain argument is itself.
+///
+/// ## A cache from an argument
+///
+/// `cache = <expr>` is evaluated at each call, before the body runs, and
+/// may read the arguments: a cache held by the application's state, as
+/// axum hands it to a handler, needs no global.
+///
+/// ```
+/// use cache_core::{memoize, Cache};
+/// # mod axum { pub mod extract {
+/// #     pub struct Path<T>(pub T);
+/// #     pub struct State<T>(pub T);
+/// # } }
+/// use axum::extract::{Path, State};
+/// # #[derive(Clone, serde::Serialize, serde::Deserialize)]
+/// # pub struct Profile { name: String }
+///
+/// #[derive(Clone)]
+/// pub struct AppState {
+///     cache: Cache,
+///     // a database pool, say
+/// }
+///
+/// // The body reads `state` too, so `ignore(state)` leaves it out of the
+/// // key (`AppState` is not `Serialize`): one entry per `id`.
+/// #[memoize(cache = state.cache, ignore(state), timeout = 120)]
+/// async fn get_user(State(state): State<AppState>, Path(id): Path<u64>) -> Profile {
+///     let _db = &state; // state.db.load(id).await, say
+///     Profile { name: format!("user {id}") }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// let state = AppState { cache: Cache::builder().key_prefix("app:").build()? };
+/// // `Router::new().route("/user/{id}", get(get_user)).with_state(state)`
+/// get_user(State(state.clone()), Path(5)).await; // runs the body
+/// get_user(State(state.clone()), Path(5)).await; // from `state.cache`
+/// assert!(get_user_invalidate(&state, 5).await?);
+/// assert_eq!(get_user_invalidate_all(&state).await?, 0);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// An argument that `cache` reads and the body does not (as far as the
+/// syntax shows) only selects the cache, and is left out of the key
+/// without `ignore`; one the body reads too is part of the key unless
+/// `ignore`d. When the cache comes from an argument that moves into the
+/// body, `f` clones the `Cache` handle first (a reference count).
+///
+/// The generated helpers need the same cache: besides their usual
+/// parameters, they take the arguments `cache` reads, by reference (`&T`
+/// for an argument or a name of type `T`), in the function's order, as
+/// `get_user_invalidate(&state, 5)` and `get_user_invalidate_all(&state)`
+/// above.
+///
 /// ## Key templates
 ///
 /// With `key = "user:{user_id}"`, `<args>` is the template rendered with
@@ -124,6 +217,53 @@ use crate::attr::Kind;
 /// `}}` are literal braces. A generic function's template key ends with
 /// its type parameters, escaped the same way: `user:5<u8>`.
 ///
+/// A placeholder may read a field of an argument, `{user.id}`, `{pair.0}`
+/// (or of `self`, in a method: `{self.tenant}`), and take a format spec
+/// after `:`, as `format!` does: `{id:04}` (`0005`), `{mask:x}`,
+/// `{name:?}`, `{n:+}`. Only specs that write the whole value are
+/// accepted, so distinct values still give distinct keys: a precision
+/// (`{x:.2}` writes 1.001 and 1.004 alike), a fill character other than a
+/// space (`{n:0<4}` writes 5 as 5000 is written), a width taken from an
+/// argument and `{p:p}` (an address) are compile errors, and a width is
+/// accepted on numbers only (padded, `"a"` and `"a   "` would meet).
+/// `name_invalidate` takes the arguments the placeholders read (all of
+/// `user` for `{user.id}`).
+///
+/// ## Key closures
+///
+/// For a key that is neither the arguments nor a template (a case-folded
+/// search term, one field of a query), give a closure whose parameters
+/// name the arguments it reads. It receives each by reference (annotated
+/// or not) and returns any `Serialize` value, which is encoded as key
+/// arguments are, after the function's own prefix: the keys of two
+/// functions never meet, whatever their closures return.
+///
+/// ```
+/// use cache_core::memoize;
+///
+/// #[derive(serde::Serialize, serde::Deserialize, Clone)]
+/// pub struct Search { term: String, page: u32, trace_id: u64 }
+///
+/// #[memoize(key = |q: &Search| (q.term.to_lowercase(), q.page))]
+/// fn search(q: Search) -> Vec<String> {
+///     vec![format!("{} p{}", q.term.to_lowercase(), q.page)]
+/// }
+///
+/// # fn main() -> cache_core::Result<()> {
+/// let q = |term: &str, trace_id| Search { term: term.into(), page: 1, trace_id };
+/// search(q("Rust", 1)); // runs the body
+/// search(q("rust", 2)); // the same entry
+/// assert!(search_invalidate(q("RUST", 3))?);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// `name_invalidate` takes exactly the closure's parameters (a closure
+/// that reads another argument is an error, which says which). The
+/// closure is not called: its parameters and body are inlined, so a
+/// function path (`key = make_key`) is refused; write `key = |a, b|
+/// make_key(a, b)`.
+///
 /// # Generated functions
 ///
 /// Next to `fn name(args…) -> R`, with the same visibility and generics
@@ -136,6 +276,12 @@ use crate::attr::Kind;
 /// | `name_invalidate_all() -> cache_core::Result<u64>` | removes every entry of `name` (all argument lists, written by any process sharing the store) |
 /// | `name_refresh(args…) -> R` | runs the body and stores its result, replacing the entry |
 /// | `name_uncached(args…) -> R` | runs the body without touching the cache |
+///
+/// The key arguments of `name_invalidate` are the arguments in the key,
+/// in order (names bound by patterns each on their own, see "Arguments
+/// written as patterns"), or those a template or key closure reads. When
+/// `cache = …` reads arguments, both helpers also take those, by
+/// reference, in the function's order (see "A cache from an argument").
 ///
 /// Generated code names everything through `::cache_core::__private`: it
 /// needs the `cache_core` crate under that name, unless the `crate` option
@@ -227,12 +373,14 @@ pub fn memoize(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 ///
 /// One entry serves every call, so the arguments must not change the
-/// result: a function with arguments needs either `key = "…{arg}…"` or
-/// every argument listed in `ignore(…)` (ignored arguments need not be
-/// `Serialize`); anything else is a compile error that points at the
-/// arguments, because the first call's result would be returned for every
-/// other argument list. For one entry per argument list, use
-/// [`macro@memoize`]. A `_` argument needs no listing.
+/// result: a function with arguments needs either a `key` (a template or
+/// a closure) or every argument listed in `ignore(…)` (ignored arguments
+/// need not be `Serialize`); anything else is a compile error that points
+/// at the arguments, because the first call's result would be returned for
+/// every other argument list. For one entry per argument list, use
+/// [`macro@memoize`]. A `_` argument needs no listing, nor does an
+/// argument only `cache = …` reads (it selects the cache: one entry per
+/// cache).
 ///
 /// A `self` receiver is an argument like the others: `ignore(self)` says
 /// that one entry serves every value of `Self` (with `cache = self.cache`,
@@ -241,8 +389,10 @@ pub fn memoize(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// With `key = "…{arg}…"` the key is the template rendered with the named
 /// arguments (escaped as described in [`macro@memoize`], "Key templates"),
-/// and `name_invalidate` takes exactly those arguments. The template alone
-/// decides what is in the key, so `ignore` does not go with it.
+/// and `name_invalidate` takes exactly those arguments; with `key = |a|
+/// …`, the closure's value ("Key closures"), and `name_invalidate` takes
+/// its parameters. The key alone decides what is in it, so `ignore` does
+/// not go with it.
 ///
 /// Everything else (options, return types, generated functions, keys,
 /// behaviour) is as for [`macro@memoize`].

@@ -18,6 +18,8 @@
 use std::collections::HashSet;
 
 use proc_macro2::{TokenStream, TokenTree};
+use quote::ToTokens as _;
+use syn::ext::IdentExt as _;
 use syn::punctuated::Punctuated;
 use syn::visit::{self, Visit};
 use syn::{
@@ -181,6 +183,120 @@ impl Visit<'_> for SelfValue {
     fn visit_macro(&mut self, mac: &Macro) {
         if !visit_macro_args(self, mac) {
             self.found = true;
+        }
+    }
+}
+
+/// The plain names (`x`; not the `x` of `a.x` or `x::y`) that an
+/// expression or block reads, from `names`: its one-segment paths, the
+/// inline arguments of format strings (`"{x}"`), and, in macro arguments
+/// that do not read as Rust, every identifier. Nested items cannot read a
+/// function's locals and are skipped. A local that shadows a name counts
+/// as the name: the answer may say too much, never too little.
+pub(crate) fn names_read<'a>(
+    names: &HashSet<String>,
+    exprs: impl IntoIterator<Item = &'a Expr>,
+    block: Option<&Block>,
+) -> HashSet<String> {
+    let mut walk = NamesRead {
+        names,
+        found: HashSet::new(),
+    };
+    for expr in exprs {
+        walk.visit_expr(expr);
+    }
+    if let Some(block) = block {
+        walk.visit_block(block);
+    }
+    walk.found
+}
+
+struct NamesRead<'n> {
+    names: &'n HashSet<String>,
+    found: HashSet<String>,
+}
+
+impl NamesRead<'_> {
+    fn saw(&mut self, name: &str) {
+        if self.names.contains(name) {
+            self.found.insert(name.to_owned());
+        }
+    }
+
+    /// Identifiers and inline format arguments in opaque macro tokens.
+    fn scan_tokens(&mut self, tokens: TokenStream) {
+        for tt in tokens {
+            match tt {
+                TokenTree::Ident(ident) => self.saw(&ident.unraw().to_string()),
+                TokenTree::Group(group) => self.scan_tokens(group.stream()),
+                TokenTree::Literal(lit) => self.scan_format_string(&lit),
+                TokenTree::Punct(_) => {}
+            }
+        }
+    }
+
+    /// `{name}`, `{name:?}` in a string literal: what `format!` and co.
+    /// read when the literal is their format string.
+    fn scan_format_string(&mut self, lit: &proc_macro2::Literal) {
+        let Ok(lit) = syn::parse2::<syn::LitStr>(lit.clone().into_token_stream()) else {
+            return;
+        };
+        for name in inline_format_args(&lit.value()) {
+            self.saw(&name);
+        }
+    }
+}
+
+/// The names of the inline arguments of a format string: `x` and `y` in
+/// `"{x} {y:?} {{z}} {0}"`.
+pub(crate) fn inline_format_args(format: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '{' {
+            continue;
+        }
+        if chars.peek() == Some(&'{') {
+            chars.next();
+            continue;
+        }
+        let mut name = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '}' || c == ':' {
+                break;
+            }
+            name.push(c);
+            chars.next();
+        }
+        let name = name.trim();
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        if syn::parse_str::<syn::Ident>(name).is_ok() {
+            names.push(name.to_owned());
+        }
+    }
+    names
+}
+
+impl Visit<'_> for NamesRead<'_> {
+    fn visit_expr_path(&mut self, path: &syn::ExprPath) {
+        if path.qself.is_none() {
+            if let Some(ident) = path.path.get_ident() {
+                self.saw(&ident.unraw().to_string());
+            }
+        }
+        visit::visit_expr_path(self, path);
+    }
+
+    fn visit_item(&mut self, _: &Item) {}
+
+    fn visit_macro(&mut self, mac: &Macro) {
+        if visit_macro_args(self, mac) {
+            // The format string of `format!("{x}")`: its first literal.
+            if let Some(TokenTree::Literal(lit)) = mac.tokens.clone().into_iter().next() {
+                self.scan_format_string(&lit);
+            }
+        } else {
+            self.scan_tokens(mac.tokens.clone());
         }
     }
 }

@@ -12,7 +12,7 @@ async fn greet(a: u64, b: &str) -> String {
     format!("{a} {b}")
 }
 
-// A pattern cannot be listed in `ignore`; a `_` argument needs no listing.
+// The names a pattern binds are arguments too; a `_` argument needs no listing.
 #[cached]
 fn area((w, h): (u32, u32), _: u8) -> u32 {
     w * h

@@ -37,6 +37,6 @@ async fn main() {
     let _: cache_core::Result<bool> = repo.by_key_invalidate();
     let _: Result<u64, String> = repo.by_key_refresh(1);
     let _: u8 = pattern((1, 2), "x");
-    let _: cache_core::Result<bool> = pattern_invalidate((1, 2), "x");
+    let _: cache_core::Result<bool> = pattern_invalidate(1, 2, "x");
     let _: u8 = pattern_uncached((1, 2), "x");
 }

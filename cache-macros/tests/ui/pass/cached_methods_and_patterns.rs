@@ -34,7 +34,8 @@ pub fn motd(_: u8) -> String {
     "hello".to_owned()
 }
 
-/// Patterns and `mut` bindings.
+/// Patterns and `mut` bindings: the key is `w`, `h` and `scale` (a `_`
+/// argument cannot change the result).
 #[memoize(cache = CACHE)]
 pub fn area((w, h): (u32, u32), mut scale: u32, _: u8) -> u32 {
     scale += 1;
@@ -86,7 +87,7 @@ async fn main() {
     assert_eq!(motd(1), "hello");
     assert!(motd_invalidate().unwrap());
     assert_eq!(area((2, 3), 1, 0), 12);
-    assert!(area_invalidate((2, 3), 1, 0).unwrap());
+    assert!(area_invalidate(2, 3, 1).unwrap());
     assert_eq!(shadow(1, 1, 1, 1, 1, 1, 1), 7);
     #[allow(deprecated)]
     let old = old_area(2);
