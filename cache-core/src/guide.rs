@@ -17,6 +17,7 @@
 //! - [Keys you choose](#keys-you-choose)
 //! - [Sync functions](#sync-functions)
 //! - [Methods](#methods)
+//! - [Web handlers (axum)](#web-handlers-axum)
 //! - [When the store fails, and concurrent misses](#when-the-store-fails-and-concurrent-misses)
 //! - [Coming from Flask-Caching](#coming-from-flask-caching)
 //!
@@ -184,7 +185,9 @@
 //! server answers. A function can also use another cache than the global
 //! one with `cache = <expr>`: any expression that gives a
 //! [`Cache`](crate::Cache) or a reference to one (a `static`
-//! `LazyLock<Cache>`, a field of `self`), evaluated at each call.
+//! `LazyLock<Cache>`, a field of `self`, a field of an argument such as
+//! the application state: see [Web handlers](#web-handlers-axum)),
+//! evaluated at each call.
 //!
 //! ```
 //! use std::sync::LazyLock;
@@ -294,7 +297,7 @@
 //! (`<ns>` is the cache's prefix, escaped), where `<args>` is a stable
 //! encoding of the key arguments (maps and sets sorted): the same in
 //! every process, on every platform, in every run, so processes running
-//! the same code share entries. Three options change it:
+//! the same code share entries. These options change it:
 //!
 //! - `key = "user:{id}"`: a readable key rendered from the named
 //!   arguments with `Display` (Flask-Caching's `key_prefix=` on `cached`).
@@ -305,7 +308,16 @@
 //!   needs a separator on each side (`user:{id}`, `{a}/{b}`; not `{a}{b}`
 //!   or `user-{id}`) and the text holds no `%`: both are checked at
 //!   compile time, so that a key always reads back as one list of values
-//!   (see [`macro@crate::memoize`], "Key templates").
+//!   (see [`macro@crate::memoize`], "Key templates"). A placeholder may
+//!   read a field, `{user.id}`, and take a format spec, `{id:04}`,
+//!   `{mask:x}`; a spec that would write two values alike (a precision,
+//!   a fill character, a width on a string) is a compile error.
+//! - `key = |q: &Search| (q.term.to_lowercase(), q.page)`: the key
+//!   computed from the arguments the closure's parameters name, each by
+//!   reference (Flask-Caching's `make_cache_key`). Its value, of any
+//!   `Serialize` type, is encoded as the arguments would be, after the
+//!   function's own prefix, so it never meets another function's keys;
+//!   `f_invalidate` takes the closure's parameters.
 //! - `ignore(a, b)`: arguments left out of the key (a database handle, a
 //!   request id); they need not be `Serialize`.
 //! - `version = N` (default 1): bump it when the function's result changes
@@ -401,6 +413,81 @@
 //! and the generated code names that path instead of `::cache_core` (see
 //! [`macro@crate::memoize`], "From a crate that re-exports cache-core").
 //!
+//! # Web handlers (axum)
+//!
+//! A handler can be memoized as it is written. Its extractors are keyed
+//! by the names they bind (`Path(id): Path<u64>` by `id`; `_` by
+//! nothing), so only the types they wrap need `Serialize`; the cache can
+//! come from the application's state with `cache = state.cache`; and a
+//! `Json<T>` (or `Html<T>`) return type stores the `T`, also inside a
+//! `Result`, whose `Err` (a 404, say) is answered and not stored.
+//!
+//! ```
+//! use cache_core::{memoize, Cache};
+//! # mod axum {
+//! #     pub mod extract {
+//! #         pub struct Path<T>(pub T);
+//! #         pub struct State<T>(pub T);
+//! #     }
+//! #     pub mod http { #[derive(Debug, PartialEq)] pub struct StatusCode; impl StatusCode { pub const NOT_FOUND: Self = Self; } }
+//! #     pub struct Json<T>(pub T);
+//! # }
+//! use axum::extract::{Path, State};
+//! use axum::http::StatusCode;
+//! use axum::Json;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Clone, Serialize, Deserialize)]
+//! pub struct Profile {
+//!     id: u64,
+//!     name: String,
+//! }
+//!
+//! #[derive(Clone)]
+//! pub struct AppState {
+//!     cache: Cache,
+//!     // the database pool
+//! }
+//!
+//! // `ignore(state)`: the body reads the state, which is not part of the key.
+//! #[memoize(cache = state.cache, ignore(state), timeout = 120)]
+//! async fn get_user(
+//!     State(state): State<AppState>,
+//!     Path(id): Path<u64>,
+//! ) -> Result<Json<Profile>, StatusCode> {
+//!     let _db = &state; // state.db.load(id).await, say
+//!     match id {
+//!         1..=1000 => Ok(Json(Profile { id, name: format!("user {id}") })),
+//!         _ => Err(StatusCode::NOT_FOUND),
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> cache_core::Result<()> {
+//! let state = AppState { cache: Cache::builder().key_prefix("app:").build()? };
+//! // Router::new().route("/user/{id}", get(get_user)).with_state(state.clone())
+//! # let user = |id| get_user(State(state.clone()), Path(id));
+//! # assert_eq!(user(5).await.ok().map(|Json(p)| p.name).as_deref(), Some("user 5"));
+//! # assert!(user(0).await.is_err());
+//!
+//! // After user 5 changes: the helpers take the state, for its cache.
+//! assert!(get_user_invalidate(&state, 5).await?);
+//! get_user_invalidate_all(&state).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! An argument that only `cache = …` reads (the body does not) selects the
+//! cache and is left out of the key without `ignore`. The generated
+//! helpers take the arguments `cache` reads, by reference, in the
+//! function's order. A name whose type the macro cannot read from the
+//! argument's type (one bound by a struct pattern, say) is a compile error
+//! when it is part of the key: bind the argument to a name instead
+//! (`Query(params): Query<Params>`), and key on a field with a key closure
+//! if need be. An HTTP response (`impl IntoResponse`, `Response`) is not a
+//! value to store: the macros refuse it, and whole responses are cached by
+//! the HTTP layer `cache_core::http::CacheLayer` (feature `tower`).
+//!
 //! # When the store fails, and concurrent misses
 //!
 //! A cached function never fails because of the cache: if Redis is down
@@ -425,7 +512,8 @@
 //! | `CACHE_DEFAULT_TIMEOUT` | [`CacheBuilder::default_timeout`](crate::CacheBuilder::default_timeout) (300 s by default, as Flask-Caching) |
 //! | `CACHE_IGNORE_ERRORS` | [`CacheBuilder::ignore_errors`](crate::CacheBuilder::ignore_errors) (cached functions are always fail-open; invalidation and `clear` errors are always returned) |
 //! | `@cache.cached(timeout=60)` | `#[cached(timeout = 60)]` |
-//! | `@cache.cached(key_prefix="…")`, `make_cache_key=` | `#[cached(key = "page:{slug}")]` |
+//! | `@cache.cached(key_prefix="…")` | `#[cached(key = "page:{slug}")]` |
+//! | `make_cache_key=lambda *a, **kw: …` | `key = \|slug, lang\| (slug, lang)`: a closure over the arguments it names, by reference; its `Serialize` value is the key, under the function's own prefix |
 //! | `@cache.memoize(timeout=120)` | `#[memoize(timeout = 120)]` |
 //! | `unless=lambda: …` | `unless = <bool expression>`: over the arguments (and `self`), checked before the call; when true the call skips the cache, no read and no write |
 //! | `response_filter=lambda r: …` | `store_if = \|value\| …`: store the value only when it returns true |
