@@ -155,14 +155,16 @@ async fn render_home(app: &AppState) -> String {
 }
 
 /// One cache entry per user for 120 seconds, like Flask's
-/// `@cache.memoize(timeout=120)`. `ignore(db)` leaves the database handle
-/// out of the key, so the key is the user id alone, and the generated
-/// `get_user_profile_invalidate(user_id)` takes only the id.
+/// `@cache.memoize(timeout=120)`, in the cache the app's state holds
+/// (`cache = app.cache`). `ignore(app)` leaves the state out of the key, so
+/// the key is the user id alone; the generated
+/// `get_user_profile_invalidate(&app, user_id)` takes the state for its
+/// cache, and the id.
 ///
 /// An unknown user (`None`) is not cached: creating it shows up at once.
-#[memoize(timeout = 120, ignore(db))]
-async fn get_user_profile(db: &Database, user_id: u64) -> Option<Profile> {
-    db.load_profile(user_id).await
+#[memoize(timeout = 120, cache = app.cache, ignore(app))]
+async fn get_user_profile(app: &AppState, user_id: u64) -> Option<Profile> {
+    app.db.load_profile(user_id).await
 }
 
 // --- The web app ------------------------------------------------------------
@@ -193,7 +195,7 @@ async fn show_user(
     State(app): State<AppState>,
     Path(id): Path<u64>,
 ) -> Result<Json<Profile>, StatusCode> {
-    get_user_profile(&app.db, id)
+    get_user_profile(&app, id)
         .await
         .map(Json)
         .ok_or(StatusCode::NOT_FOUND)
@@ -215,7 +217,7 @@ async fn update_user(
     // nothing (with `ignore_errors(true)` that is `Ok(false)`, and the
     // outage is logged); the 120 s timeout bounds how long an old profile
     // can be served once the store is back.
-    match get_user_profile_invalidate(id).await {
+    match get_user_profile_invalidate(&app, id).await {
         Ok(existed) => info!(user_id = id, existed, "cache entry invalidated"),
         Err(error) => warn!(user_id = id, %error, "cache entry NOT invalidated"),
     }
