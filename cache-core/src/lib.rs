@@ -146,7 +146,7 @@ pub mod __private {
 
     /// Passes the value of a `key = |…| …` closure through, checked to be
     /// `Serialize` (the macros span the call on the closure's body).
-    #[inline(always)]
+    #[inline]
     pub fn key_value<T: KeyValue + ?Sized>(value: &T) -> &T {
         value
     }

@@ -65,20 +65,35 @@ pub(crate) struct Binding {
     pub(crate) written: Ident,
     /// Its type, when it can be read (always, for a plain argument).
     pub(crate) ty: Option<Type>,
-    /// The type was read through `Wrapper(p): Wrapper<T>`: checked by the expansion.
-    pub(crate) through_wrapper: bool,
-    /// Bound by a pattern: a reference to a part of the argument in `f`
-    /// and `f_refresh` (the argument itself is whole, under `Arg::name`).
-    pub(crate) in_pattern: bool,
-    /// Moved into the body by `f` and `f_refresh`: a cache borrowed from
-    /// it is cloned first. False for arguments of a reference type.
-    pub(crate) moved: bool,
+    /// How it is bound.
+    pub(crate) bound: Bound,
     /// Read by the key: `f_invalidate` takes it.
     pub(crate) in_key: bool,
     /// Read by `cache = …`: every helper takes it, by reference.
     pub(crate) cache_source: bool,
     /// Read by the body (as far as the syntax tells).
     pub(crate) read_by_body: bool,
+}
+
+/// How a name is bound.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bound {
+    /// The argument itself: a value in `f` and `f_refresh`.
+    Argument,
+    /// By a pattern: a reference to a part of the argument in `f` and
+    /// `f_refresh` (the argument itself stays whole, under `Arg::name`).
+    Pattern,
+    /// By a pattern, with a type read through `Wrapper(p): Wrapper<T>`,
+    /// which the expansion checks.
+    Wrapped,
+}
+
+impl Arg<'_> {
+    /// Whether `f` and `f_refresh` move the argument into the body (it is
+    /// not a reference): a cache borrowed from it is cloned first.
+    pub(crate) fn moved(&self) -> bool {
+        !matches!(self.ty, Type::Reference(_))
+    }
 }
 
 /// The analysed function: everything code generation needs.
@@ -288,16 +303,13 @@ fn analyze_inputs<'a>(
 
 fn typed_arg(i: usize, pat_type: &syn::PatType) -> Arg<'_> {
     let ty = &*pat_type.ty;
-    let moved = !matches!(ty, Type::Reference(_));
     let hygienic = |suffix: &str| local(&format!("arg{i}{suffix}"));
     let binding = |user: String, ident: Ident, written: &Ident, ty: Option<Type>| Binding {
         user,
         ident,
         written: written.clone(),
         ty,
-        through_wrapper: false,
-        in_pattern: false,
-        moved,
+        bound: Bound::Argument,
         in_key: false,
         cache_source: false,
         read_by_body: false,
@@ -339,9 +351,13 @@ fn typed_arg(i: usize, pat_type: &syn::PatType) -> Arg<'_> {
                         } else {
                             ident.clone()
                         };
+                        let bound = if through_wrapper {
+                            Bound::Wrapped
+                        } else {
+                            Bound::Pattern
+                        };
                         Binding {
-                            through_wrapper,
-                            in_pattern: true,
+                            bound,
                             ..binding(user, name, &ident, ty)
                         }
                     },

@@ -30,8 +30,8 @@ use crate::ret::{is_named, stored_type, Ret};
 use crate::walk::uses_self_value;
 
 /// Whether a generated function moves its arguments (and `self`) into the
-/// body (the cached function's own call, `f_refresh`) or only borrows them
-/// (invalidate, key building).
+/// body right after the prelude (`f_refresh`) or only borrows them there
+/// (invalidate, key building, and `f`, which looks the key up first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SelfUse {
     /// The arguments move into the body: a cache borrowed from one is cloned first.
@@ -173,19 +173,8 @@ impl Func<'_> {
             || quote!(::core::option::Option::None),
             |t| quote!(::core::option::Option::Some(#t)),
         );
-        let cloned = local("cloned");
-        let borrows_moved = self.options.cache.as_ref().is_some_and(|expr| {
-            let from_self = self
-                .receiver
-                .as_ref()
-                .is_some_and(|r| r.receiver.reference.is_none() && uses_self_value(expr));
-            from_self || self.bindings().any(|b| b.cache_source && b.moved)
-        });
-        let clone = if moves_self && borrows_moved {
-            quote! {
-                let #cloned: #private::Cache = ::core::clone::Clone::clone(#cache);
-                let #cache = &#cloned;
-            }
+        let clone = if moves_self {
+            self.detach_cache()
         } else {
             TokenStream::new()
         };
@@ -205,6 +194,66 @@ impl Func<'_> {
                 prefix: #prefix,
                 version: #version,
                 timeout: #timeout,
+            };
+        }
+    }
+
+    /// Whether `cache = …` borrows from `self` or from an argument that
+    /// moves into the body.
+    fn cache_borrows_moved(&self) -> bool {
+        self.options.cache.as_ref().is_some_and(|expr| {
+            let from_self = self
+                .receiver
+                .as_ref()
+                .is_some_and(|r| r.receiver.reference.is_none() && uses_self_value(expr));
+            from_self
+                || self
+                    .args
+                    .iter()
+                    .any(|a| a.moved() && a.bindings.iter().any(|b| b.cache_source))
+        })
+    }
+
+    /// `cache` made independent of the arguments before they move into
+    /// the body, when it borrows from one: the handle is cloned (a
+    /// reference count increment).
+    pub(crate) fn detach_cache(&self) -> TokenStream {
+        if !self.cache_borrows_moved() {
+            return TokenStream::new();
+        }
+        let (cache, cloned) = (local("cache"), local("cloned"));
+        let private = self.private();
+        quote! {
+            let #cloned: #private::Cache = ::core::clone::Clone::clone(#cache);
+            let #cache = &#cloned;
+        }
+    }
+
+    /// In `f`, when the cache must be detached from the arguments: an
+    /// in-process hit returns at once, so that only a miss pays for the
+    /// clone.
+    fn return_on_hit(&self, lookup: &Ident) -> TokenStream {
+        if !self.cache_borrows_moved() {
+            return TokenStream::new();
+        }
+        let (value, miss) = (local("value"), local("miss"));
+        let private = self.private();
+        let returned = match &self.wrapper {
+            Some(wrapper) => {
+                let path = &wrapper.path;
+                quote!(#path(#value))
+            }
+            None => value.to_token_stream(),
+        };
+        let returned = match self.ret {
+            Ret::Plain => returned,
+            Ret::Result => quote!(::core::result::Result::Ok(#returned)),
+            Ret::Option => quote!(::core::option::Option::Some(#returned)),
+        };
+        quote! {
+            let #lookup = match #lookup {
+                #private::Lookup::Hit(#value) => return #returned,
+                #miss => #miss,
             };
         }
     }
@@ -444,7 +493,9 @@ impl Func<'_> {
         let sig = self.plain_sig(&self.sig().ident);
         let attrs = self.item.attrs.iter().map(expect_to_allow);
         let vis = &self.item.vis;
-        let prelude = self.prelude(SelfUse::Moved);
+        // The arguments move into the body after the lookup: a cache
+        // borrowed from one is detached then, on a miss only.
+        let prelude = self.prelude(SelfUse::Borrowed);
         let assertions = self.assertions();
         let response = self.response_check();
         let destructure = self.destructure();
@@ -469,8 +520,12 @@ impl Func<'_> {
         let lookup_fn = self.value_fn("lookup");
         let unwrap = self.unwrap_result(&result);
         // The statements that infer the stored type point at the return type.
+        let return_on_hit = self.return_on_hit(&lookup);
+        let detach = self.detach_cache();
         let compute = quote_spanned! {span=>
             let #lookup = #lookup_fn(#cache, &#memo, #key);
+            #return_on_hit
+            #detach
             let #call = #body;
             let #result = #run;
         };

@@ -14,7 +14,7 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned, ToTokens};
 use syn::{ExprClosure, Ident, LitStr, Pat, Signature};
 
-use crate::analyze::{describe_args, Binding, Func, Key, SelfArg};
+use crate::analyze::{describe_args, Binding, Bound, Func, Key, SelfArg};
 use crate::attr::Errors;
 use crate::bindings::by_ref_pattern;
 use crate::template::{Piece, Placeholder};
@@ -33,7 +33,7 @@ impl Binding {
     /// A reference to the bound value.
     fn reference(&self, site: Site) -> TokenStream {
         let ident = &self.ident;
-        if site == Site::Call && self.in_pattern {
+        if site == Site::Call && self.bound != Bound::Argument {
             ident.to_token_stream()
         } else {
             quote!(&#ident)
@@ -130,7 +130,7 @@ impl Func<'_> {
                 let #pat = &#name;
             });
             for binding in &arg.bindings {
-                let (Some(ty), true) = (&binding.ty, binding.through_wrapper) else {
+                let (Some(ty), Bound::Wrapped) = (&binding.ty, binding.bound) else {
                     continue;
                 };
                 if !(binding.in_key || binding.cache_source) {

@@ -1,7 +1,9 @@
 //! In-memory costs, side by side in one run: a `#[memoize]` hit against the
 //! `cached` crate's `#[cached]` hit on the same function, moka and
 //! quick_cache gets, and a `Mutex<HashMap>` floor; the miss-and-store cost;
-//! and the key-building cost alone.
+//! the key-building cost alone; and a hit of an axum-shaped handler (the
+//! cache taken from `State`, the key from a `Path` pattern) next to the
+//! same function with plain arguments.
 //!
 //! ```text
 //! cargo bench --bench memory          # or scripts/bench.sh for the ratio table
@@ -87,6 +89,31 @@ async fn theirs_string_async(x: u64) -> String {
 
 #[cached::proc_macro::cached(ttl_secs = 60)]
 fn theirs_miss(x: u64) -> u64 {
+    x.wrapping_mul(31)
+}
+
+// --- Handler-shaped functions ----------------------------------------------------------
+
+#[derive(Clone)]
+struct AppState {
+    cache: Cache,
+}
+
+/// `State` moves into the body: the cache handle is cloned at each call.
+#[memoize(timeout = 60, cache = state.cache)]
+async fn handler_state(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::Path(x): axum::extract::Path<u64>,
+) -> u64 {
+    x.wrapping_mul(31)
+}
+
+/// The state by reference: no clone.
+#[memoize(timeout = 60, cache = state.cache)]
+async fn handler_state_ref(
+    state: &AppState,
+    axum::extract::Path(x): axum::extract::Path<u64>,
+) -> u64 {
     x.wrapping_mul(31)
 }
 
@@ -420,9 +447,75 @@ fn paired_misses(_: &mut Criterion) {
     paired::write("miss_and_store_vs_cached", &ours, &theirs);
 }
 
+/// A hit of a handler-shaped function against the plain `memoize_async`.
+fn handler_hits(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let state = AppState {
+        cache: OURS.clone(),
+    };
+    for x in 0..KEYS {
+        rt.block_on(async {
+            ours_u64_async(x).await;
+            handler_state(axum::extract::State(state.clone()), axum::extract::Path(x)).await;
+            handler_state_ref(&state, axum::extract::Path(x)).await;
+        });
+    }
+    let mut group = configure(c, "hit_handler");
+    group.bench_function("memoize_async", |b| {
+        let j = Cell::new(0);
+        b.to_async(&rt).iter(|| {
+            let x = next_cell(&j);
+            async move { black_box(ours_u64_async(x).await) }
+        });
+    });
+    group.bench_function("state_and_path", |b| {
+        let j = Cell::new(0);
+        b.to_async(&rt).iter(|| {
+            let x = next_cell(&j);
+            let state = axum::extract::State(state.clone());
+            async move { black_box(handler_state(state, axum::extract::Path(x)).await) }
+        });
+    });
+    group.bench_function("state_ref_and_path", |b| {
+        let j = Cell::new(0);
+        let state = &state;
+        b.to_async(&rt).iter(|| {
+            let x = next_cell(&j);
+            async move { black_box(handler_state_ref(state, axum::extract::Path(x)).await) }
+        });
+    });
+    group.finish();
+
+    // Interleaved: the handler form (its `State` cloned per call, as axum
+    // does) against the plain function, back to back in every round.
+    let j = Cell::new(0);
+    let (ours, plain) = rounds(|| {
+        rt.block_on(async {
+            let handler = paired::per_call_async(PAIRED_OPS, || {
+                let x = next_cell(&j);
+                let state = axum::extract::State(state.clone());
+                async move {
+                    black_box(handler_state(state, axum::extract::Path(x)).await);
+                }
+            })
+            .await;
+            let plain = paired::per_call_async(PAIRED_OPS, || async {
+                black_box(ours_u64_async(next_cell(&j)).await);
+            })
+            .await;
+            [handler, plain]
+        })
+    });
+    paired::write("hit_handler_state_vs_plain_async", &ours, &plain);
+}
+
 criterion_group!(
     benches,
     hits,
+    handler_hits,
     paired_hits,
     paired_async_hits,
     keys,

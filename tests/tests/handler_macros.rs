@@ -57,6 +57,7 @@ struct Profile {
 #[memoize(cache = state.cache, ignore(state), timeout = 60)]
 async fn get_user(State(state): State<AppState>, Path(id): Path<u64>) -> Json<Profile> {
     state.runs.users.fetch_add(1, Ordering::SeqCst);
+    tokio::task::yield_now().await; // a database query, say
     Json(Profile {
         id,
         name: format!("user {id}"),
@@ -74,6 +75,7 @@ struct Search {
 #[memoize(cache = state.cache, key = |q: &Search| (q.term.to_lowercase(), q.page))]
 async fn search(State(state): State<AppState>, Query(q): Query<Search>) -> Json<Vec<String>> {
     state.runs.searches.fetch_add(1, Ordering::SeqCst);
+    tokio::task::yield_now().await; // a database query, say
     Json(vec![format!("{} p{}", q.term.to_lowercase(), q.page)])
 }
 
@@ -88,6 +90,7 @@ struct Org {
 #[cached(cache = state.cache, key = "org:{org.id:06}")]
 async fn org_page(State(state): State<AppState>, Query(org): Query<Org>) -> Html<String> {
     state.runs.orgs.fetch_add(1, Ordering::SeqCst);
+    tokio::task::yield_now().await; // a database query, say
     Html(format!("<h1>{} {}</h1>", org.greeting, org.id))
 }
 
@@ -98,6 +101,7 @@ async fn get_item(
     Path(id): Path<u64>,
 ) -> Result<Json<String>, StatusCode> {
     state.runs.items.fetch_add(1, Ordering::SeqCst);
+    tokio::task::yield_now().await; // a database query, say
     if id < 100 {
         Ok(Json(format!("item {id}")))
     } else {
@@ -109,6 +113,7 @@ async fn get_item(
 #[memoize(cache = state.cache, ignore(state))]
 async fn pair(State(state): State<AppState>, Path((a, b)): Path<(u64, String)>) -> String {
     state.runs.pairs.fetch_add(1, Ordering::SeqCst);
+    tokio::task::yield_now().await; // a database query, say
     format!("{a}/{b}")
 }
 
