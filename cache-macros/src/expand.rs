@@ -26,7 +26,6 @@ use crate::analyze::{local, Arg, Func};
 use crate::attr::Kind;
 use crate::helpers::expect_to_allow;
 use crate::key::Site;
-use crate::ret::{is_named, stored_type, Ret};
 use crate::walk::uses_self_value;
 
 /// Whether a generated function moves its arguments (and `self`) into the
@@ -127,8 +126,8 @@ impl Func<'_> {
 
     /// `let cache = …; let memo = …;`: what every generated function starts with.
     /// With [`SelfUse::Moved`] the function moves its arguments into the
-    /// body, so a cache borrowed from `self` or from an argument that is
-    /// not a reference is cloned first (a reference count increment).
+    /// body next, so a cache borrowed from `self` or from an argument that
+    /// is not a reference is detached first ([`Self::detach_cache`]).
     pub(crate) fn prelude(&self, self_use: SelfUse) -> TokenStream {
         let moves_self = self_use == SelfUse::Moved;
         let cache = local("cache");
@@ -200,7 +199,7 @@ impl Func<'_> {
 
     /// Whether `cache = …` borrows from `self` or from an argument that
     /// moves into the body.
-    fn cache_borrows_moved(&self) -> bool {
+    pub(crate) fn cache_borrows_moved(&self) -> bool {
         self.options.cache.as_ref().is_some_and(|expr| {
             let from_self = self
                 .receiver
@@ -226,35 +225,6 @@ impl Func<'_> {
         quote! {
             let #cloned: #private::Cache = ::core::clone::Clone::clone(#cache);
             let #cache = &#cloned;
-        }
-    }
-
-    /// In `f`, when the cache must be detached from the arguments: an
-    /// in-process hit returns at once, so that only a miss pays for the
-    /// clone.
-    fn return_on_hit(&self, lookup: &Ident) -> TokenStream {
-        if !self.cache_borrows_moved() {
-            return TokenStream::new();
-        }
-        let (value, miss) = (local("value"), local("miss"));
-        let private = self.private();
-        let returned = match &self.wrapper {
-            Some(wrapper) => {
-                let path = &wrapper.path;
-                quote!(#path(#value))
-            }
-            None => value.to_token_stream(),
-        };
-        let returned = match self.ret {
-            Ret::Plain => returned,
-            Ret::Result => quote!(::core::result::Result::Ok(#returned)),
-            Ret::Option => quote!(::core::option::Option::Some(#returned)),
-        };
-        quote! {
-            let #lookup = match #lookup {
-                #private::Lookup::Hit(#value) => return #returned,
-                #miss => #miss,
-            };
         }
     }
 
@@ -343,111 +313,6 @@ impl Func<'_> {
         } else {
             quote_spanned!(span=> #name #turbofish (#(#args),*))
         }
-    }
-
-    /// The closure handed to the runtime: runs the body and maps its value
-    /// to `Result<stored value, _>` (taking the `T` out of a `Json<T>`).
-    /// It owns the arguments.
-    ///
-    /// The stored type is inferred from this closure, so it is spanned on
-    /// the return type: that is where the compiler points when the type
-    /// cannot be cached.
-    pub(crate) fn body_closure(&self) -> TokenStream {
-        let call = self.call_uncached();
-        let span = self.value_span();
-        if self.ret == Ret::Result && self.wrapper.is_none() {
-            return quote_spanned!(span=> move || #call);
-        }
-        let out = if self.is_async() {
-            quote_spanned!(span=> #call.await)
-        } else {
-            call
-        };
-        let ok = quote_spanned!(span=> ::core::result::Result::Ok);
-        let err = quote_spanned!(span=> ::core::result::Result::Err);
-        let private = self.private_at(span);
-        let not_cached = quote_spanned!(span=> #private::NotCached);
-        let (wrapped, error) = (local("wrapped"), local("error"));
-        let mapped = match (self.ret, self.wrapper.is_some()) {
-            (Ret::Plain, false) => {
-                quote_spanned!(span=> #ok::<_, ::core::convert::Infallible>(#out))
-            }
-            (Ret::Plain, true) => {
-                quote_spanned!(span=> #ok::<_, ::core::convert::Infallible>(#out.0))
-            }
-            (Ret::Option, false) => {
-                quote_spanned!(span=> ::core::option::Option::ok_or(#out, #not_cached))
-            }
-            (Ret::Option, true) => quote_spanned! {span=>
-                match #out {
-                    ::core::option::Option::Some(#wrapped) => #ok(#wrapped.0),
-                    ::core::option::Option::None => #err(#not_cached),
-                }
-            },
-            (Ret::Result, _) => quote_spanned! {span=>
-                match #out {
-                    #ok(#wrapped) => #ok(#wrapped.0),
-                    #err(#error) => #err(#error),
-                }
-            },
-        };
-        if self.is_async() {
-            quote_spanned!(span=> move || async move { #mapped })
-        } else {
-            quote_spanned!(span=> move || #mapped)
-        }
-    }
-
-    /// Maps the runtime's `Result<stored value, _>` back to the return
-    /// type (putting a `Json<T>`'s `T` back in its `Json`).
-    pub(crate) fn unwrap_result(&self, result: &Ident) -> TokenStream {
-        let value = local("value");
-        let never = local("never");
-        let error = local("error");
-        let private = self.private();
-        let returned = match &self.wrapper {
-            Some(wrapper) => {
-                let path = &wrapper.path;
-                quote!(#path(#value))
-            }
-            None => value.to_token_stream(),
-        };
-        match (self.ret, self.wrapper.is_some()) {
-            (Ret::Result, false) => quote!(#result),
-            (Ret::Result, true) => quote! {
-                match #result {
-                    ::core::result::Result::Ok(#value) => ::core::result::Result::Ok(#returned),
-                    ::core::result::Result::Err(#error) => ::core::result::Result::Err(#error),
-                }
-            },
-            (Ret::Plain, _) => quote! {
-                match #result {
-                    ::core::result::Result::Ok(#value) => #returned,
-                    ::core::result::Result::Err(#never) => match #never {},
-                }
-            },
-            (Ret::Option, _) => quote! {
-                match #result {
-                    ::core::result::Result::Ok(#value) => ::core::option::Option::Some(#returned),
-                    ::core::result::Result::Err(#private::NotCached) => ::core::option::Option::None,
-                }
-            },
-        }
-    }
-
-    /// A check, spanned on the return type, that a type named `Response`
-    /// can be stored: an HTTP response cannot, and the message says what
-    /// to do instead. (A value type of that name passes.)
-    fn response_check(&self) -> TokenStream {
-        let Some(ty) = stored_type(&self.sig().output, self.ret) else {
-            return TokenStream::new();
-        };
-        if !is_named(ty, "Response") {
-            return TokenStream::new();
-        }
-        let span = self.value_span();
-        let private = self.private_at(span);
-        quote_spanned!(span=> #private::assert_response_value::<#ty>();)
     }
 
     /// The signature of `f` and `f_refresh`: the user's, with patterns
@@ -638,6 +503,35 @@ mod tests {
         }
         let out = expand_str(Kind::Memoize, TokenStream::new(), item);
         assert!(out.contains(":: cache_core :: __private :: Memo"), "{out}");
+    }
+
+    #[test]
+    fn a_cache_from_a_moved_argument_is_cloned_on_a_miss_only() {
+        let moved = expand_str(
+            Kind::Memoize,
+            quote!(cache = state.cache, ignore(state)),
+            quote!(
+                async fn f(State(state): State<App>, Path(id): Path<u64>) -> u64 {
+                    state.load(id).await
+                }
+            ),
+        );
+        let hit = moved.find("Lookup :: Hit").expect("a hit returns early");
+        let clone = moved.find("Clone :: clone").expect("a miss clones");
+        assert!(hit < clone, "{moved}");
+        assert!(moved.contains("let State (state) = &"), "{moved}");
+
+        let borrowed = expand_str(
+            Kind::Memoize,
+            quote!(cache = state.cache, ignore(state)),
+            quote!(
+                async fn f(state: &App, id: u64) -> u64 {
+                    state.load(id).await
+                }
+            ),
+        );
+        assert!(!borrowed.contains("Clone :: clone"), "{borrowed}");
+        assert!(!borrowed.contains("Lookup :: Hit"), "{borrowed}");
     }
 
     /// Prints the expansion of the README example (`cargo test -p

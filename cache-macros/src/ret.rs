@@ -1,5 +1,7 @@
 //! The function's shape and return type: what can be wrapped, and how the
-//! returned value maps to the stored one.
+//! returned value maps to the stored one and back (the closure that runs
+//! the body, the unwrapping of the runtime's result, the early return of
+//! an in-process hit).
 //!
 //! The macro sees types by name only, so it reads the last path segment:
 //! `Result<T, E>` stores `T`, `Option<T>` stores `Some`'s `T`, and
@@ -9,8 +11,11 @@
 //! IntoResponse` is refused here, and a type named `Response` gets a
 //! compile-time check with a message that says what to do instead.
 
-use syn::{GenericArgument, PathArguments, ReturnType, Signature, Type, TypeImplTrait};
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned, ToTokens as _};
+use syn::{GenericArgument, Ident, PathArguments, ReturnType, Signature, Type, TypeImplTrait};
 
+use crate::analyze::{local, Func};
 use crate::attr::{Errors, Kind, Options};
 use crate::walk::has_impl_trait;
 
@@ -200,6 +205,141 @@ fn into_response(ty: &Type) -> Option<&TypeImplTrait> {
             })
         }
         _ => None,
+    }
+}
+
+impl Func<'_> {
+    /// The closure handed to the runtime: runs the body and maps its value
+    /// to `Result<stored value, _>` (taking the `T` out of a `Json<T>`).
+    /// It owns the arguments.
+    ///
+    /// The stored type is inferred from this closure, so it is spanned on
+    /// the return type: that is where the compiler points when the type
+    /// cannot be cached.
+    pub(crate) fn body_closure(&self) -> TokenStream {
+        let call = self.call_uncached();
+        let span = self.value_span();
+        if self.ret == Ret::Result && self.wrapper.is_none() {
+            return quote_spanned!(span=> move || #call);
+        }
+        let out = if self.is_async() {
+            quote_spanned!(span=> #call.await)
+        } else {
+            call
+        };
+        let ok = quote_spanned!(span=> ::core::result::Result::Ok);
+        let err = quote_spanned!(span=> ::core::result::Result::Err);
+        let private = self.private_at(span);
+        let not_cached = quote_spanned!(span=> #private::NotCached);
+        let (wrapped, error) = (local("wrapped"), local("error"));
+        let mapped = match (self.ret, self.wrapper.is_some()) {
+            (Ret::Plain, false) => {
+                quote_spanned!(span=> #ok::<_, ::core::convert::Infallible>(#out))
+            }
+            (Ret::Plain, true) => {
+                quote_spanned!(span=> #ok::<_, ::core::convert::Infallible>(#out.0))
+            }
+            (Ret::Option, false) => {
+                quote_spanned!(span=> ::core::option::Option::ok_or(#out, #not_cached))
+            }
+            (Ret::Option, true) => quote_spanned! {span=>
+                match #out {
+                    ::core::option::Option::Some(#wrapped) => #ok(#wrapped.0),
+                    ::core::option::Option::None => #err(#not_cached),
+                }
+            },
+            (Ret::Result, _) => quote_spanned! {span=>
+                match #out {
+                    #ok(#wrapped) => #ok(#wrapped.0),
+                    #err(#error) => #err(#error),
+                }
+            },
+        };
+        if self.is_async() {
+            quote_spanned!(span=> move || async move { #mapped })
+        } else {
+            quote_spanned!(span=> move || #mapped)
+        }
+    }
+
+    /// Maps the runtime's `Result<stored value, _>` back to the return
+    /// type (putting a `Json<T>`'s `T` back in its `Json`).
+    pub(crate) fn unwrap_result(&self, result: &Ident) -> TokenStream {
+        let value = local("value");
+        let never = local("never");
+        let error = local("error");
+        let private = self.private();
+        let returned = self.rewrap(&value);
+        match (self.ret, self.wrapper.is_some()) {
+            (Ret::Result, false) => quote!(#result),
+            (Ret::Result, true) => quote! {
+                match #result {
+                    ::core::result::Result::Ok(#value) => ::core::result::Result::Ok(#returned),
+                    ::core::result::Result::Err(#error) => ::core::result::Result::Err(#error),
+                }
+            },
+            (Ret::Plain, _) => quote! {
+                match #result {
+                    ::core::result::Result::Ok(#value) => #returned,
+                    ::core::result::Result::Err(#never) => match #never {},
+                }
+            },
+            (Ret::Option, _) => quote! {
+                match #result {
+                    ::core::result::Result::Ok(#value) => ::core::option::Option::Some(#returned),
+                    ::core::result::Result::Err(#private::NotCached) => ::core::option::Option::None,
+                }
+            },
+        }
+    }
+
+    /// A check, spanned on the return type, that a type named `Response`
+    /// can be stored: an HTTP response cannot, and the message says what
+    /// to do instead. (A value type of that name passes.)
+    pub(crate) fn response_check(&self) -> TokenStream {
+        let Some(ty) = stored_type(&self.sig().output, self.ret) else {
+            return TokenStream::new();
+        };
+        if !is_named(ty, "Response") {
+            return TokenStream::new();
+        }
+        let span = self.value_span();
+        let private = self.private_at(span);
+        quote_spanned!(span=> #private::assert_response_value::<#ty>();)
+    }
+
+    /// In `f`, when the cache must be detached from the arguments: an
+    /// in-process hit returns at once, so that only a miss pays for the
+    /// clone.
+    pub(crate) fn return_on_hit(&self, lookup: &Ident) -> TokenStream {
+        if !self.cache_borrows_moved() {
+            return TokenStream::new();
+        }
+        let (value, miss) = (local("value"), local("miss"));
+        let private = self.private();
+        let returned = self.rewrap(&value);
+        let returned = match self.ret {
+            Ret::Plain => returned,
+            Ret::Result => quote!(::core::result::Result::Ok(#returned)),
+            Ret::Option => quote!(::core::option::Option::Some(#returned)),
+        };
+        quote! {
+            let #lookup = match #lookup {
+                #private::Lookup::Hit(#value) => return #returned,
+                #miss => #miss,
+            };
+        }
+    }
+
+    /// A stored value as the function returns it: in its `Json` again.
+    fn rewrap(&self, value: &Ident) -> TokenStream {
+        match &self.wrapper {
+            Some(wrapper) => {
+                let path = &wrapper.path;
+                quote!(#path(#value))
+            }
+            None => value.to_token_stream(),
+        }
     }
 }
 

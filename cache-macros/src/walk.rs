@@ -1,7 +1,8 @@
 //! What the expansion reads from the function's syntax: whether it names
 //! `Self`, whether an argument lends a `&mut`, whether a type is an
-//! `impl Trait`, whether an expression uses the `self` receiver, and which
-//! lifetimes a helper's signature still needs.
+//! `impl Trait`, whether an expression uses the `self` receiver, which
+//! arguments an expression or the body reads, and which lifetimes a
+//! helper's signature still needs.
 //!
 //! Each question is a [`syn::visit::Visit`] walk of the parsed syntax (as
 //! in tracing-attributes' `expand.rs`), so what the walk skips is a node,
@@ -268,10 +269,8 @@ pub(crate) fn inline_format_args(format: &str) -> Vec<String> {
             name.push(c);
             chars.next();
         }
-        let name = name.trim();
-        let name = name.strip_prefix("r#").unwrap_or(name);
-        if syn::parse_str::<syn::Ident>(name).is_ok() {
-            names.push(name.to_owned());
+        if let Ok(ident) = syn::parse_str::<syn::Ident>(name.trim()) {
+            names.push(ident.unraw().to_string());
         }
     }
     names
@@ -447,6 +446,39 @@ mod tests {
         assert!(!uses("self::CACHE"));
         assert!(!uses("crate::caches::main()"));
         assert!(!uses("Self::CACHE"));
+    }
+
+    #[test]
+    fn names_read_are_paths_format_captures_and_opaque_tokens() {
+        let names: HashSet<String> = ["state", "id", "q", "cache"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let read = |s: &str| {
+            let mut found: Vec<String> =
+                names_read(&names, Some(&syn::parse_str(s).unwrap()), None)
+                    .into_iter()
+                    .collect();
+            found.sort();
+            found
+        };
+        assert_eq!(read("state.cache"), ["state"], "a field is not a name");
+        assert_eq!(read("pick(&state, q.cache)"), ["q", "state"]);
+        assert_eq!(read("format!(\"{id}:{q:?} {{cache}}\")"), ["id", "q"]);
+        assert_eq!(read("opaque!(=> cache)"), ["cache"]);
+        assert_eq!(read("{ fn id() {} 1 }"), Vec::<String>::new());
+        assert_eq!(read("Self::CACHE"), Vec::<String>::new());
+        let body: Block = syn::parse_str("{ let x = state.db(); x }").unwrap();
+        let found = names_read(&names, None, Some(&body));
+        assert_eq!(found, HashSet::from(["state".to_owned()]));
+    }
+
+    #[test]
+    fn inline_format_args_are_named_arguments_only() {
+        assert_eq!(
+            inline_format_args("{a} {b:?} {{c}} {0} {} {r#type} {d:>4}"),
+            ["a", "b", "type", "d"]
+        );
     }
 
     #[test]
