@@ -9,7 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::cache::{Coalesce, OnError};
-use crate::key::{self, KeyOut, StackKey};
+use crate::key::{self, EncodedArgs, KeyOut, StackKey};
+use crate::local::Ident;
 pub use crate::template::{template_value, Template, TemplateValue};
 use crate::{Cache, CacheValue, Result};
 
@@ -71,6 +72,17 @@ pub trait KeyArgs {
         reason = "KeyOut is the crate-private key writer; macros never name it"
     )]
     fn write(&self, out: &mut impl KeyOut) -> Result<()>;
+
+    /// The encoded arguments, for keys written as `<args>` hex (`None` for
+    /// other keys, such as templates).
+    #[doc(hidden)]
+    #[expect(
+        private_interfaces,
+        reason = "EncodedArgs is the crate-private encoding; macros never name it"
+    )]
+    fn encoded(&self) -> Option<Result<EncodedArgs>> {
+        None
+    }
 }
 
 /// Key arguments identified by their serde encoding (see [`crate::key`]).
@@ -85,6 +97,15 @@ impl<A: Serialize + ?Sized> KeyArgs for Hashed<'_, A> {
     #[inline]
     fn write(&self, out: &mut impl KeyOut) -> Result<()> {
         key::write_args_to(out, self.0)
+    }
+
+    #[inline]
+    #[expect(
+        private_interfaces,
+        reason = "EncodedArgs is the crate-private encoding; macros never name it"
+    )]
+    fn encoded(&self) -> Option<Result<EncodedArgs>> {
+        Some(key::encode_args(self.0))
     }
 }
 
@@ -103,31 +124,68 @@ pub fn full_key(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Result<Strin
     Ok(full)
 }
 
-/// The in-memory lookup: on a hit no allocation, no future, no decoding;
-/// on a miss the key it built, for the computation. `None` when the store
-/// is not in memory.
+/// The in-memory lookup: on a hit no allocation, no future, no decoding,
+/// no key text; on a miss the key it built, for the computation. `None`
+/// when the store is not in memory.
 #[inline]
 fn local_lookup<T>(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Option<Lookup<T>>
 where
     T: CacheValue,
 {
     let local = cache.local()?;
-    let mut full = StackKey::new();
-    full.push_str(cache.memo_prefix());
-    memo.write_prefix(&mut full);
-    if let Err(e) = args.write(&mut full) {
-        return Some(Lookup::Miss(Err(e)));
-    }
+    let encoded = match args.encoded() {
+        Some(Ok(encoded)) => encoded,
+        Some(Err(e)) => return Some(Lookup::Miss(Err(e))),
+        None => return Some(text_lookup(cache, local, memo, args)),
+    };
+    let group = local.groups().memoized(memo, || {
+        let mut text = String::from(cache.memo_prefix());
+        memo.write_prefix(&mut text);
+        text
+    });
+    let group = group.as_ref();
+    let (form, tail) = encoded.tail();
     // Only a value kept as a `T` is a hit here; anything else (a miss,
     // bytes, another type) is read, decoded, logged and counted once by
     // the read that follows in `compute`.
-    Some(match local.peek::<T>(full.as_bytes()) {
+    Some(match local.peek::<T>(&Ident::new(group, form, tail)) {
         Some(value) => {
             cache.count_hit();
             Lookup::Hit(value)
         }
-        None => Lookup::Miss(Ok(full.into_string())),
+        None => {
+            let mut full = String::with_capacity(group.text().len() + 2 * tail.len() + 1);
+            full.push_str(group.text());
+            encoded.write_to(&mut full);
+            Lookup::Miss(Ok(full))
+        }
     })
+}
+
+/// [`local_lookup`] of a key that is not written as hex (a template): by
+/// the key's text.
+fn text_lookup<T: CacheValue>(
+    cache: &Cache,
+    local: &crate::local::LocalTier,
+    memo: &Memo,
+    args: &impl KeyArgs,
+) -> Lookup<T> {
+    let mut full = StackKey::new();
+    full.push_str(cache.memo_prefix());
+    memo.write_prefix(&mut full);
+    if let Err(e) = args.write(&mut full) {
+        return Lookup::Miss(Err(e));
+    }
+    let Ok(text) = std::str::from_utf8(full.as_bytes()) else {
+        return Lookup::Miss(Ok(full.into_string()));
+    };
+    match local.peek_text::<T>(text) {
+        Some(value) => {
+            cache.count_hit();
+            Lookup::Hit(value)
+        }
+        None => Lookup::Miss(Ok(text.to_owned())),
+    }
 }
 
 fn key_error(memo: &Memo, e: &crate::Error) {

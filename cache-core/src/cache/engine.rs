@@ -11,8 +11,8 @@ use serde::Serialize;
 use crate::backend::Ttl;
 use crate::flight::Join;
 use crate::key::key_for_message;
-use crate::key::{KeyOut, StackKey};
-use crate::local::{LocalTier, Read};
+use crate::local::ident::{self, TailBuf};
+use crate::local::{Form, Ident, LocalTier, Read};
 use crate::Result;
 
 use super::{Cache, CacheValue, OnError, StoreValue};
@@ -94,7 +94,7 @@ impl Cache {
                         // a read, made only when a flight of this key (or of its
                         // stripe) ended since ours began.
                         if let Some(local) = &self.inner.local {
-                            if let Some(v) = local.peek::<T>(full.as_bytes()) {
+                            if let Some(v) = local.peek_text::<T>(full) {
                                 leader.finish(|| Arc::new(v.clone()));
                                 return Ok(v);
                             }
@@ -130,7 +130,8 @@ impl Cache {
         T: CacheValue,
     {
         if let Some(local) = &self.inner.local {
-            return self.read_local::<T>(local, full.as_bytes());
+            let mut buf = TailBuf::new();
+            return self.read_local::<T>(local, &ident::parse(full, &mut buf));
         }
         let value = self.read_remote::<T>(full).await;
         self.counted(value)
@@ -232,32 +233,30 @@ impl Cache {
     where
         T: CacheValue,
     {
-        let mut full = StackKey::new();
-        full.push_str(self.inner.keys.plain());
-        full.push_str(key);
-        self.read_local::<T>(local, full.as_bytes())
+        let ident = Ident::new(local.groups().plain(), Form::Plain, key.as_bytes());
+        self.read_local::<T>(local, &ident)
     }
 
     /// A typed read of the memory store: a clone of the stored value when it
     /// is a `T`, a decode otherwise. Counts the hit or miss.
     #[inline]
-    pub(crate) fn read_local<T>(&self, local: &LocalTier, full: &[u8]) -> Option<T>
+    pub(crate) fn read_local<T>(&self, local: &LocalTier, ident: &Ident<'_>) -> Option<T>
     where
         T: CacheValue,
     {
-        let value = self.read_local_uncounted(local, full);
+        let value = self.read_local_uncounted(local, ident);
         self.counted(value)
     }
 
     #[inline]
-    pub(super) fn read_local_uncounted<T>(&self, local: &LocalTier, full: &[u8]) -> Option<T>
+    pub(super) fn read_local_uncounted<T>(&self, local: &LocalTier, ident: &Ident<'_>) -> Option<T>
     where
         T: CacheValue,
     {
-        match local.read(full) {
+        match local.read(ident) {
             Read::Hit(value) => Some(value),
             Read::Miss => None,
-            Read::Refused(e) => self.logged::<T>(full, Err(e)),
+            Read::Refused(e) => self.logged::<T>(ident.text().as_bytes(), Err(e)),
         }
     }
 

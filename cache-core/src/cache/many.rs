@@ -47,7 +47,10 @@ impl Cache {
         if let Some(local) = &self.inner.local {
             return Ok(full
                 .iter()
-                .map(|k| self.read_local::<T>(local, k.as_bytes()))
+                .map(|k| {
+                    let mut buf = crate::local::TailBuf::new();
+                    self.read_local::<T>(local, &crate::local::ident::parse(k, &mut buf))
+                })
                 .collect());
         }
         let refs: Vec<&str> = full.iter().map(String::as_str).collect();

@@ -29,6 +29,7 @@
 mod args;
 
 use serde::Serialize;
+use crate::local::ident::{Form, DIGEST_LEN};
 use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
@@ -62,30 +63,41 @@ pub fn write_args<A: Serialize + ?Sized>(out: &mut String, args: &A) -> Result<(
 /// [`write_args`] into any [`KeyOut`].
 #[inline]
 pub(crate) fn write_args_to<A: Serialize + ?Sized>(out: &mut impl KeyOut, args: &A) -> Result<()> {
-    let mut writer = ArgsWriter {
-        out,
-        inline: [0; MAX_INLINE_ARGS],
-        len: 0,
-        hasher: None,
-    };
-    args::encode(args, &mut writer)
-        .map_err(|e| Error::codec("cannot encode the key arguments", e))?;
-    writer.finish();
+    encode_args(args)?.write_to(out);
     Ok(())
 }
 
-/// Collects the encoder's bytes on the stack while they fit
-/// [`MAX_INLINE_ARGS`] (then written as hex in one go), or feeds them to
-/// SHA-256 past that. No heap buffer, no allocation.
-struct ArgsWriter<'a, O: KeyOut> {
-    out: &'a mut O,
+/// The encoding of `args`: its bytes while they fit [`MAX_INLINE_ARGS`],
+/// their SHA-256 past that.
+#[inline]
+pub(crate) fn encode_args<A: Serialize + ?Sized>(args: &A) -> Result<EncodedArgs> {
+    let mut writer = EncodedArgs {
+        inline: [0; MAX_INLINE_ARGS],
+        len: 0,
+        hasher: None,
+        digest: [0; DIGEST_LEN],
+    };
+    args::encode(args, &mut writer)
+        .map_err(|e| Error::codec("cannot encode the key arguments", e))?;
+    if let Some(hasher) = writer.hasher.take() {
+        writer.digest = hasher.finalize().into();
+    }
+    Ok(writer)
+}
+
+/// Encoded key arguments, collected on the stack (no heap buffer, no
+/// allocation): written as hex in the key, or as `~` and the hex of their
+/// digest when long.
+pub(crate) struct EncodedArgs {
     /// The bytes written so far while inline.
     inline: [u8; MAX_INLINE_ARGS],
     len: usize,
+    /// Set once the bytes no longer fit inline.
     hasher: Option<Sha256>,
+    digest: [u8; DIGEST_LEN],
 }
 
-impl<O: KeyOut> args::Sink for ArgsWriter<'_, O> {
+impl args::Sink for EncodedArgs {
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
         if let Some(hasher) = &mut self.hasher {
@@ -103,18 +115,30 @@ impl<O: KeyOut> args::Sink for ArgsWriter<'_, O> {
             hasher.update(&self.inline[..self.len]);
             hasher.update(bytes);
             self.hasher = Some(hasher);
+            self.len = usize::MAX;
         }
     }
 }
 
-impl<O: KeyOut> ArgsWriter<'_, O> {
+impl EncodedArgs {
+    /// How the key writes these arguments, and the bytes it writes so.
     #[inline]
-    fn finish(self) {
-        if let Some(hasher) = self.hasher {
-            self.out.push_str("~");
-            self.out.push_hex(&hasher.finalize());
-        } else {
-            self.out.push_hex(&self.inline[..self.len]);
+    pub(crate) fn tail(&self) -> (Form, &[u8]) {
+        match self.inline.get(..self.len) {
+            Some(bytes) => (Form::Hex, bytes),
+            None => (Form::Digest, &self.digest),
+        }
+    }
+
+    /// Writes the arguments as the key has them.
+    #[inline]
+    pub(crate) fn write_to(&self, out: &mut impl KeyOut) {
+        match self.tail() {
+            (Form::Digest, digest) => {
+                out.push_str("~");
+                out.push_hex(digest);
+            }
+            (_, bytes) => out.push_hex(bytes),
         }
     }
 }

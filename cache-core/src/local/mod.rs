@@ -7,16 +7,23 @@
 //! written through the [`Backend`](crate::Backend) trait) stays behind it.
 //! This is the seam a near cache in front of a remote store plugs into.
 
-use crate::backend::memory::Stored;
+pub(crate) mod groups;
+pub(crate) mod ident;
+pub(crate) mod table;
+
+use crate::backend::memory::{Probe, Stored};
 use crate::backend::{MemoryBackend, Ttl};
 use crate::cache::{CacheValue, StoreValue};
 use crate::codec::{self, Format};
 use crate::{Error, Result};
 
+pub(crate) use ident::{Form, Ident, TailBuf};
+
 /// The typed tier over one memory store (shared by every cache on it).
 #[derive(Clone)]
 pub(crate) struct LocalTier {
     store: MemoryBackend,
+    groups: std::sync::Arc<groups::Groups>,
 }
 
 /// What a typed read found.
@@ -32,34 +39,47 @@ pub(crate) enum Read<T> {
 }
 
 impl LocalTier {
-    pub(crate) fn new(store: MemoryBackend) -> Self {
-        Self { store }
-    }
-
-    /// The value under `full` if it is kept as a `T`: no decoding, no
-    /// logging, no counting (the first look of the memoized hit path).
-    #[inline]
-    pub(crate) fn peek<T: Clone + 'static>(&self, full: &[u8]) -> Option<T> {
-        match self.store.lookup(full)? {
-            Stored::Typed(typed) => typed.as_any().downcast_ref::<T>().cloned(),
-            Stored::Bytes(_) => None,
+    pub(crate) fn new(store: MemoryBackend, keys: &crate::key::Namespace) -> Self {
+        Self {
+            store,
+            groups: std::sync::Arc::new(groups::Groups::new(keys)),
         }
     }
 
-    /// The value under `full` as a `T`: a clone when it is kept as one;
+    /// The cache's key groups.
+    #[inline]
+    pub(crate) fn groups(&self) -> &groups::Groups {
+        &self.groups
+    }
+
+    /// The value under `ident` if it is kept as a `T`, cloned in place:
+    /// no decoding, no logging, no counting (the memoized hit path).
+    #[inline]
+    pub(crate) fn peek<T: Clone + 'static>(&self, ident: &Ident<'_>) -> Option<T> {
+        match self.store.probe::<T>(ident) {
+            Probe::Typed(value) => Some(value),
+            Probe::Other(_) | Probe::Missing => None,
+        }
+    }
+
+    /// [`peek`](Self::peek) by the key's text.
+    pub(crate) fn peek_text<T: Clone + 'static>(&self, full: &str) -> Option<T> {
+        let mut buf = TailBuf::new();
+        self.peek(&ident::parse(full, &mut buf))
+    }
+
+    /// The value under `ident` as a `T`: a clone when it is kept as one;
     /// otherwise read the way a remote store would, through its bytes and
     /// the shape rule.
     #[inline]
-    pub(crate) fn read<T: CacheValue>(&self, full: &[u8]) -> Read<T> {
-        let decoded = match self.store.lookup(full) {
-            None => return Read::Miss,
-            Some(Stored::Typed(typed)) => {
-                if let Some(value) = typed.as_any().downcast_ref::<T>() {
-                    return Read::Hit(value.clone());
-                }
+    pub(crate) fn read<T: CacheValue>(&self, ident: &Ident<'_>) -> Read<T> {
+        let decoded = match self.store.probe::<T>(ident) {
+            Probe::Missing => return Read::Miss,
+            Probe::Typed(value) => return Read::Hit(value),
+            Probe::Other(Stored::Typed(typed)) => {
                 typed.encode().and_then(|bytes| codec::decode(&bytes))
             }
-            Some(Stored::Bytes(bytes)) => codec::decode(&bytes),
+            Probe::Other(Stored::Bytes(bytes)) => codec::decode(&bytes),
         };
         match decoded {
             Ok(value) => Read::Hit(value),
