@@ -73,14 +73,15 @@ pub trait KeyArgs {
     )]
     fn write(&self, out: &mut impl KeyOut) -> Result<()>;
 
-    /// The encoded arguments, for keys written as `<args>` hex (`None` for
-    /// other keys, such as templates).
+    /// Encodes the arguments into `out`, for keys written as `<args>` hex
+    /// (`None` for other keys, such as templates).
     #[doc(hidden)]
     #[expect(
         private_interfaces,
         reason = "EncodedArgs is the crate-private encoding; macros never name it"
     )]
-    fn encoded(&self) -> Option<Result<EncodedArgs>> {
+    fn encode(&self, out: &mut EncodedArgs) -> Option<Result<()>> {
+        let _ = out;
         None
     }
 }
@@ -104,8 +105,8 @@ impl<A: Serialize + ?Sized> KeyArgs for Hashed<'_, A> {
         private_interfaces,
         reason = "EncodedArgs is the crate-private encoding; macros never name it"
     )]
-    fn encoded(&self) -> Option<Result<EncodedArgs>> {
-        Some(key::encode_args(self.0))
+    fn encode(&self, out: &mut EncodedArgs) -> Option<Result<()>> {
+        Some(out.encode(self.0))
     }
 }
 
@@ -133,12 +134,13 @@ where
     T: CacheValue,
 {
     let local = cache.local()?;
-    let encoded = match args.encoded() {
-        Some(Ok(encoded)) => encoded,
+    let mut encoded = EncodedArgs::new();
+    match args.encode(&mut encoded) {
+        Some(Ok(())) => {}
         Some(Err(e)) => return Some(Lookup::Miss(Err(e))),
         None => return Some(text_lookup(cache, local, memo, args)),
-    };
-    let group = local.groups().memoized(memo, || {
+    }
+    let group = local.memo_group(memo, || {
         let mut text = String::from(cache.memo_prefix());
         memo.write_prefix(&mut text);
         text
@@ -148,18 +150,14 @@ where
     // Only a value kept as a `T` is a hit here; anything else (a miss,
     // bytes, another type) is read, decoded, logged and counted once by
     // the read that follows in `compute`.
-    Some(match local.peek::<T>(&Ident::new(group, form, tail)) {
-        Some(value) => {
-            cache.count_hit();
-            Lookup::Hit(value)
-        }
-        None => {
-            let mut full = String::with_capacity(group.text().len() + 2 * tail.len() + 1);
-            full.push_str(group.text());
-            encoded.write_to(&mut full);
-            Lookup::Miss(Ok(full))
-        }
-    })
+    if let Some(value) = local.peek::<T>(&Ident::new(group, form, tail)) {
+        cache.count_hit();
+        return Some(Lookup::Hit(value));
+    }
+    let mut full = String::with_capacity(group.text().len() + 2 * tail.len() + 1);
+    full.push_str(group.text());
+    encoded.write_to(&mut full);
+    Some(Lookup::Miss(Ok(full)))
 }
 
 /// [`local_lookup`] of a key that is not written as hex (a template): by

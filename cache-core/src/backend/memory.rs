@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::backend::{Backend, Ttl};
 use crate::codec::{self, Codec, Format};
 use crate::key::key_for_message;
-use crate::local::ident::{parse, Ident, TableKey, TailBuf};
+use crate::local::ident::{parse, Ident, Interner, TableKey, TailBuf};
 use crate::local::table::Table;
 use crate::{Error, ErrorKind, Result};
 
@@ -59,6 +59,8 @@ pub struct MemoryBackend {
 
 struct Inner {
     table: Table<Entry, EntryWeighter>,
+    /// Shares the groups of keys between entries (see [`Interner`]).
+    interner: Interner,
     clock: quanta::Clock,
     max_entry: u64,
 }
@@ -194,11 +196,12 @@ impl MemoryBackend {
         let items = usize::try_from(max_bytes / 1024)
             .unwrap_or(usize::MAX)
             .clamp(16, 1 << 20);
-        let table = Table::new(max_bytes, shards, items, EntryWeighter);
+        let table = Table::new(max_bytes, shards, items, &EntryWeighter);
         let max_entry = table.shard_capacity();
         Self {
             inner: Arc::new(Inner {
                 table,
+                interner: Interner::default(),
                 clock,
                 max_entry,
             }),
@@ -286,6 +289,11 @@ impl MemoryBackend {
         })
     }
 
+    /// Shares the groups of this store's keys.
+    pub(crate) fn interner(&self) -> &Interner {
+        &self.inner.interner
+    }
+
     /// The live value under `ident`: a `T` cloned in place when it is kept
     /// as one (the hit path: no reference count, no decoding), what is kept
     /// otherwise, or nothing.
@@ -314,7 +322,9 @@ impl MemoryBackend {
         let ident = parse(key, &mut buf);
         self.inner
             .table
-            .with(&ident, |entry| self.live(entry).then(|| entry.value.clone()))
+            .with(&ident, |entry| {
+                self.live(entry).then(|| entry.value.clone())
+            })
             .flatten()
     }
 
@@ -380,7 +390,9 @@ impl MemoryBackend {
         let ident = parse(key, &mut buf);
         match entry {
             Ok(entry) => {
-                self.inner.table.insert(ident.to_key(), entry);
+                self.inner
+                    .table
+                    .insert(ident.to_key(&self.inner.interner), entry);
                 Ok(())
             }
             Err(e) => {
@@ -397,7 +409,7 @@ impl MemoryBackend {
         if shard.get(&ident).is_some_and(|current| self.live(current)) {
             return false;
         }
-        shard.insert(ident.to_key(), entry);
+        shard.insert(ident.to_key(&self.inner.interner), entry);
         true
     }
 
@@ -443,7 +455,7 @@ impl MemoryBackend {
         }
         let bytes = Bytes::from(delta.to_string());
         let entry = self.entry(key, Stored::Bytes(bytes.clone()), bytes.len() as u64, ttl)?;
-        shard.insert(ident.to_key(), entry);
+        shard.insert(ident.to_key(&self.inner.interner), entry);
         Ok(delta)
     }
 
@@ -467,8 +479,7 @@ impl MemoryBackend {
 #[async_trait]
 impl Backend for MemoryBackend {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.lookup(key).map(|v| v.to_bytes())
-            .transpose()
+        self.lookup(key).map(|v| v.to_bytes()).transpose()
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {

@@ -233,7 +233,7 @@ impl Cache {
     where
         T: CacheValue,
     {
-        let ident = Ident::new(local.groups().plain(), Form::Plain, key.as_bytes());
+        let ident = Ident::new(local.plain_group(), Form::Plain, key.as_bytes());
         self.read_local::<T>(local, &ident)
     }
 

@@ -28,8 +28,8 @@
 
 mod args;
 
-use serde::Serialize;
 use crate::local::ident::{Form, DIGEST_LEN};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
@@ -71,30 +71,21 @@ pub(crate) fn write_args_to<A: Serialize + ?Sized>(out: &mut impl KeyOut, args: 
 /// their SHA-256 past that.
 #[inline]
 pub(crate) fn encode_args<A: Serialize + ?Sized>(args: &A) -> Result<EncodedArgs> {
-    let mut writer = EncodedArgs {
-        inline: [0; MAX_INLINE_ARGS],
-        len: 0,
-        hasher: None,
-        digest: [0; DIGEST_LEN],
-    };
-    args::encode(args, &mut writer)
-        .map_err(|e| Error::codec("cannot encode the key arguments", e))?;
-    if let Some(hasher) = writer.hasher.take() {
-        writer.digest = hasher.finalize().into();
-    }
-    Ok(writer)
+    let mut encoded = EncodedArgs::new();
+    encoded.encode(args)?;
+    Ok(encoded)
 }
 
 /// Encoded key arguments, collected on the stack (no heap buffer, no
-/// allocation): written as hex in the key, or as `~` and the hex of their
-/// digest when long.
+/// allocation for short ones): written as hex in the key, or as `~` and
+/// the hex of their digest when long.
 pub(crate) struct EncodedArgs {
-    /// The bytes written so far while inline.
-    inline: [u8; MAX_INLINE_ARGS],
+    /// The bytes written so far while inline; the digest once hashed.
+    bytes: [u8; MAX_INLINE_ARGS],
+    /// How many of `bytes` are used.
     len: usize,
     /// Set once the bytes no longer fit inline.
-    hasher: Option<Sha256>,
-    digest: [u8; DIGEST_LEN],
+    hasher: Option<Box<Sha256>>,
 }
 
 impl args::Sink for EncodedArgs {
@@ -102,31 +93,51 @@ impl args::Sink for EncodedArgs {
     fn put(&mut self, bytes: &[u8]) {
         if let Some(hasher) = &mut self.hasher {
             hasher.update(bytes);
-        } else if let ([byte], Some(slot)) = (bytes, self.inline.get_mut(self.len)) {
+        } else if let ([byte], Some(slot)) = (bytes, self.bytes.get_mut(self.len)) {
             // Most writes are one byte (small integers, lengths, tags), for
             // which a call to `memcpy` would cost more than the copy.
             *slot = *byte;
             self.len += 1;
         } else if self.len + bytes.len() <= MAX_INLINE_ARGS {
-            self.inline[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.bytes[self.len..self.len + bytes.len()].copy_from_slice(bytes);
             self.len += bytes.len();
         } else {
-            let mut hasher = Sha256::new();
-            hasher.update(&self.inline[..self.len]);
+            let mut hasher = Box::new(Sha256::new());
+            hasher.update(&self.bytes[..self.len]);
             hasher.update(bytes);
             self.hasher = Some(hasher);
-            self.len = usize::MAX;
         }
     }
 }
 
 impl EncodedArgs {
+    #[inline]
+    pub(crate) const fn new() -> Self {
+        Self {
+            bytes: [0; MAX_INLINE_ARGS],
+            len: 0,
+            hasher: None,
+        }
+    }
+
+    /// Encodes `args` into `self` (which must be new).
+    #[inline]
+    pub(crate) fn encode<A: Serialize + ?Sized>(&mut self, args: &A) -> Result<()> {
+        args::encode(args, self).map_err(|e| Error::codec("cannot encode the key arguments", e))?;
+        if let Some(hasher) = self.hasher.take() {
+            let digest: [u8; DIGEST_LEN] = hasher.finalize().into();
+            self.bytes[..DIGEST_LEN].copy_from_slice(&digest);
+            self.len = usize::MAX;
+        }
+        Ok(())
+    }
+
     /// How the key writes these arguments, and the bytes it writes so.
     #[inline]
     pub(crate) fn tail(&self) -> (Form, &[u8]) {
-        match self.inline.get(..self.len) {
+        match self.bytes.get(..self.len) {
             Some(bytes) => (Form::Hex, bytes),
-            None => (Form::Digest, &self.digest),
+            None => (Form::Digest, &self.bytes[..DIGEST_LEN]),
         }
     }
 

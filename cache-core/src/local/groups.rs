@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use super::ident::{Group, GroupRef};
+use super::ident::{Group, GroupRef, Interner};
 use crate::key::Namespace;
 use crate::memo::Memo;
 
@@ -53,9 +53,9 @@ impl MemoGroup<'_> {
 }
 
 impl Groups {
-    pub(crate) fn new(keys: &Namespace) -> Self {
+    pub(crate) fn new(keys: &Namespace, interner: &Interner) -> Self {
         Self {
-            plain: Group::new(keys.plain()),
+            plain: Group::new(keys.plain(), interner),
             sites: (0..SITES).map(|_| OnceLock::new()).collect(),
         }
     }
@@ -68,7 +68,12 @@ impl Groups {
 
     /// The group of `memo`'s keys; `text` writes it.
     #[inline]
-    pub(crate) fn memoized(&self, memo: &Memo, text: impl Fn() -> String) -> MemoGroup<'_> {
+    pub(crate) fn memoized(
+        &self,
+        memo: &Memo,
+        interner: &Interner,
+        text: impl Fn() -> String,
+    ) -> MemoGroup<'_> {
         let start = slot_of(memo);
         for probe in 0..PROBES {
             let slot = &self.sites[(start + probe) % SITES];
@@ -78,14 +83,14 @@ impl Groups {
                     owner: memo.owner,
                     name: memo.name,
                     version: memo.version,
-                    group: Group::new(&text()),
+                    group: Group::new(&text(), interner),
                 }),
             };
             if site.is(memo) {
                 return MemoGroup::Kept(site.group.as_ref());
             }
         }
-        MemoGroup::Built(Group::new(&text()))
+        MemoGroup::Built(Group::new(&text(), interner))
     }
 }
 

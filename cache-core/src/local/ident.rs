@@ -18,7 +18,9 @@
 //! never renders hex; the hash covers only the tail, seeded by the group's
 //! precomputed id.
 
+use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
@@ -53,14 +55,15 @@ impl Form {
 #[derive(Debug, Clone)]
 pub(crate) struct Group {
     id: u64,
-    text: Box<str>,
+    text: Arc<str>,
 }
 
 impl Group {
-    pub(crate) fn new(text: &str) -> Self {
+    /// The group `text`, shared through `interner`.
+    pub(crate) fn new(text: &str, interner: &Interner) -> Self {
         Self {
             id: xxh3_64(text.as_bytes()),
-            text: text.into(),
+            text: interner.get(text),
         }
     }
 
@@ -69,15 +72,18 @@ impl Group {
         GroupRef {
             id: self.id,
             text: &self.text,
+            shared: Some(&self.text),
         }
     }
 }
 
-/// A borrowed [`Group`].
+/// A borrowed [`Group`], or a group read from a key's text.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GroupRef<'a> {
     id: u64,
     text: &'a str,
+    /// The shared text, when the group came from a [`Group`].
+    shared: Option<&'a Arc<str>>,
 }
 
 impl<'a> GroupRef<'a> {
@@ -91,7 +97,39 @@ impl<'a> GroupRef<'a> {
         Self {
             id: xxh3_64(text.as_bytes()),
             text,
+            shared: None,
         }
+    }
+}
+
+/// Shares the text of groups between keys, so that an entry's group is
+/// compared by address on a hit. Holds at most [`Interner::MAX`] groups;
+/// past that, keys keep their own copy (compared by content).
+#[derive(Default)]
+pub(crate) struct Interner {
+    groups: RwLock<HashSet<Arc<str>>>,
+}
+
+impl Interner {
+    const MAX: usize = 4096;
+
+    /// The shared copy of `text`.
+    pub(crate) fn get(&self, text: &str) -> Arc<str> {
+        let groups = self.groups.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(shared) = groups.get(text) {
+            return Arc::clone(shared);
+        }
+        let full = groups.len() >= Self::MAX;
+        drop(groups);
+        let shared: Arc<str> = Arc::from(text);
+        if !full {
+            let mut groups = self.groups.write().unwrap_or_else(PoisonError::into_inner);
+            if let Some(existing) = groups.get(text) {
+                return Arc::clone(existing);
+            }
+            groups.insert(Arc::clone(&shared));
+        }
+        shared
     }
 }
 
@@ -100,7 +138,7 @@ impl<'a> GroupRef<'a> {
 pub(crate) struct Ident<'a> {
     hash: u64,
     form: Form,
-    group: &'a str,
+    group: GroupRef<'a>,
     tail: &'a [u8],
 }
 
@@ -110,7 +148,7 @@ impl<'a> Ident<'a> {
         Self {
             hash: xxh3_64_with_seed(tail, group.id ^ form.salt()),
             form,
-            group: group.text,
+            group,
             tail,
         }
     }
@@ -124,32 +162,33 @@ impl<'a> Ident<'a> {
     /// The key's text (for messages).
     #[cold]
     pub(crate) fn text(&self) -> String {
-        let mut out = String::from(self.group);
+        let mut out = String::from(self.group.text);
         write_tail(self.form, self.tail, &mut out);
         out
     }
 
-    /// The owned key for an insert.
-    pub(crate) fn to_key(self) -> TableKey {
-        let mut bytes = Vec::with_capacity(self.group.len() + self.tail.len());
-        bytes.extend_from_slice(self.group.as_bytes());
-        bytes.extend_from_slice(self.tail);
+    /// The owned key for an insert; the group's text shared through
+    /// `interner` unless it is shared already.
+    pub(crate) fn to_key(self, interner: &Interner) -> TableKey {
         TableKey {
             hash: self.hash,
             form: self.form,
-            group_len: self.group.len(),
-            bytes: bytes.into_boxed_slice(),
+            group: self
+                .group
+                .shared
+                .map_or_else(|| interner.get(self.group.text), Arc::clone),
+            tail: self.tail.into(),
         }
     }
 }
 
-/// The identity of a stored entry: its group and tail in one allocation.
+/// The identity of a stored entry: its (shared) group and its tail.
 #[derive(Debug, Clone)]
 pub(crate) struct TableKey {
     hash: u64,
     form: Form,
-    group_len: usize,
-    bytes: Box<[u8]>,
+    group: Arc<str>,
+    tail: Box<[u8]>,
 }
 
 impl TableKey {
@@ -159,17 +198,18 @@ impl TableKey {
         self.hash
     }
 
-    /// The bytes the key takes (counted against the store's bound).
+    /// The bytes the key takes (counted against the store's bound, as if
+    /// its group were not shared).
     pub(crate) fn len(&self) -> usize {
-        self.bytes.len()
+        self.group.len() + self.tail.len()
     }
 
     fn group(&self) -> &[u8] {
-        &self.bytes[..self.group_len]
+        self.group.as_bytes()
     }
 
     fn tail(&self) -> &[u8] {
-        &self.bytes[self.group_len..]
+        &self.tail
     }
 
     /// The key's text (for messages and for reading keys back).
@@ -246,8 +286,8 @@ impl PartialEq for TableKey {
     fn eq(&self, other: &Self) -> bool {
         self.hash == other.hash
             && self.form == other.form
-            && self.group_len == other.group_len
-            && self.bytes == other.bytes
+            && self.tail == other.tail
+            && self.group == other.group
     }
 }
 
@@ -265,9 +305,10 @@ impl quick_cache::Equivalent<TableKey> for Ident<'_> {
     fn equivalent(&self, key: &TableKey) -> bool {
         self.hash == key.hash
             && self.form == key.form
-            && self.group.len() == key.group_len
-            && key.tail() == self.tail
-            && key.group() == self.group.as_bytes()
+            && *key.tail == *self.tail
+            && (std::ptr::eq(key.group.as_ptr(), self.group.text.as_ptr())
+                && key.group.len() == self.group.text.len()
+                || *key.group == *self.group.text)
     }
 }
 
@@ -387,7 +428,7 @@ mod tests {
 
     fn key_of(text: &str) -> TableKey {
         let mut buf = TailBuf::new();
-        parse(text, &mut buf).to_key()
+        parse(text, &mut buf).to_key(&Interner::default())
     }
 
     #[test]
@@ -417,11 +458,12 @@ mod tests {
 
     #[test]
     fn a_direct_identity_equals_the_parsed_one() {
-        let group = Group::new("cache#m::f:1:");
-        let direct = Ident::new(group.as_ref(), Form::Hex, &[5, 1]).to_key();
+        let interner = Interner::default();
+        let group = Group::new("cache#m::f:1:", &interner);
+        let direct = Ident::new(group.as_ref(), Form::Hex, &[5, 1]).to_key(&interner);
         assert_eq!(direct, key_of("cache#m::f:1:0501"));
-        let plain = Group::new("cache|");
-        let direct = Ident::new(plain.as_ref(), Form::Plain, b"user:1").to_key();
+        let plain = Group::new("cache|", &interner);
+        let direct = Ident::new(plain.as_ref(), Form::Plain, b"user:1").to_key(&interner);
         assert_eq!(direct, key_of("cache|user:1"));
     }
 

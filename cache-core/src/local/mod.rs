@@ -41,15 +41,25 @@ pub(crate) enum Read<T> {
 impl LocalTier {
     pub(crate) fn new(store: MemoryBackend, keys: &crate::key::Namespace) -> Self {
         Self {
+            groups: std::sync::Arc::new(groups::Groups::new(keys, store.interner())),
             store,
-            groups: std::sync::Arc::new(groups::Groups::new(keys)),
         }
     }
 
-    /// The cache's key groups.
+    /// The group of the keys given to the cache's API.
     #[inline]
-    pub(crate) fn groups(&self) -> &groups::Groups {
-        &self.groups
+    pub(crate) fn plain_group(&self) -> ident::GroupRef<'_> {
+        self.groups.plain()
+    }
+
+    /// The group of `memo`'s keys in this cache; `text` writes it.
+    #[inline]
+    pub(crate) fn memo_group(
+        &self,
+        memo: &crate::memo::Memo,
+        text: impl Fn() -> String,
+    ) -> groups::MemoGroup<'_> {
+        self.groups.memoized(memo, self.store.interner(), text)
     }
 
     /// The value under `ident` if it is kept as a `T`, cloned in place:

@@ -26,7 +26,7 @@ pub(crate) struct Table<V, W> {
 impl<V: Clone, W: Weighter<TableKey, V> + Clone> Table<V, W> {
     /// `shards` is rounded down to a power of two (at least one); each
     /// takes an equal share of `capacity`.
-    pub(crate) fn new(capacity: u64, shards: usize, items: usize, weighter: W) -> Self {
+    pub(crate) fn new(capacity: u64, shards: usize, items: usize, weighter: &W) -> Self {
         let shards = prev_power_of_two(shards.max(1));
         let count = shards as u64;
         let shard_capacity = (capacity / count).max(1);
