@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::cache::Coalesce;
+use crate::cache::{Coalesce, Looked};
 use crate::{Cache, CacheValue, KeyValue, Result, StoreValue};
 
 /// The operations of [`Cache`] for sync code, from [`Cache::blocking`].
@@ -219,7 +219,7 @@ impl<'a> Blocking<'a> {
         let coalesce = Coalesce::for_blocking_call();
         self.cache.block_on(
             self.cache
-                .compute(&full, ttl, coalesce, |_| true, || async { f() }),
+                .compute(&full, ttl, coalesce, Looked::No, |_| true, || async { f() }),
         )
     }
 }

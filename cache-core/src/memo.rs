@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::cache::{Coalesce, OnError};
+use crate::cache::{Coalesce, Looked, OnError};
 use crate::key::{self, EncodedArgs, KeyOut, StackKey};
 use crate::local::Ident;
 pub use crate::template::{template_value, Template, TemplateValue};
@@ -150,14 +150,16 @@ where
     // Only a value kept as a `T` is a hit here; anything else (a miss,
     // bytes, another type) is read, decoded, logged and counted once by
     // the read that follows in `compute`.
-    if let Some(value) = local.peek::<T>(&Ident::new(group, form, tail)) {
-        cache.count_hit();
+    // A counted read: a value kept as a `T` is cloned, anything else (bytes,
+    // another type of the same shape) is decoded, and what cannot be read
+    // is logged; the computation that follows a miss does not read again.
+    if let Some(value) = cache.read_local::<T>(local, &Ident::new(group, form, tail)) {
         return Some(Lookup::Hit(value));
     }
     let mut full = String::with_capacity(group.text().len() + 2 * tail.len() + 1);
     full.push_str(group.text());
     encoded.write_to(&mut full);
-    Some(Lookup::Miss(Ok(full)))
+    Some(Lookup::Missed(full))
 }
 
 /// [`local_lookup`] of a key that is not written as hex (a template): by
@@ -177,12 +179,10 @@ fn text_lookup<T: CacheValue>(
     let Ok(text) = std::str::from_utf8(full.as_bytes()) else {
         return Lookup::Miss(Ok(full.into_string()));
     };
-    match local.peek_text::<T>(text) {
-        Some(value) => {
-            cache.count_hit();
-            Lookup::Hit(value)
-        }
-        None => Lookup::Miss(Ok(text.to_owned())),
+    let mut buf = crate::local::TailBuf::new();
+    match cache.read_local::<T>(local, &crate::local::ident::parse(text, &mut buf)) {
+        Some(value) => Lookup::Hit(value),
+        None => Lookup::Missed(text.to_owned()),
     }
 }
 
@@ -197,9 +197,12 @@ fn key_error(memo: &Memo, e: &crate::Error) {
 pub enum Lookup<T> {
     /// An in-process hit: no allocation, no future, no decoding.
     Hit(T),
-    /// Not found in process (or a remote store, read later): the full key,
-    /// or why it could not be built.
+    /// Not looked up yet (a remote store, read by the computation): the
+    /// full key, or why it could not be built.
     Miss(Result<String>),
+    /// Looked up in process and not found (the miss is counted): the full
+    /// key.
+    Missed(String),
 }
 
 /// Looks a call up; pass the result to [`call_sync`] or [`call_async`].
@@ -221,9 +224,10 @@ pub fn call_sync<T, E>(
 where
     T: Value,
 {
-    let full = match lookup {
+    let (full, looked) = match lookup {
         Lookup::Hit(v) => return Ok(v),
-        Lookup::Miss(Ok(full)) => full,
+        Lookup::Miss(Ok(full)) => (full, Looked::No),
+        Lookup::Missed(full) => (full, Looked::Missed),
         Lookup::Miss(Err(e)) => {
             key_error(memo, &e);
             return f();
@@ -231,7 +235,7 @@ where
     };
     let ttl = cache.ttl(memo.timeout());
     let coalesce = Coalesce::for_blocking_call();
-    cache.block_on(cache.compute(&full, ttl, coalesce, store_if, || async { f() }))
+    cache.block_on(cache.compute(&full, ttl, coalesce, looked, store_if, || async { f() }))
 }
 
 /// A memoized call of an async function; see [`call_sync`].
@@ -246,17 +250,19 @@ where
     T: Value,
     Fut: Future<Output = Result<T, E>>,
 {
-    match lookup {
-        Lookup::Hit(v) => Ok(v),
-        Lookup::Miss(Ok(full)) => {
-            let ttl = cache.ttl(memo.timeout());
-            cache.compute(&full, ttl, Coalesce::Wait, store_if, f).await
-        }
+    let (full, looked) = match lookup {
+        Lookup::Hit(v) => return Ok(v),
+        Lookup::Miss(Ok(full)) => (full, Looked::No),
+        Lookup::Missed(full) => (full, Looked::Missed),
         Lookup::Miss(Err(e)) => {
             key_error(memo, &e);
-            f().await
+            return f().await;
         }
-    }
+    };
+    let ttl = cache.ttl(memo.timeout());
+    cache
+        .compute(&full, ttl, Coalesce::Wait, looked, store_if, f)
+        .await
 }
 
 /// Runs `f` and stores its `Ok` value (when `store_if` agrees), replacing

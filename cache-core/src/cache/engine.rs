@@ -48,17 +48,31 @@ impl Coalesce {
     }
 }
 
+/// Whether the caller of [`Cache::compute`] has just read the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Looked {
+    /// No: the engine reads it first.
+    No,
+    /// Yes, in process, and found nothing (the miss is counted).
+    Missed,
+}
+
 impl Cache {
     /// The read-through engine behind `get_or_set_with` and the memoize
     /// macros. `full` includes the prefix. `store_if` decides whether a
     /// computed value is stored; `coalesce` says whether a miss may wait
     /// for another caller's computation. Fail-open: store errors are logged
     /// and counted, never returned.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one crate-private engine behind every read-through call"
+    )]
     pub(crate) async fn compute<T, E, F, Fut>(
         &self,
         full: &str,
         ttl: Ttl,
         coalesce: Coalesce,
+        looked: Looked,
         store_if: impl Fn(&T) -> bool,
         f: F,
     ) -> Result<T, E>
@@ -68,13 +82,17 @@ impl Cache {
         Fut: Future<Output = Result<T, E>>,
     {
         let mut f = Some(f);
+        let mut looked = looked;
         loop {
             // Only a remote read needs a mark; in memory a second look is free.
             let wait = coalesce == Coalesce::Wait;
             let mark = (wait && !self.is_local()).then(|| self.inner.flights.mark(full));
-            if let Some(v) = self.lookup_full::<T>(full).await {
-                return Ok(v);
+            if looked == Looked::No {
+                if let Some(v) = self.lookup_full::<T>(full).await {
+                    return Ok(v);
+                }
             }
+            looked = Looked::No;
             let leader = if wait {
                 match self.inner.flights.join(full) {
                     Join::Follower(flight) => {
@@ -258,10 +276,6 @@ impl Cache {
             Read::Miss => None,
             Read::Refused(e) => self.logged::<T>(ident.text().as_bytes(), Err(e)),
         }
-    }
-
-    pub(crate) fn count_hit(&self) {
-        self.inner.stats.hit();
     }
 
     pub(super) fn decode_counted<T: Serialize + DeserializeOwned>(

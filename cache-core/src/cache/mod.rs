@@ -16,7 +16,7 @@ mod ops;
 mod outage;
 
 pub use builder::CacheBuilder;
-pub(crate) use engine::Coalesce;
+pub(crate) use engine::{Coalesce, Looked};
 pub use global::{global, init};
 pub(crate) use outage::OnError;
 

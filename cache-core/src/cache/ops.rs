@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::{Error, ErrorKind, Result};
 
-use super::{Cache, CacheValue, Coalesce, OnError, StoreValue};
+use super::{Cache, CacheValue, Coalesce, Looked, OnError, StoreValue};
 
 impl Cache {
     /// Checks that the store is reachable; the error names its address.
@@ -259,6 +259,7 @@ impl Cache {
                 &full,
                 ttl,
                 Coalesce::Wait,
+                Looked::No,
                 |_| true,
                 || async { Ok(f().await) },
             )
@@ -296,6 +297,6 @@ impl Cache {
     {
         let full = self.full_key(key);
         let ttl = self.ttl(timeout.into());
-        self.compute(&full, ttl, Coalesce::Wait, |_| true, f).await
+        self.compute(&full, ttl, Coalesce::Wait, Looked::No, |_| true, f).await
     }
 }

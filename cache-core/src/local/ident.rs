@@ -305,11 +305,24 @@ impl quick_cache::Equivalent<TableKey> for Ident<'_> {
     fn equivalent(&self, key: &TableKey) -> bool {
         self.hash == key.hash
             && self.form == key.form
-            && *key.tail == *self.tail
+            && short_eq(&key.tail, self.tail)
             && (std::ptr::eq(key.group.as_ptr(), self.group.text.as_ptr())
                 && key.group.len() == self.group.text.len()
                 || *key.group == *self.group.text)
     }
+}
+
+/// Byte equality without a call to `memcmp` for the short tails most
+/// keys have.
+#[inline]
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() <= 16 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    a == b
 }
 
 /// The hasher of the table: the keys carry their hash already.
