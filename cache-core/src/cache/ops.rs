@@ -297,6 +297,7 @@ impl Cache {
     {
         let full = self.full_key(key);
         let ttl = self.ttl(timeout.into());
-        self.compute(&full, ttl, Coalesce::Wait, Looked::No, |_| true, f).await
+        self.compute(&full, ttl, Coalesce::Wait, Looked::No, |_| true, f)
+            .await
     }
 }
