@@ -27,6 +27,9 @@ use cache_tests::paired;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use serde::Serialize;
 
+/// The second arguments of the two-argument function.
+const NAMES: [&str; 4] = ["ada", "grace", "edsger", "barbara"];
+
 /// Hits cycle over this many warm keys.
 const KEYS: u64 = 1024;
 
@@ -381,7 +384,6 @@ fn paired_hits(_: &mut Criterion) {
     });
     paired::write("hit_string100_sync_vs_cached", &ours, &theirs);
 
-    const NAMES: [&str; 4] = ["ada", "grace", "edsger", "barbara"];
     for x in 0..KEYS {
         for name in NAMES {
             ours_two(x, name);
