@@ -71,6 +71,10 @@ impl<'a> Blocking<'a> {
     where
         T: StoreValue + ?Sized,
     {
+        if let Some(local) = self.cache.local() {
+            let ttl = self.cache.ttl(timeout.into());
+            return self.cache.set_local(local, key, value, ttl);
+        }
         self.cache.block_on(self.cache.set(key, value, timeout))
     }
 

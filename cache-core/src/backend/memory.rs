@@ -266,14 +266,14 @@ impl MemoryBackend {
         entry.expires_at.is_none_or(|at| self.now() < at)
     }
 
-    fn entry(&self, key: &str, value: Stored, weight: u64, ttl: Ttl) -> Result<Entry> {
-        let total = key.len() as u64 + weight + ENTRY_OVERHEAD;
+    fn entry(&self, ident: &Ident<'_>, value: Stored, weight: u64, ttl: Ttl) -> Result<Entry> {
+        let total = ident.len() as u64 + weight + ENTRY_OVERHEAD;
         if total > self.inner.max_entry {
             return Err(Error::new(
                 ErrorKind::TooLarge,
                 format!(
                     "entry `{}` takes {total} bytes, more than the {} bytes one entry may take in this memory store (capacity {})",
-                    key_for_message(key),
+                    key_for_message(&ident.text()),
                     self.inner.max_entry,
                     self.capacity()
                 ),
@@ -332,7 +332,7 @@ impl MemoryBackend {
     /// inline size.
     fn typed_entry<T: Serialize + Send + Sync + 'static>(
         &self,
-        key: &str,
+        ident: &Ident<'_>,
         value: T,
         format: &Format,
         ttl: Ttl,
@@ -343,7 +343,7 @@ impl MemoryBackend {
                 ErrorKind::TooLarge,
                 format!(
                     "value for `{}` is {encoded} bytes encoded, more than the {} bytes allowed (max_value_size)",
-                    key_for_message(key),
+                    key_for_message(&ident.text()),
                     format.max_size
                 ),
             ));
@@ -351,7 +351,7 @@ impl MemoryBackend {
         let weight = encoded as u64 + std::mem::size_of::<T>() as u64;
         let codec = format.codec;
         let value = Stored::Typed(Arc::new(Typed { value, codec }));
-        self.entry(key, value, weight, ttl)
+        self.entry(ident, value, weight, ttl)
     }
 
     /// Stores a typed value.
@@ -362,7 +362,19 @@ impl MemoryBackend {
         format: &Format,
         ttl: Ttl,
     ) -> Result<()> {
-        self.put(key, self.typed_entry(key, value, format, ttl))
+        let mut buf = TailBuf::new();
+        self.insert_typed_at(&parse(key, &mut buf), value, format, ttl)
+    }
+
+    /// Stores a typed value under `ident`.
+    pub(crate) fn insert_typed_at<T: Serialize + Send + Sync + 'static>(
+        &self,
+        ident: &Ident<'_>,
+        value: T,
+        format: &Format,
+        ttl: Ttl,
+    ) -> Result<()> {
+        self.put(ident, self.typed_entry(ident, value, format, ttl))
     }
 
     /// Stores a typed value only if `key` holds no live value.
@@ -373,21 +385,26 @@ impl MemoryBackend {
         format: &Format,
         ttl: Ttl,
     ) -> Result<bool> {
-        let entry = self.typed_entry(key, value, format, ttl)?;
-        Ok(self.insert_if_absent(key, entry))
+        let mut buf = TailBuf::new();
+        let ident = parse(key, &mut buf);
+        let entry = self.typed_entry(&ident, value, format, ttl)?;
+        Ok(self.insert_if_absent(&ident, entry))
     }
 
     fn insert_bytes(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
+        let mut buf = TailBuf::new();
+        let ident = parse(key, &mut buf);
         let weight = value.len() as u64;
-        self.put(key, self.entry(key, Stored::Bytes(value), weight, ttl))
+        self.put(
+            &ident,
+            self.entry(&ident, Stored::Bytes(value), weight, ttl),
+        )
     }
 
     /// Stores `entry` under `key`, replacing what was there. If the entry
     /// was refused, drops the old value anyway: the caller asked for it to
     /// be replaced, so it must not be served any longer.
-    fn put(&self, key: &str, entry: Result<Entry>) -> Result<()> {
-        let mut buf = TailBuf::new();
-        let ident = parse(key, &mut buf);
+    fn put(&self, ident: &Ident<'_>, entry: Result<Entry>) -> Result<()> {
         match entry {
             Ok(entry) => {
                 self.inner
@@ -396,17 +413,15 @@ impl MemoryBackend {
                 Ok(())
             }
             Err(e) => {
-                self.inner.table.remove(&ident);
+                self.inner.table.remove(ident);
                 Err(e)
             }
         }
     }
 
-    fn insert_if_absent(&self, key: &str, entry: Entry) -> bool {
-        let mut buf = TailBuf::new();
-        let ident = parse(key, &mut buf);
+    fn insert_if_absent(&self, ident: &Ident<'_>, entry: Entry) -> bool {
         let mut shard = self.inner.table.write(ident.hash());
-        if shard.get(&ident).is_some_and(|current| self.live(current)) {
+        if shard.get(ident).is_some_and(|current| self.live(current)) {
             return false;
         }
         shard.insert(ident.to_key(&self.inner.interner), entry);
@@ -454,7 +469,12 @@ impl MemoryBackend {
             }
         }
         let bytes = Bytes::from(delta.to_string());
-        let entry = self.entry(key, Stored::Bytes(bytes.clone()), bytes.len() as u64, ttl)?;
+        let entry = self.entry(
+            &ident,
+            Stored::Bytes(bytes.clone()),
+            bytes.len() as u64,
+            ttl,
+        )?;
         shard.insert(ident.to_key(&self.inner.interner), entry);
         Ok(delta)
     }
@@ -487,9 +507,11 @@ impl Backend for MemoryBackend {
     }
 
     async fn add(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool> {
+        let mut buf = TailBuf::new();
+        let ident = parse(key, &mut buf);
         let weight = value.len() as u64;
-        let entry = self.entry(key, Stored::Bytes(value), weight, ttl)?;
-        Ok(self.insert_if_absent(key, entry))
+        let entry = self.entry(&ident, Stored::Bytes(value), weight, ttl)?;
+        Ok(self.insert_if_absent(&ident, entry))
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {

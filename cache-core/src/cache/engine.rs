@@ -251,6 +251,26 @@ impl Cache {
         self.read_local::<T>(local, &ident)
     }
 
+    /// [`Cache::set`] on the memory store: no future, no key text.
+    pub(crate) fn set_local<T>(
+        &self,
+        local: &LocalTier,
+        key: &str,
+        value: &T,
+        ttl: Ttl,
+    ) -> Result<()>
+    where
+        T: StoreValue + ?Sized,
+    {
+        match local.insert_plain(key, value, &self.inner.format, ttl) {
+            Ok(()) => {
+                self.inner.stats.set(1);
+                Ok(())
+            }
+            Err(e) => self.on_error(OnError::Configured, e, "set", &self.full_key(key), ()),
+        }
+    }
+
     /// A typed read of the memory store: a clone of the stored value when it
     /// is a `T`, a decode otherwise. Counts the hit or miss.
     #[inline]

@@ -105,8 +105,12 @@ impl Cache {
     where
         T: StoreValue + ?Sized,
     {
+        let ttl = self.ttl(timeout.into());
+        if let Some(local) = &self.inner.local {
+            return self.set_local(local, key, value, ttl);
+        }
         let full = self.full_key(key);
-        self.store_full(&full, value, self.ttl(timeout.into()), OnError::Configured)
+        self.store_full(&full, value, ttl, OnError::Configured)
             .await
     }
 

@@ -159,6 +159,11 @@ impl<'a> Ident<'a> {
         self.hash
     }
 
+    /// The bytes the key takes (see [`TableKey::len`]).
+    pub(crate) fn len(&self) -> usize {
+        self.group.text.len() + self.tail.len()
+    }
+
     /// The key's text (for messages).
     #[cold]
     pub(crate) fn text(&self) -> String {

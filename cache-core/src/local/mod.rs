@@ -109,6 +109,20 @@ impl LocalTier {
             .insert_typed(full, value.to_stored(), format, ttl)
     }
 
+    /// [`insert`](Self::insert) under a key given to the cache's API
+    /// (without its prefix): no key text is built.
+    pub(crate) fn insert_plain<T: StoreValue + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        format: &Format,
+        ttl: Ttl,
+    ) -> Result<()> {
+        let ident = Ident::new(self.plain_group(), Form::Plain, key.as_bytes());
+        self.store
+            .insert_typed_at(&ident, value.to_stored(), format, ttl)
+    }
+
     /// [`insert`](Self::insert) only if `full` holds no live value; returns
     /// whether it stored.
     pub(crate) fn add<T: StoreValue + ?Sized>(
