@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::backend::{Backend, Ttl};
 use crate::codec::{self, Codec, Format};
 use crate::key::key_for_message;
+use crate::local::clock;
 use crate::local::ident::{parse, Ident, Interner, TableKey, TailBuf};
 use crate::local::table::Table;
 use crate::{Error, ErrorKind, Result};
@@ -62,6 +63,9 @@ struct Inner {
     /// Shares the groups of keys between entries (see [`Interner`]).
     interner: Interner,
     clock: quanta::Clock,
+    /// Whether reads may skip the clock for entries far from expiry (see
+    /// [`clock`](crate::local::clock)): the real, shared clock.
+    coarse: bool,
     max_entry: u64,
 }
 
@@ -183,10 +187,16 @@ impl MemoryBackend {
     /// assert_eq!(backend.capacity(), 1 << 20);
     /// ```
     pub fn with_capacity(max_bytes: u64) -> Self {
-        Self::with_clock(max_bytes, quanta::Clock::new())
+        Self::build(max_bytes, clock::shared(), true)
     }
 
+    /// A store on `clock` (a mock one, in tests): every read reads it.
+    #[cfg(test)]
     pub(crate) fn with_clock(max_bytes: u64, clock: quanta::Clock) -> Self {
+        Self::build(max_bytes, clock, false)
+    }
+
+    fn build(max_bytes: u64, clock: quanta::Clock, coarse: bool) -> Self {
         let max_bytes = max_bytes.max(1);
         let parallel_shards = std::thread::available_parallelism()
             .map_or(4, |n| n.get() * 4)
@@ -203,6 +213,7 @@ impl MemoryBackend {
                 table,
                 interner: Interner::default(),
                 clock,
+                coarse,
                 max_entry,
             }),
         }
@@ -263,7 +274,9 @@ impl MemoryBackend {
     /// that expire.
     #[inline]
     fn live(&self, entry: &Entry) -> bool {
-        entry.expires_at.is_none_or(|at| self.now() < at)
+        entry
+            .expires_at
+            .is_none_or(|at| (self.inner.coarse && clock::surely_live(at)) || self.now() < at)
     }
 
     fn entry(&self, ident: &Ident<'_>, value: Stored, weight: u64, ttl: Ttl) -> Result<Entry> {

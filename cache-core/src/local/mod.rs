@@ -7,6 +7,7 @@
 //! written through the [`Backend`](crate::Backend) trait) stays behind it.
 //! This is the seam a near cache in front of a remote store plugs into.
 
+pub(crate) mod clock;
 pub(crate) mod groups;
 pub(crate) mod ident;
 pub(crate) mod table;
