@@ -107,7 +107,7 @@ impl<'a> GroupRef<'a> {
 /// past that, keys keep their own copy (compared by content).
 #[derive(Default)]
 pub(crate) struct Interner {
-    groups: RwLock<HashSet<Arc<str>>>,
+    groups: RwLock<HashSet<Arc<str>, quick_cache::DefaultHashBuilder>>,
 }
 
 impl Interner {
