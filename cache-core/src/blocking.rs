@@ -217,9 +217,13 @@ impl<'a> Blocking<'a> {
         let full = self.cache.full_key(key);
         let ttl = self.cache.ttl(timeout.into());
         let coalesce = Coalesce::for_blocking_call();
-        self.cache.block_on(
-            self.cache
-                .compute(&full, ttl, coalesce, |_| true, || async { f() }),
-        )
+        self.cache.block_on(self.cache.compute(
+            &full,
+            ttl,
+            &[],
+            coalesce,
+            |_| true,
+            || async { f() },
+        ))
     }
 }

@@ -5,6 +5,7 @@
 //! Parsing and validation of the options live in `attr.rs`, the checks of
 //! the function's shape in `analyze.rs`, code generation in `expand.rs`
 //! (the cached function) and `helpers.rs` (the generated helpers), the
+//! `tags` option in `tags.rs` (parsing, checks and code), the
 //! `syn::visit` walks that read the function's syntax in `walk.rs`; this
 //! file only holds the entry points and their documentation.
 
@@ -13,6 +14,7 @@ mod attr;
 mod expand;
 mod fallback;
 mod helpers;
+mod tags;
 mod walk;
 
 use proc_macro::TokenStream;

@@ -390,6 +390,21 @@ impl Backend for RedisBackend {
     async fn ping(&self) -> Result<()> {
         self.topology().ping().await
     }
+
+    async fn set_tagged(&self, key: &str, value: Bytes, ttl: Ttl, tags: &[&str]) -> Result<()> {
+        self.topology().set_tagged(key, &value, ttl, tags).await
+    }
+
+    async fn add_to_tags(&self, key: &str, tags: &[&str], ttl: Ttl) -> Result<()> {
+        if tags.is_empty() {
+            return Ok(());
+        }
+        self.topology().add_to_tags(key, tags, ttl).await
+    }
+
+    async fn take_tag(&self, tag: &str) -> Result<Vec<String>> {
+        self.topology().take_tag(tag).await
+    }
 }
 
 #[cfg(test)]

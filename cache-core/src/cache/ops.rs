@@ -106,7 +106,8 @@ impl Cache {
         T: StoreValue + ?Sized,
     {
         let full = self.full_key(key);
-        self.store_full(&full, value, self.ttl(timeout.into()), OnError::Configured)
+        let ttl = self.ttl(timeout.into());
+        self.store_full(&full, value, ttl, &[], OnError::Configured)
             .await
     }
 
@@ -258,6 +259,7 @@ impl Cache {
             .compute(
                 &full,
                 ttl,
+                &[],
                 Coalesce::Wait,
                 |_| true,
                 || async { Ok(f().await) },
@@ -296,6 +298,7 @@ impl Cache {
     {
         let full = self.full_key(key);
         let ttl = self.ttl(timeout.into());
-        self.compute(&full, ttl, Coalesce::Wait, |_| true, f).await
+        self.compute(&full, ttl, &[], Coalesce::Wait, |_| true, f)
+            .await
     }
 }
