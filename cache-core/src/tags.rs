@@ -32,9 +32,31 @@
 //! cache prefix: `invalidate_tag("user:5")` on a cache removes that
 //! cache's entries only, never those another prefix tagged `user:5` in
 //! the same store. In a macro, `tags = ["user:{id}"]` renders each
-//! template as `key = "…"` does (placeholders name arguments, values are
-//! written with `Display` and escaped, see the `key` option in the
-//! [`guide`](crate::guide)).
+//! template as `key = "…"` does: placeholders name arguments, and the
+//! values are written with `Display` and escaped, every byte but ASCII
+//! letters, digits, `-`, `.`, `_` and `~` as `%XX`. An integer or a plain
+//! word reads as itself (`user:5`, `lang:en`); to invalidate the tag of
+//! any other value, write it with [`escape`]:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> cache_core::Result<()> {
+//! use cache_core::{memoize, tags, Cache};
+//!
+//! static CACHE: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::default);
+//!
+//! #[memoize(cache = CACHE, tags = ["author:{name}"])]
+//! async fn books_by(name: &str) -> Vec<String> {
+//!     vec![format!("a book by {name}")]
+//! }
+//!
+//! books_by("Ursula K. Le Guin").await;
+//! let tag = format!("author:{}", tags::escape(&"Ursula K. Le Guin")?);
+//! assert_eq!(tag, "author:Ursula%20K.%20Le%20Guin");
+//! assert_eq!(CACHE.invalidate_tag(&tag).await?, 1);
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # How it works: one index per tag
 //!
@@ -124,3 +146,26 @@
 //! Neither design catches, by itself, a value computed before an update
 //! and written after its invalidation: both judge an entry by when it is
 //! written.
+
+use std::fmt;
+
+use crate::Result;
+
+/// `value` written with `Display` and escaped as the macros' tag (and key)
+/// templates write a placeholder's value: ASCII letters, digits, `-`, `.`,
+/// `_` and `~` as they are, every other byte as `%XX`. Use it to build the
+/// tag a `tags = ["…{arg}…"]` template gave an entry.
+///
+/// # Errors
+///
+/// [`ErrorKind::Codec`](crate::ErrorKind::Codec) if `value`'s `Display`
+/// fails.
+///
+/// ```
+/// assert_eq!(cache_core::tags::escape(&42)?, "42");
+/// assert_eq!(cache_core::tags::escape(&"a b:c*")?, "a%20b%3Ac%2A");
+/// # Ok::<(), cache_core::Error>(())
+/// ```
+pub fn escape(value: &impl fmt::Display) -> Result<String> {
+    crate::template::escape_value(value)
+}

@@ -7,8 +7,9 @@
 //! is swept lazily: when the keys it lists have doubled since the last
 //! sweep, it drops those whose entry expired or is gone (evicted,
 //! deleted), and the tags left with none. So the index stays within about
-//! twice the tagged entries the store holds, at an amortized constant cost
-//! per addition. The index is not counted in the store's capacity.
+//! twice the tagged entries the store holds (plus [`MIN_SWEEP`] keys a
+//! shard), at an amortized constant cost per addition. The index is not
+//! counted in the store's capacity.
 //!
 //! A sweep that drops a key while a writer stores it again cannot lose
 //! it: writers store the entry first, then take the shard's lock to list
@@ -26,7 +27,7 @@ use crate::backend::Ttl;
 const SHARDS: usize = 16;
 
 /// A shard is not swept before it lists this many keys.
-const MIN_SWEEP: usize = 1024;
+const MIN_SWEEP: usize = 64;
 
 pub(super) struct TagIndex {
     shards: Box<[Mutex<Shard>]>,
