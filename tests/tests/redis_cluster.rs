@@ -295,7 +295,10 @@ async fn invalidate_tag_removes_the_tagged_entries_on_every_node_and_nothing_els
             .unwrap();
     }
     writer.set("untagged", &1u32, None).await.unwrap();
-    other.set_with_tags("k0", &0u32, None, ["group"]).await.unwrap();
+    other
+        .set_with_tags("k0", &0u32, None, ["group"])
+        .await
+        .unwrap();
     let tagged: Vec<usize> = (0..300)
         .step_by(3)
         .map(|i| cluster().slot_owner(cluster().keyslot(&format!("tags-app:|k{i}"))))
@@ -330,7 +333,11 @@ async fn invalidate_tag_removes_the_tagged_entries_on_every_node_and_nothing_els
     assert_eq!(invalidator.invalidate_tag("rest").await.unwrap(), 200);
     writer.clear().await.unwrap();
     other.clear().await.unwrap();
-    assert_eq!(counts("tags-app:*"), [0, 0, 0], "clear removed the indexes too");
+    assert_eq!(
+        counts("tags-app:*"),
+        [0, 0, 0],
+        "clear removed the indexes too"
+    );
 }
 
 static TAG_CACHE: LazyLock<Cache> = LazyLock::new(|| cache("tags-memo:"));
