@@ -153,14 +153,17 @@ impl Func<'_> {
         memo: &impl quote::ToTokens,
         key: &TokenStream,
     ) -> TokenStream {
+        // Spanned on the return type, like the statements around it: the
+        // stored type is inferred through this call.
+        let span = self.value_span();
         match self.tags_expr() {
             None => {
                 let lookup = self.value_fn("lookup");
-                quote!(#lookup(#cache, &#memo, #key))
+                quote_spanned!(span=> #lookup(#cache, &#memo, #key))
             }
             Some(tags) => {
                 let lookup = self.value_fn("lookup_tagged");
-                quote!(#lookup(#cache, &#memo, #key, #tags))
+                quote_spanned!(span=> #lookup(#cache, &#memo, #key, #tags))
             }
         }
     }

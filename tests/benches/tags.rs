@@ -27,7 +27,9 @@ const TAGGED: usize = 10_000;
 /// Lists `TAGGED` entries of `cache` under `tag`, in one round trip, as
 /// tagged writes that never expire would have left them.
 async fn fill_tag(conn: &mut redis::aio::MultiplexedConnection, cache: &Cache, tag: &str) {
-    let keys: Vec<String> = (0..TAGGED).map(|i| cache.full_key(&format!("item:{i}"))).collect();
+    let keys: Vec<String> = (0..TAGGED)
+        .map(|i| cache.full_key(&format!("item:{i}")))
+        .collect();
     let index = format!("{}!{tag}", cache.key_prefix());
     let mut pipe = redis::pipe();
     let mut mset = redis::cmd("MSET");
