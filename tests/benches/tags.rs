@@ -14,6 +14,12 @@
 //! Each iteration lists 10,000 entries under the tag (an `MSET` and a
 //! `ZADD` of the index, untimed), then times one `invalidate_tag` (one
 //! script taking the index, one `UNLINK` of the 10,000 keys).
+//!
+//! Measured on 2 shared cores, redis-server 7.0.15 (medians; the machine
+//! was busy, so expect ±30%): `invalidate_tag` of 10k entries took 9.6 ms
+//! among 100k keys and 18.6 ms among 1M keys (no command reads the
+//! keyspace; per-key lookups slow down in a larger hash table), while
+//! `clear` of the same 10k entries took 245 ms and 2.94 s.
 
 use std::time::{Duration, Instant};
 

@@ -345,6 +345,7 @@ static TAGGED_LOADS: AtomicUsize = AtomicUsize::new(0);
 
 #[memoize(cache = TAG_CACHE, tags = ["user:{user_id}", "all"])]
 async fn tagged_profile(user_id: u64) -> String {
+    tokio::task::yield_now().await; // a database call, say
     TAGGED_LOADS.fetch_add(1, Ordering::SeqCst);
     format!("profile of {user_id}")
 }
