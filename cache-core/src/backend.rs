@@ -133,7 +133,7 @@ impl Ttl {
 /// - `add` stores only when the key is absent (or expired), atomically;
 /// - `incr` is atomic, creates a missing key with `delta` and the given TTL,
 ///   keeps the TTL of an existing key, and fails with
-///   [`ErrorKind::Backend`](crate::ErrorKind::Backend) if the stored value is not a
+///   [`ErrorKind::Backend`] if the stored value is not a
 ///   decimal integer; integers are stored as ASCII decimal;
 /// - `clear_prefix` removes exactly the keys starting with `prefix`, treating
 ///   every character literally, and returns how many it removed (best

@@ -13,8 +13,8 @@ use crate::{Backend, Ttl};
 /// [`add_to_tags`](Backend::add_to_tags), [`take_tag`](Backend::take_tag)):
 /// what is listed is taken, once and atomically, under tags and keys
 /// holding any characters; indexes outlive their entries and are removed
-/// by `clear_prefix`. Opt in by calling it after [`conformance`]. Use a
-/// multi-thread runtime. Like [`conformance`], it writes under a fresh
+/// by `clear_prefix`. Opt in by calling it after [`conformance`](super::conformance). Use a
+/// multi-thread runtime. Like [`conformance`](super::conformance), it writes under a fresh
 /// namespace only, which it removes at the end.
 ///
 /// # Panics
