@@ -115,6 +115,24 @@ impl<A: Serialize + ?Sized> KeyArgs for Hashed<'_, A> {
 #[derive(Debug, Clone, Copy)]
 pub struct NotCached;
 
+/// Where one call's value is stored: its full key and, for a function
+/// with `tags = [...]`, the full index keys of its rendered tags.
+#[derive(Debug)]
+pub struct Target {
+    full: String,
+    tags: Vec<String>,
+}
+
+impl From<String> for Target {
+    /// The target of a function without tags.
+    fn from(full: String) -> Self {
+        Self {
+            full,
+            tags: Vec::new(),
+        }
+    }
+}
+
 /// The full key (prefix included) of one call.
 pub fn full_key(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Result<String> {
     let mut full =
@@ -159,7 +177,7 @@ where
     let mut full = String::with_capacity(group.text().len() + 2 * tail.len() + 1);
     full.push_str(group.text());
     encoded.write_to(&mut full);
-    Some(Lookup::Missed(full))
+    Some(Lookup::Missed(full.into()))
 }
 
 /// [`local_lookup`] of a key that is not written as hex (a template): by
@@ -177,12 +195,12 @@ fn text_lookup<T: CacheValue>(
         return Lookup::Miss(Err(e));
     }
     let Ok(text) = std::str::from_utf8(full.as_bytes()) else {
-        return Lookup::Miss(Ok(full.into_string()));
+        return Lookup::Miss(Ok(full.into_string().into()));
     };
     let mut buf = crate::local::TailBuf::new();
     match cache.read_local::<T>(local, &crate::local::ident::parse(text, &mut buf)) {
         Some(value) => Lookup::Hit(value),
-        None => Lookup::Missed(text.to_owned()),
+        None => Lookup::Missed(text.to_owned().into()),
     }
 }
 
@@ -192,23 +210,75 @@ fn key_error(memo: &Memo, e: &crate::Error) {
 
 /// One call looked up before its arguments move into the function body
 /// (the key borrows them; the body may consume them): the value of an
-/// in-process hit, or the full key to compute under.
+/// in-process hit, or where to compute and store it.
 #[derive(Debug)]
 pub enum Lookup<T> {
     /// An in-process hit: no allocation, no future, no decoding.
     Hit(T),
     /// Not looked up yet (a remote store, read by the computation): the
-    /// full key, or why it could not be built.
-    Miss(Result<String>),
+    /// full key (and tags), or why it could not be built.
+    Miss(Result<Target>),
     /// Looked up in process and not found (the miss is counted): the full
-    /// key.
-    Missed(String),
+    /// key (and tags).
+    Missed(Target),
 }
 
 /// Looks a call up; pass the result to [`call_sync`] or [`call_async`].
 #[inline]
 pub fn lookup<T: Value>(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Lookup<T> {
-    local_lookup(cache, memo, args).unwrap_or_else(|| Lookup::Miss(full_key(cache, memo, args)))
+    local_lookup(cache, memo, args)
+        .unwrap_or_else(|| Lookup::Miss(full_key(cache, memo, args).map(Target::from)))
+}
+
+/// The full index keys of a function's `tags = [...]`, rendered for one
+/// call with the key templates' escaping.
+fn render_tags(cache: &Cache, tags: &[Template<'_>]) -> Result<Vec<String>> {
+    tags.iter()
+        .map(|tag| {
+            let mut key = String::from(cache.tag_prefix());
+            tag.write(&mut key)?;
+            Ok(key)
+        })
+        .collect()
+}
+
+/// [`lookup`] for a function with `tags = [...]`: the tags are rendered
+/// on a miss only (a hit needs none), before the arguments move.
+#[inline]
+pub fn lookup_tagged<T: Value>(
+    cache: &Cache,
+    memo: &Memo,
+    args: &impl KeyArgs,
+    tags: &[Template<'_>],
+) -> Lookup<T> {
+    match lookup(cache, memo, args) {
+        Lookup::Miss(Ok(mut target)) => Lookup::Miss(render_tags(cache, tags).map(|tags| {
+            target.tags = tags;
+            target
+        })),
+        Lookup::Missed(mut target) => match render_tags(cache, tags) {
+            Ok(tags) => {
+                target.tags = tags;
+                Lookup::Missed(target)
+            }
+            Err(e) => Lookup::Miss(Err(e)),
+        },
+        other => other,
+    }
+}
+
+/// [`full_key`] with the call's rendered `tags = [...]`: for
+/// `<fn>_refresh`, which stores under them.
+pub fn tagged_key(
+    cache: &Cache,
+    memo: &Memo,
+    args: &impl KeyArgs,
+    tags: &[Template<'_>],
+) -> Result<Target> {
+    Ok(Target {
+        full: full_key(cache, memo, args)?,
+        tags: render_tags(cache, tags)?,
+    })
 }
 
 /// A memoized call of a sync function: returns the cached `Ok` value or
@@ -224,10 +294,10 @@ pub fn call_sync<T, E>(
 where
     T: Value,
 {
-    let (full, looked) = match lookup {
+    let (target, looked) = match lookup {
         Lookup::Hit(v) => return Ok(v),
-        Lookup::Miss(Ok(full)) => (full, Looked::No),
-        Lookup::Missed(full) => (full, Looked::Missed),
+        Lookup::Miss(Ok(target)) => (target, Looked::No),
+        Lookup::Missed(target) => (target, Looked::Missed),
         Lookup::Miss(Err(e)) => {
             key_error(memo, &e);
             return f();
@@ -235,7 +305,12 @@ where
     };
     let ttl = cache.ttl(memo.timeout());
     let coalesce = Coalesce::for_blocking_call();
-    cache.block_on(cache.compute(&full, ttl, coalesce, looked, store_if, || async { f() }))
+    let Target { full, tags } = &target;
+    cache.block_on(
+        cache.compute(full, ttl, tags, coalesce, looked, store_if, || async {
+            f()
+        }),
+    )
 }
 
 /// A memoized call of an async function; see [`call_sync`].
@@ -250,10 +325,10 @@ where
     T: Value,
     Fut: Future<Output = Result<T, E>>,
 {
-    let (full, looked) = match lookup {
+    let (Target { full, tags }, looked) = match lookup {
         Lookup::Hit(v) => return Ok(v),
-        Lookup::Miss(Ok(full)) => (full, Looked::No),
-        Lookup::Missed(full) => (full, Looked::Missed),
+        Lookup::Miss(Ok(target)) => (target, Looked::No),
+        Lookup::Missed(target) => (target, Looked::Missed),
         Lookup::Miss(Err(e)) => {
             key_error(memo, &e);
             return f().await;
@@ -261,17 +336,18 @@ where
     };
     let ttl = cache.ttl(memo.timeout());
     cache
-        .compute(&full, ttl, Coalesce::Wait, looked, store_if, f)
+        .compute(&full, ttl, &tags, Coalesce::Wait, looked, store_if, f)
         .await
 }
 
 /// Runs `f` and stores its `Ok` value (when `store_if` agrees), replacing
 /// the cached entry: the `<fn>_refresh` helper of a sync function.
-/// `full` is [`full_key`] of the call, built before `f` takes the arguments.
+/// `full` is [`full_key`] (or [`tagged_key`]) of the call, built before
+/// `f` takes the arguments.
 pub fn refresh_sync<T, E>(
     cache: &Cache,
     memo: &Memo,
-    full: Result<String>,
+    full: Result<impl Into<Target>>,
     store_if: impl Fn(&T) -> bool,
     f: impl FnOnce() -> Result<T, E>,
 ) -> Result<T, E>
@@ -280,13 +356,14 @@ where
 {
     let value = f()?;
     if store_if(&value) {
-        match full {
-            Ok(full) => {
+        match full.map(Into::into) {
+            Ok(Target { full, tags }) => {
                 cache
                     .block_on(cache.store_full(
                         &full,
                         &value,
                         cache.ttl(memo.timeout()),
+                        &tags,
                         OnError::Open,
                     ))
                     .ok();
@@ -301,7 +378,7 @@ where
 pub async fn refresh_async<T, E, Fut>(
     cache: &Cache,
     memo: &Memo,
-    full: Result<String>,
+    full: Result<impl Into<Target>>,
     store_if: impl Fn(&T) -> bool,
     f: impl FnOnce() -> Fut,
 ) -> Result<T, E>
@@ -311,10 +388,11 @@ where
 {
     let value = f().await?;
     if store_if(&value) {
-        match full {
-            Ok(full) => {
+        match full.map(Into::into) {
+            Ok(Target { full, tags }) => {
+                let ttl = cache.ttl(memo.timeout());
                 cache
-                    .store_full(&full, &value, cache.ttl(memo.timeout()), OnError::Open)
+                    .store_full(&full, &value, ttl, &tags, OnError::Open)
                     .await
                     .ok();
             }

@@ -19,6 +19,8 @@ use crate::local::ident::{parse, Ident, Interner, TableKey, TailBuf};
 use crate::local::table::Table;
 use crate::{Error, ErrorKind, Result};
 
+mod tags;
+
 /// Bytes counted for each entry on top of its key and value: the map slot,
 /// the entry header and allocator slack.
 const ENTRY_OVERHEAD: u64 = 96;
@@ -67,6 +69,8 @@ struct Inner {
     /// [`clock`](crate::local::clock)): the real, shared clock.
     coarse: bool,
     max_entry: u64,
+    /// The index of each tag, beside the entries (see `tags.rs`).
+    tags: tags::TagIndex,
 }
 
 /// A stored value with its expiry and weight.
@@ -215,6 +219,7 @@ impl MemoryBackend {
                 clock,
                 coarse,
                 max_entry,
+                tags: tags::TagIndex::default(),
             }),
         }
     }
@@ -544,7 +549,17 @@ impl Backend for MemoryBackend {
     }
 
     async fn clear_prefix(&self, prefix: &str) -> Result<u64> {
-        Ok(self.remove_prefix(prefix))
+        Ok(self.remove_prefix(prefix) + self.inner.tags.clear_prefix(prefix))
+    }
+
+    async fn add_to_tags(&self, key: &str, tags: &[&str], ttl: Ttl) -> Result<()> {
+        let is_live = |key: &str| self.lookup(key).is_some();
+        self.inner.tags.add(key, tags, ttl, self.now(), &is_live);
+        Ok(())
+    }
+
+    async fn take_tag(&self, tag: &str) -> Result<Vec<String>> {
+        Ok(self.inner.tags.take(tag, self.now()))
     }
 }
 

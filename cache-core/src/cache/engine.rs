@@ -59,14 +59,16 @@ pub(crate) enum Looked {
 
 impl Cache {
     /// The read-through engine behind `get_or_set_with` and the memoize
-    /// macros. `full` includes the prefix. `store_if` decides whether a
-    /// computed value is stored; `coalesce` says whether a miss may wait
-    /// for another caller's computation. Fail-open: store errors are logged
-    /// and counted, never returned.
+    /// macros. `full` includes the prefix; a computed value is stored with
+    /// `tags` (full tag index keys, see [`Cache::tag_keys`]). `store_if`
+    /// decides whether a computed value is stored; `coalesce` says whether
+    /// a miss may wait for another caller's computation. Fail-open: store
+    /// errors are logged and counted, never returned.
     pub(crate) async fn compute<T, E, F, Fut>(
         &self,
         full: &str,
         ttl: Ttl,
+        tags: &[String],
         coalesce: Coalesce,
         looked: Looked,
         store_if: impl Fn(&T) -> bool,
@@ -129,7 +131,9 @@ impl Cache {
                 .expect("the computation runs at most once: the loop returns after it");
             let value = f().await?;
             if store_if(&value) {
-                self.store_full(full, &value, ttl, OnError::Open).await.ok();
+                self.store_full(full, &value, ttl, tags, OnError::Open)
+                    .await
+                    .ok();
             }
             if let Some(leader) = leader {
                 leader.finish(|| Arc::new(value.clone()));
@@ -171,20 +175,31 @@ impl Cache {
     }
 
     /// Writes under a full key (prefix included): typed in memory, encoded
-    /// elsewhere. Counts a successful write; leaves errors to the caller.
-    pub(super) async fn write_full<T>(&self, full: &str, value: &T, ttl: Ttl) -> Result<()>
+    /// elsewhere, listed under `tags` (full tag index keys) after it is
+    /// written. Counts a successful write; leaves errors to the caller.
+    pub(super) async fn write_full<T>(
+        &self,
+        full: &str,
+        value: &T,
+        ttl: Ttl,
+        tags: &[String],
+    ) -> Result<()>
     where
         T: StoreValue + ?Sized,
     {
         let result = if let Some(local) = &self.inner.local {
-            local.insert(full, value, &self.inner.format, ttl)
+            match local.insert(full, value, &self.inner.format, ttl) {
+                Ok(()) if !tags.is_empty() => self.list_under_tags(full, ttl, tags).await,
+                written => written,
+            }
         } else {
             match self.inner.format.encode(full, value) {
-                Ok(bytes) => {
+                Ok(bytes) if tags.is_empty() => {
                     let result = self.inner.backend.set(full, bytes, ttl).await;
                     self.observe(&result);
                     result
                 }
+                Ok(bytes) => self.write_tagged(full, bytes, ttl, tags).await,
                 Err(e) => {
                     self.forget_refused(full).await;
                     Err(e)
@@ -207,18 +222,20 @@ impl Cache {
         }
     }
 
-    /// Stores under a full key, with the `ignore_errors` policy.
+    /// Stores under a full key, listed under `tags` (full tag index keys),
+    /// with the `ignore_errors` policy.
     pub(crate) async fn store_full<T>(
         &self,
         full: &str,
         value: &T,
         ttl: Ttl,
+        tags: &[String],
         policy: OnError,
     ) -> Result<()>
     where
         T: StoreValue + ?Sized,
     {
-        match self.write_full(full, value, ttl).await {
+        match self.write_full(full, value, ttl, tags).await {
             Ok(()) => Ok(()),
             Err(e) => self.on_error(policy, e, "set", full, ()),
         }

@@ -110,7 +110,7 @@ impl Cache {
             return self.set_local(local, key, value, ttl);
         }
         let full = self.full_key(key);
-        self.store_full(&full, value, ttl, OnError::Configured)
+        self.store_full(&full, value, ttl, &[], OnError::Configured)
             .await
     }
 
@@ -262,6 +262,7 @@ impl Cache {
             .compute(
                 &full,
                 ttl,
+                &[],
                 Coalesce::Wait,
                 Looked::No,
                 |_| true,
@@ -301,7 +302,7 @@ impl Cache {
     {
         let full = self.full_key(key);
         let ttl = self.ttl(timeout.into());
-        self.compute(&full, ttl, Coalesce::Wait, Looked::No, |_| true, f)
+        self.compute(&full, ttl, &[], Coalesce::Wait, Looked::No, |_| true, f)
             .await
     }
 }

@@ -1,6 +1,6 @@
 //! Key building. A cache's keys live in its [`Namespace`]: `<ns>|<key>`
 //! for keys given to the `Cache` API, `<ns>#<fn path>:<version>:<args>`
-//! for memoized functions.
+//! for memoized functions, `<ns>!<tag>` for the index of a tag.
 //!
 //! `<args>` identifies one argument list. It is derived from the canonical
 //! encoding of the arguments (bincode 2's standard encoding with map entries
@@ -263,25 +263,28 @@ impl KeyOut for StackKey {
 /// The keys of one namespace (one cache prefix) in a shared store.
 ///
 /// A cache with prefix `P` writes the keys given to its API as
-/// `<ns>|<key>` and its memoized functions' keys as
-/// `<ns>#<fn path>:<version>:<args>`, where `<ns>` is `P` with `%`, `|`
-/// and `#` written as `%25`, `%7C` and `%23`. As `<ns>` never contains
-/// `|` or `#`, it ends at the first of them: for any two different
-/// prefixes, no key of one is a key of the other and neither's `clear()`
-/// pattern matches the other's keys (`shop` and `shopping`, `iso:` and
-/// `iso:inner:`, `app` and the `apple:config` of another program), and a
-/// key given to `set` can never be a memoized function's key.
+/// `<ns>|<key>`, its memoized functions' keys as
+/// `<ns>#<fn path>:<version>:<args>`, and the index of each tag (see
+/// [`tags`](crate::tags)) as `<ns>!<tag>`, where `<ns>` is `P` with `%`, `|`, `#`
+/// and `!` written as `%25`, `%7C`, `%23` and `%21`. As `<ns>` never
+/// contains `|`, `#` or `!`, it ends at the first of them: for any two
+/// different prefixes, no key of one is a key of the other and neither's
+/// `clear()` pattern matches the other's keys (`shop` and `shopping`,
+/// `iso:` and `iso:inner:`, `app` and the `apple:config` of another
+/// program), a key given to `set` can never be a memoized function's key,
+/// and neither can be a tag index, whatever the key or the tag holds.
 ///
 /// ```
 /// let ns = cache_core::key::Namespace::new("shop:");
 /// assert_eq!(ns.plain(), "shop:|");
 /// assert_eq!(ns.memoized(), "shop:#");
-/// assert_eq!(cache_core::key::Namespace::new("a|b#c%").plain(), "a%7Cb%23c%25|");
+/// assert_eq!(ns.tags(), "shop:!");
+/// assert_eq!(cache_core::key::Namespace::new("a|b#c%!").plain(), "a%7Cb%23c%25%21|");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {
-    /// `<ns>|<ns>#`: both prefixes in one allocation.
-    both: Box<str>,
+    /// `<ns>|<ns>#<ns>!`: the three prefixes in one allocation.
+    all: Box<str>,
 }
 
 impl Namespace {
@@ -293,25 +296,39 @@ impl Namespace {
                 '%' => ns.push_str("%25"),
                 '|' => ns.push_str("%7C"),
                 '#' => ns.push_str("%23"),
+                '!' => ns.push_str("%21"),
                 c => ns.push(c),
             }
         }
-        let both = format!("{ns}|{ns}#");
+        let all = format!("{ns}|{ns}#{ns}!");
         Self {
-            both: both.into_boxed_str(),
+            all: all.into_boxed_str(),
         }
+    }
+
+    /// The length of one of the three prefixes.
+    #[inline]
+    fn third(&self) -> usize {
+        self.all.len() / 3
     }
 
     /// `<ns>|`: the start of every key given to the `Cache` API.
     #[inline]
     pub fn plain(&self) -> &str {
-        &self.both[..self.both.len() / 2]
+        &self.all[..self.third()]
     }
 
     /// `<ns>#`: the start of every memoized function's key.
     #[inline]
     pub fn memoized(&self) -> &str {
-        &self.both[self.both.len() / 2..]
+        &self.all[self.third()..2 * self.third()]
+    }
+
+    /// `<ns>!`: the start of every tag index key; the index of the tag `t`
+    /// is `<ns>!t`.
+    #[inline]
+    pub fn tags(&self) -> &str {
+        &self.all[2 * self.third()..]
     }
 }
 
