@@ -64,6 +64,10 @@ impl Cache {
     /// decides whether a computed value is stored; `coalesce` says whether
     /// a miss may wait for another caller's computation. Fail-open: store
     /// errors are logged and counted, never returned.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the one crate-private engine behind every read-through call"
+    )]
     pub(crate) async fn compute<T, E, F, Fut>(
         &self,
         full: &str,
