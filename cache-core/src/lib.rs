@@ -19,7 +19,8 @@
 //! ```
 //!
 //! The [`guide`] walks through caching functions with `#[cached]` and
-//! `#[memoize]`, invalidation, and the Flask-Caching equivalents.
+//! `#[memoize]`, invalidation, and the Flask-Caching equivalents; [`tags`]
+//! how to invalidate groups of entries at once.
 //!
 //! # Stores
 //!
@@ -59,6 +60,7 @@ mod local;
 mod memo;
 mod runtime;
 mod stats;
+pub mod tags;
 mod template;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

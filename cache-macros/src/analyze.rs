@@ -110,6 +110,8 @@ pub(crate) struct Func<'a> {
     /// called as `Self::f_uncached`.
     pub(crate) in_impl: bool,
     pub(crate) key: Key,
+    /// The `tags = [...]` templates.
+    pub(crate) tags: Vec<crate::tags::TagTemplate>,
 }
 
 /// A local introduced by the expansion, invisible to the user's code.
@@ -173,7 +175,8 @@ impl<'a> Func<'a> {
             Key::Hashed if kind == Kind::Memoize => arguments.clone(),
             Key::Hashed => HashSet::new(),
             Key::Template { lit, pieces } => {
-                check_template(sig, lit, pieces, &names, receiver.is_some(), &mut errors)
+                let has_self = receiver.is_some();
+                check_template(sig, (lit, "key"), pieces, &names, has_self, &mut errors)
             }
             Key::Closure(closure) => crate::key::check_closure(sig, closure, &names, &mut errors),
         };
@@ -200,6 +203,13 @@ impl<'a> Func<'a> {
             );
         }
 
+        let tags = crate::tags::analyze_tags(
+            options.tags.as_ref(),
+            sig,
+            &names,
+            receiver.is_some(),
+            &mut errors,
+        );
         let (ret, wrapper) = classify_return(&sig.output, &options, &mut errors);
         let in_impl = receiver.is_some()
             || options.method.is_some()
@@ -215,6 +225,7 @@ impl<'a> Func<'a> {
             wrapper,
             in_impl,
             key,
+            tags,
         };
         (func, errors.finish())
     }
@@ -473,11 +484,11 @@ fn check_cached_arguments(
     );
 }
 
-/// Every placeholder of a key template must name an argument (or `self`,
-/// in a method). Returns the names it reads.
-fn check_template(
+/// Every placeholder of a template (`what`: a key or a tag template) must
+/// name an argument (or `self`, in a method). Returns the names it reads.
+pub(crate) fn check_template(
     sig: &Signature,
-    lit: &LitStr,
+    (lit, what): (&LitStr, &str),
     pieces: &[Piece],
     names: &HashSet<String>,
     has_self: bool,
@@ -495,7 +506,7 @@ fn check_template(
             errors.error_spanned_by(
                 lit,
                 format_args!(
-                    "`{}` in the key template: `{}` has no `self` receiver",
+                    "`{}` in the {what} template: `{}` has no `self` receiver",
                     placeholder.source,
                     sig.ident.unraw()
                 ),
@@ -504,7 +515,7 @@ fn check_template(
             errors.error_spanned_by(
                 lit,
                 format_args!(
-                    "unknown placeholder `{}` in the key template: {}",
+                    "unknown placeholder `{}` in the {what} template: {}",
                     placeholder.source,
                     describe_args(sig, names)
                 ),

@@ -51,7 +51,6 @@ impl Func<'_> {
     }
 
     pub(crate) fn refresh_fn(&self) -> TokenStream {
-        let private = self.private();
         let head = self.refresh_head();
         let destructure = self.destructure();
         let bypass = self.bypass();
@@ -75,12 +74,13 @@ impl Func<'_> {
             quote_spanned!(span=> #refresh_sync(#cache, &#memo, #full, #store_if, #call))
         };
         let unwrap = self.unwrap_result(&result);
+        let target = self.target_call(&cache, &memo, &key);
         quote! {
             #head {
                 #destructure
                 #bypass
                 #prelude
-                let #full = #private::full_key(#cache, &#memo, #key);
+                let #full = #target;
                 let #call = #body;
                 let #result = #run;
                 #unwrap

@@ -215,13 +215,20 @@ impl Func<'_> {
                     #private::Hashed(&(#private::key_value(&{ #lets #value }), #(#generic,)*))
                 }
             }
-            Key::Template { lit, pieces } => self.template_expr(lit, pieces, site),
+            Key::Template { lit, pieces } => self.template_expr(lit, pieces, site, true),
         }
     }
 
-    /// A `key = "…"` template: `text[0] values[0] text[1] … text[n]`; the
-    /// runtime writes the text as is and escapes the values.
-    fn template_expr(&self, lit: &LitStr, pieces: &[Piece], site: Site) -> TokenStream {
+    /// A `key = "…"` template (or a tag template): `text[0] values[0]
+    /// text[1] … text[n]`; the runtime writes the text as is and escapes
+    /// the values. With `generics`, the function's type parameters end it.
+    pub(crate) fn template_expr(
+        &self,
+        lit: &LitStr,
+        pieces: &[Piece],
+        site: Site,
+        generics: bool,
+    ) -> TokenStream {
         let mut text = vec![String::new()];
         let mut values = Vec::new();
         let private = self.private_at(lit.span());
@@ -240,7 +247,11 @@ impl Func<'_> {
             }
         }
         // Generic functions: one entry per instantiation, `<T,U,N>`.
-        let generic = self.generic_key_parts();
+        let generic = if generics {
+            self.generic_key_parts()
+        } else {
+            Vec::new()
+        };
         let generic_count = generic.len();
         for (i, g) in generic.into_iter().enumerate() {
             push_text(&mut text, if i == 0 { "<" } else { "," });

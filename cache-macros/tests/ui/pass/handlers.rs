@@ -43,8 +43,8 @@ pub struct Profile {
 }
 
 /// The state gives the cache and the database: `ignore(state)` leaves it
-/// out of the key, which is `id` alone.
-#[memoize(cache = state.cache, ignore(state))]
+/// out of the key, which is `id` alone. A tag names the bound `id`.
+#[memoize(cache = state.cache, ignore(state), tags = ["user:{id:04}"])]
 pub async fn get_user(State(state): State<AppState>, Path(id): Path<u64>) -> Json<Profile> {
     let load = state.loads.fetch_add(1, Ordering::SeqCst) + 1;
     Json(Profile { id, load })
@@ -119,7 +119,8 @@ async fn main() {
     assert!(get_user_invalidate(&state, 5).await.unwrap());
     assert!(!get_user_invalidate(&state, 5).await.unwrap());
     assert_eq!(get_user(s(), Path(5)).await.0.load, 3);
-    assert_eq!(get_user_invalidate_all(&state).await.unwrap(), 2);
+    assert_eq!(state.cache.invalidate_tag("user:0006").await.unwrap(), 1);
+    assert_eq!(get_user_invalidate_all(&state).await.unwrap(), 1);
     assert_eq!(get_user_refresh(s(), Path(7)).await.0.load, 4);
     assert_eq!(get_user_uncached(s(), Path(7)).await.0.load, 5);
 
