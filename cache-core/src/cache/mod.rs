@@ -6,12 +6,15 @@
 //! the read and write paths they share (typed in-memory reads, decoding,
 //! single-flight computation); [`outage`] the error policy every store call
 //! goes through; [`builder`] the [`CacheBuilder`]; [`global`] the
-//! process-wide cache of the macros.
+//! process-wide cache of the macros; `open` the fail-open, uncounted
+//! operations of the HTTP layer.
 
 mod builder;
 mod engine;
 mod global;
 mod many;
+#[cfg(feature = "tower")]
+mod open;
 mod ops;
 mod outage;
 

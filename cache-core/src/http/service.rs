@@ -1,0 +1,524 @@
+//! [`CacheService`]: a request's way through the cache.
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::request::Parts;
+use http::{HeaderName, Method, Request, Response};
+use http_body::Body;
+use tower_service::Service;
+
+use super::body::{collect, CacheBody, Collected};
+use super::entry::{self, allowed_headers, vary_names, Directives, Record, Stored};
+use super::key::{self, Query, Variant};
+use super::layer::Config;
+use crate::backend::Ttl;
+use crate::cache::OnError;
+use crate::flight::Join;
+use crate::Cache;
+
+/// The service [`CacheLayer`](super::CacheLayer) wraps around an inner HTTP
+/// service: it answers from the cache when it can and calls the inner
+/// service otherwise (once for concurrent misses of one request).
+///
+/// ```
+/// use std::convert::Infallible;
+/// use cache_core::http::{CacheLayer, CacheService};
+/// use http::{Request, Response};
+/// use tower::{service_fn, Layer};
+///
+/// let inner = service_fn(|_: Request<String>| async { Ok::<_, Infallible>(Response::new(String::from("hi"))) });
+/// let service: CacheService<_> = CacheLayer::new(cache_core::Cache::default()).layer(inner);
+/// ```
+#[derive(Clone)]
+pub struct CacheService<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S> CacheService<S> {
+    pub(super) fn new(inner: S, config: Arc<Config>) -> Self {
+        Self { inner, config }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for CacheService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheService")
+            .field("inner", &self.inner)
+            .field("layer", &self.config)
+            .finish()
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// The future of [`CacheService::call`].
+pub struct ResponseFuture<B: Body, E> {
+    inner: BoxFuture<Result<Response<CacheBody<B>>, E>>,
+}
+
+impl<B: Body, E> Future for ResponseFuture<B, E> {
+    type Output = Result<Response<CacheBody<B>>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<B: Body, E> fmt::Debug for ResponseFuture<B, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for CacheService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Body + Send + 'static,
+    ResBody::Error: Send,
+{
+    type Response = Response<CacheBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The service that was polled ready serves this request; the clone
+        // stays for the next one.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture {
+            inner: Box::pin(serve(Arc::clone(&self.config), ready, request)),
+        }
+    }
+}
+
+/// The keys of one request.
+struct Keys {
+    /// The full keys of the generations its entry depends on: its path's,
+    /// then each of its tags'.
+    generations: Vec<String>,
+    /// The full key of its entry (or of the `Vary` record that leads to it).
+    entry: String,
+}
+
+/// What a miss's computation gives the callers that waited for it.
+enum Outcome {
+    /// A response that may be served to every request with this key
+    /// (stored, unless the store failed): `key` is where it belongs, which
+    /// for a varying response depends on the request's `vary` headers.
+    Shared {
+        stored: Arc<Stored>,
+        vary: Arc<[String]>,
+        key: String,
+    },
+    /// Nothing to share (not storable, or the inner service failed): each
+    /// waiting caller runs the inner service itself.
+    Pass,
+}
+
+/// What a lookup found.
+struct Lookup {
+    /// The current generations, in the order of [`Keys::generations`].
+    generations: Vec<Option<u64>>,
+    /// The stored response, if it is current.
+    hit: Option<Arc<Stored>>,
+}
+
+async fn serve<S, ReqBody, ResBody>(
+    config: Arc<Config>,
+    inner: S,
+    request: Request<ReqBody>,
+) -> Result<Response<CacheBody<ResBody>>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body,
+{
+    let (parts, body) = request.into_parts();
+    let cacheable = matches!(parts.method, Method::GET | Method::HEAD)
+        && !config.unless.as_ref().is_some_and(|unless| unless(&parts));
+    let keys = if cacheable {
+        keys(&config, &parts)
+    } else {
+        None
+    };
+    let Some(keys) = keys else {
+        return pass(&config, inner, Request::from_parts(parts, body)).await;
+    };
+    let cache = &config.cache;
+    let ttl = cache.ttl(config.timeout);
+
+    if config.request_cache_control {
+        let directives = Directives::of(&parts.headers);
+        if directives.no_cache || directives.no_store {
+            // Skip the stored response. `no-cache` replaces it with the
+            // fresh one; `no-store` asks that nothing be stored.
+            cache.count_miss();
+            let generations = if directives.no_store {
+                None
+            } else {
+                let found = read_generations(cache, &keys).await;
+                ensure_generations(cache, &keys, found, ttl).await
+            };
+            let fetched = fetch(&config, inner, parts, body, &keys, generations.as_deref()).await?;
+            return Ok(fetched.0);
+        }
+    }
+
+    let flights = &cache.inner.flights;
+    let mut counted = false;
+    loop {
+        // Only a remote read needs a mark; in memory a second look is free.
+        let mark = (!cache.is_local()).then(|| flights.mark(&keys.entry));
+        let mut found = lookup(cache, &keys, &parts).await;
+        if let Some(stored) = found.hit {
+            cache.count_hit();
+            return Ok(hit(&config, &stored));
+        }
+        if !counted {
+            cache.count_miss();
+            counted = true;
+        }
+        match flights.join(&keys.entry) {
+            Join::Follower(flight) => {
+                let Some(shared) = flight.wait().await else {
+                    continue; // the leader was cancelled: look again
+                };
+                if let Some(Outcome::Shared { stored, vary, key }) =
+                    shared.downcast_ref::<Outcome>()
+                {
+                    if request_key(&keys, vary, &parts).as_deref() == Some(key.as_str()) {
+                        return Ok(hit(&config, stored));
+                    }
+                }
+                let generations = ensure_generations(cache, &keys, found.generations, ttl).await;
+                let fetched =
+                    fetch(&config, inner, parts, body, &keys, generations.as_deref()).await?;
+                return Ok(fetched.0);
+            }
+            Join::Leader(leader) => {
+                // A flight of this key may have ended between our read and
+                // our join: then its response is stored, and computing it
+                // again would break single-flight.
+                if mark.is_some_and(|mark| flights.ended_since(mark)) {
+                    found = lookup(cache, &keys, &parts).await;
+                    if let Some(stored) = found.hit {
+                        let vary = Arc::from([]);
+                        let key = keys.entry.clone();
+                        let response = hit(&config, &stored);
+                        leader.finish(|| Arc::new(Outcome::Shared { stored, vary, key }));
+                        return Ok(response);
+                    }
+                }
+                let generations = ensure_generations(cache, &keys, found.generations, ttl).await;
+                match fetch(&config, inner, parts, body, &keys, generations.as_deref()).await {
+                    Ok((response, outcome)) => {
+                        leader.finish(|| Arc::new(outcome));
+                        return Ok(response);
+                    }
+                    Err(error) => {
+                        leader.finish(|| Arc::new(Outcome::Pass));
+                        return Err(error);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The keys of a request, or `None` when it cannot have any (a key part
+/// that cannot be encoded: the request is passed through).
+fn keys(config: &Config, parts: &Parts) -> Option<Keys> {
+    let cache = &config.cache;
+    let mut generations = vec![key::path_scope(cache, parts.uri.path())];
+    if let Some(tags) = &config.tag_with {
+        generations.extend(tags(parts).iter().map(|tag| key::tag_scope(cache, tag)));
+    }
+    let custom;
+    let query = if let Some(key_with) = &config.key_with {
+        custom = key_with(parts);
+        Query::Custom(&custom)
+    } else if config.query_string {
+        Query::Params(key::sorted_query(parts.uri.query()))
+    } else {
+        Query::Ignored
+    };
+    let variant = Variant {
+        query,
+        headers: key::header_values(
+            &parts.headers,
+            config.vary_on.iter().map(HeaderName::as_str),
+        ),
+    };
+    let entry = key::entry_key(cache, parts, &variant).ok()?;
+    Some(Keys { generations, entry })
+}
+
+/// Where this request's response is stored when the resource varies on
+/// `vary`: the entry key itself, or the varied key for the request's
+/// values of those headers.
+fn request_key(keys: &Keys, vary: &[String], parts: &Parts) -> Option<String> {
+    if vary.is_empty() {
+        return Some(keys.entry.clone());
+    }
+    let values = key::header_values(&parts.headers, vary.iter().map(String::as_str));
+    key::varied_key(&keys.entry, &values).ok()
+}
+
+/// Reads the generations and the entry in one round trip (and, for a
+/// varying resource, its variant in a second); never fails.
+async fn lookup(cache: &Cache, keys: &Keys, parts: &Parts) -> Lookup {
+    let mut full: Vec<&str> = keys.generations.iter().map(String::as_str).collect();
+    full.push(&keys.entry);
+    let mut records = cache.read_many_open::<Record>(&full).await;
+    let entry = records.pop().flatten();
+    let generations: Vec<Option<u64>> = records.into_iter().map(generation).collect();
+    let stored = match entry {
+        Some(Record::Response(stored)) => Some(stored),
+        Some(Record::Vary(names)) => match request_key(keys, &names, parts) {
+            Some(key) => match cache
+                .read_many_open::<Record>(&[&key])
+                .await
+                .pop()
+                .flatten()
+            {
+                Some(Record::Response(stored)) => Some(stored),
+                _ => None,
+            },
+            None => None,
+        },
+        _ => None,
+    };
+    Lookup {
+        hit: stored.filter(|s| s.is_current(&generations)),
+        generations,
+    }
+}
+
+fn generation(record: Option<Record>) -> Option<u64> {
+    match record {
+        Some(Record::Generation(g)) => Some(g),
+        _ => None,
+    }
+}
+
+async fn read_generations(cache: &Cache, keys: &Keys) -> Vec<Option<u64>> {
+    let full: Vec<&str> = keys.generations.iter().map(String::as_str).collect();
+    let records = cache.read_many_open::<Record>(&full).await;
+    records.into_iter().map(generation).collect()
+}
+
+/// The generations to store a response under: the current ones, with a
+/// new random one drawn for each that is missing (it was never set,
+/// expired, or was invalidated). `None` when one cannot be set or read
+/// (the store failed): the response is then not stored.
+///
+/// They are settled before the inner service runs, so that an
+/// invalidation made while it runs leaves what it returns unreachable.
+async fn ensure_generations(
+    cache: &Cache,
+    keys: &Keys,
+    found: Vec<Option<u64>>,
+    ttl: Ttl,
+) -> Option<Vec<u64>> {
+    let mut settled = Vec::with_capacity(found.len());
+    for (key, current) in keys.generations.iter().zip(found) {
+        let generation = match current {
+            Some(generation) => generation,
+            None => {
+                let fresh = fresh_generation();
+                if cache.add_open(key, &Record::Generation(fresh), ttl).await? {
+                    fresh
+                } else {
+                    // Another request set it first: use that one.
+                    generation(cache.read_many_open::<Record>(&[key]).await.pop().flatten())?
+                }
+            }
+        };
+        settled.push(generation);
+    }
+    Some(settled)
+}
+
+/// A random generation: distinct from the ones before it in this and any
+/// other process (64 random bits).
+fn fresh_generation() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u64(entry::now_millis());
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
+/// The response of a hit.
+fn hit<B: Body>(config: &Config, stored: &Stored) -> Response<CacheBody<B>> {
+    let mut response = stored.to_response().map(CacheBody::from_bytes);
+    mark(config, &mut response, "HIT");
+    response
+}
+
+fn mark<B>(config: &Config, response: &mut Response<B>, status: &'static str) {
+    if let Some(name) = &config.status_header {
+        response
+            .headers_mut()
+            .insert(name.clone(), HeaderValue::from_static(status));
+    }
+}
+
+/// Runs the inner service and hands its response out as it is.
+async fn pass<S, ReqBody, ResBody>(
+    config: &Config,
+    mut inner: S,
+    request: Request<ReqBody>,
+) -> Result<Response<CacheBody<ResBody>>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body,
+{
+    let mut response = inner.call(request).await?.map(CacheBody::inner);
+    mark(config, &mut response, "MISS");
+    Ok(response)
+}
+
+/// Runs the inner service and stores its response if it may be stored
+/// (under `generations`, when given).
+async fn fetch<S, ReqBody, ResBody>(
+    config: &Config,
+    mut inner: S,
+    parts: Parts,
+    body: ReqBody,
+    keys: &Keys,
+    generations: Option<&[u64]>,
+) -> Result<(Response<CacheBody<ResBody>>, Outcome), S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body,
+{
+    let request_headers = parts.headers.clone();
+    let is_head = parts.method == Method::HEAD;
+    let response = inner.call(Request::from_parts(parts, body)).await?;
+    let (response, outcome) = match storable(config, &response) {
+        None => (response.map(CacheBody::inner), Outcome::Pass),
+        Some(vary) => {
+            let (head, body) = response.into_parts();
+            match collect(body, config.max_body_size).await {
+                Collected::Passed(body) => (Response::from_parts(head, body), Outcome::Pass),
+                Collected::Complete(bytes) => {
+                    let response = Response::from_parts(head, bytes);
+                    if config
+                        .response_filter
+                        .as_ref()
+                        .is_some_and(|keep| !keep(&response))
+                    {
+                        (response.map(CacheBody::from_bytes), Outcome::Pass)
+                    } else {
+                        let vary: Arc<[String]> = vary.into();
+                        let outcome = store(
+                            config,
+                            &response,
+                            &request_headers,
+                            is_head,
+                            keys,
+                            vary,
+                            generations,
+                        )
+                        .await;
+                        (response.map(CacheBody::from_bytes), outcome)
+                    }
+                }
+            }
+        }
+    };
+    let mut response = response;
+    mark(config, &mut response, "MISS");
+    Ok((response, outcome))
+}
+
+/// Whether `response` may be stored, from its head alone: the request
+/// headers it varies on beyond the configured ones when it may.
+fn storable<B: Body>(config: &Config, response: &Response<B>) -> Option<Vec<String>> {
+    let headers = response.headers();
+    if !config.statuses.contains(&response.status()) || headers.contains_key(header::SET_COOKIE) {
+        return None;
+    }
+    let directives = Directives::of(headers);
+    if directives.no_store || directives.private || directives.no_cache {
+        return None;
+    }
+    let limit = u64::try_from(config.max_body_size).unwrap_or(u64::MAX);
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) || response.body().size_hint().lower() > limit {
+        return None;
+    }
+    let mut vary = vary_names(headers)?;
+    vary.retain(|name| !config.vary_on.iter().any(|h| h.as_str() == name));
+    Some(vary)
+}
+
+/// Stores a response read whole; returns what waiting callers get.
+async fn store(
+    config: &Config,
+    response: &Response<Bytes>,
+    request_headers: &http::HeaderMap,
+    is_head: bool,
+    keys: &Keys,
+    vary: Arc<[String]>,
+    generations: Option<&[u64]>,
+) -> Outcome {
+    let mut headers = allowed_headers(response.headers(), &config.stored_headers);
+    if is_head {
+        // A HEAD response's length is in its header, not its (empty) body.
+        headers.extend(allowed_headers(
+            response.headers(),
+            &[header::CONTENT_LENGTH],
+        ));
+    }
+    let stored = Arc::new(Stored {
+        status: response.status().as_u16(),
+        headers,
+        body: response.body().clone(),
+        stored_at: entry::now_millis(),
+        generations: generations.map(<[u64]>::to_vec).unwrap_or_default(),
+    });
+    let key = if vary.is_empty() {
+        keys.entry.clone()
+    } else {
+        let values = key::header_values(request_headers, vary.iter().map(String::as_str));
+        match key::varied_key(&keys.entry, &values) {
+            Ok(key) => key,
+            Err(_) => return Outcome::Pass,
+        }
+    };
+    if generations.is_some() {
+        let cache = &config.cache;
+        let ttl = cache.ttl(config.timeout);
+        if !vary.is_empty() {
+            let pointer = Record::Vary(Arc::clone(&vary));
+            // Store failures are logged and counted by the cache.
+            let _ = cache
+                .store_full(&keys.entry, &pointer, ttl, OnError::Open)
+                .await;
+        }
+        let record = Record::Response(Arc::clone(&stored));
+        let _ = cache.store_full(&key, &record, ttl, OnError::Open).await;
+    }
+    Outcome::Shared { stored, vary, key }
+}
