@@ -214,8 +214,10 @@ where
             Join::Leader(leader) => {
                 // A flight of this key may have ended between our read and
                 // our join: then its response is stored, and computing it
-                // again would break single-flight.
-                if mark.is_some_and(|mark| flights.ended_since(mark)) {
+                // again would break single-flight. In memory a second look
+                // is free; elsewhere it costs a read, made only when a
+                // flight of this key (or of its stripe) ended since ours began.
+                if cache.is_local() || mark.is_some_and(|mark| flights.ended_since(mark)) {
                     found = lookup(cache, &keys, &parts).await;
                     if let Some(stored) = found.hit {
                         let vary = Arc::from([]);
