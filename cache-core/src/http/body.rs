@@ -125,7 +125,7 @@ impl<B: Body> Body for CacheBody<B> {
             Kind::Replay { read, failed, rest } => {
                 read.is_empty()
                     && failed.is_none()
-                    && rest.as_ref().is_none_or(|b| b.is_end_stream())
+                    && rest.as_ref().is_none_or(Body::is_end_stream)
             }
         }
     }
@@ -144,7 +144,7 @@ impl<B: Body> Body for CacheBody<B> {
                     .sum();
                 let rest = rest
                     .as_ref()
-                    .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint());
+                    .map_or_else(|| SizeHint::with_exact(0), Body::size_hint);
                 let mut hint = SizeHint::new();
                 hint.set_lower(rest.lower().saturating_add(buffered));
                 if let Some(upper) = rest.upper() {

@@ -18,7 +18,7 @@ pub(super) enum Record {
     /// draws a new token).
     Generation(u64),
     /// A stored response.
-    Response(Arc<Stored>),
+    Response(Arc<StoredResponse>),
     /// The resource varies on these request headers (lowercase, sorted):
     /// its responses are under [`varied_key`](super::key::varied_key).
     Vary(Arc<[String]>),
@@ -26,7 +26,7 @@ pub(super) enum Record {
 
 /// A stored response: what a hit replays, and what it was stored under.
 #[derive(Debug, Serialize, Deserialize)]
-pub(super) struct Stored {
+pub(super) struct StoredResponse {
     pub(super) status: u16,
     /// The allowed headers, in the order the response had them.
     pub(super) headers: Vec<(String, Bytes)>,
@@ -38,7 +38,7 @@ pub(super) struct Stored {
     pub(super) generations: Vec<u64>,
 }
 
-impl Stored {
+impl StoredResponse {
     /// Whether `current` (the generations read with the entry) are the
     /// ones it was stored under.
     pub(super) fn is_current(&self, current: &[Option<u64>]) -> bool {
@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn a_stored_response_replays_its_headers_and_tells_its_age() {
-        let stored = Stored {
+        let stored = StoredResponse {
             status: 203,
             headers: vec![
                 ("content-type".into(), Bytes::from_static(b"text/plain")),

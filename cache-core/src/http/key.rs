@@ -20,7 +20,7 @@
 //! key (short of a SHA-256 collision).
 
 use http::request::Parts;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -73,7 +73,7 @@ pub(super) fn header_values<'a>(
     names
         .into_iter()
         .map(|name| {
-            let values = headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
+            let values = headers.get_all(name).iter().map(HeaderValue::as_bytes).collect();
             (name, values)
         })
         .collect()
@@ -246,7 +246,7 @@ mod tests {
     fn header_values_tell_absent_from_empty() {
         let none = HeaderMap::new();
         let mut empty = HeaderMap::new();
-        empty.insert("accept", http::HeaderValue::from_static(""));
+        empty.insert("accept", HeaderValue::from_static(""));
         let absent = varied_key("b", &header_values(&none, ["accept"])).unwrap();
         let present = varied_key("b", &header_values(&empty, ["accept"])).unwrap();
         assert_ne!(absent, present);

@@ -17,7 +17,7 @@ use http_body::Body;
 use tower_service::Service;
 
 use super::body::{collect, CacheBody, Collected};
-use super::entry::{self, allowed_headers, vary_names, Directives, Record, Stored};
+use super::entry::{self, allowed_headers, vary_names, Directives, Record, StoredResponse};
 use super::key::{self, Query, Variant};
 use super::layer::Config;
 use crate::backend::Ttl;
@@ -123,7 +123,7 @@ enum Outcome {
     /// (stored, unless the store failed): `key` is where it belongs, which
     /// for a varying response depends on the request's `vary` headers.
     Shared {
-        stored: Arc<Stored>,
+        stored: Arc<StoredResponse>,
         vary: Arc<[String]>,
         key: String,
     },
@@ -137,7 +137,7 @@ struct Lookup {
     /// The current generations, in the order of [`Keys::generations`].
     generations: Vec<Option<u64>>,
     /// The stored response, if it is current.
-    hit: Option<Arc<Stored>>,
+    hit: Option<Arc<StoredResponse>>,
 }
 
 async fn serve<S, ReqBody, ResBody>(
@@ -289,7 +289,7 @@ async fn lookup(cache: &Cache, keys: &Keys, parts: &Parts) -> Lookup {
     full.push(&keys.entry);
     let mut records = cache.read_many_open::<Record>(&full).await;
     let entry = records.pop().flatten();
-    let generations: Vec<Option<u64>> = records.into_iter().map(generation).collect();
+    let generations: Vec<Option<u64>> = records.iter().map(|r| generation(r.as_ref())).collect();
     let stored = match entry {
         Some(Record::Response(stored)) => Some(stored),
         Some(Record::Vary(names)) => match request_key(keys, &names, parts) {
@@ -312,9 +312,9 @@ async fn lookup(cache: &Cache, keys: &Keys, parts: &Parts) -> Lookup {
     }
 }
 
-fn generation(record: Option<Record>) -> Option<u64> {
+fn generation(record: Option<&Record>) -> Option<u64> {
     match record {
-        Some(Record::Generation(g)) => Some(g),
+        Some(Record::Generation(g)) => Some(*g),
         _ => None,
     }
 }
@@ -322,7 +322,7 @@ fn generation(record: Option<Record>) -> Option<u64> {
 async fn read_generations(cache: &Cache, keys: &Keys) -> Vec<Option<u64>> {
     let full: Vec<&str> = keys.generations.iter().map(String::as_str).collect();
     let records = cache.read_many_open::<Record>(&full).await;
-    records.into_iter().map(generation).collect()
+    records.iter().map(|r| generation(r.as_ref())).collect()
 }
 
 /// The generations to store a response under: the current ones, with a
@@ -340,16 +340,16 @@ async fn ensure_generations(
 ) -> Option<Vec<u64>> {
     let mut settled = Vec::with_capacity(found.len());
     for (key, current) in keys.generations.iter().zip(found) {
-        let generation = match current {
-            Some(generation) => generation,
-            None => {
-                let fresh = fresh_generation();
-                if cache.add_open(key, &Record::Generation(fresh), ttl).await? {
-                    fresh
-                } else {
-                    // Another request set it first: use that one.
-                    generation(cache.read_many_open::<Record>(&[key]).await.pop().flatten())?
-                }
+        let generation = if let Some(generation) = current {
+            generation
+        } else {
+            let fresh = fresh_generation();
+            if cache.add_open(key, &Record::Generation(fresh), ttl).await? {
+                fresh
+            } else {
+                // Another request set it first: use that one.
+                let record = cache.read_many_open::<Record>(&[key]).await.pop().flatten();
+                generation(record.as_ref())?
             }
         };
         settled.push(generation);
@@ -369,7 +369,7 @@ fn fresh_generation() -> u64 {
 }
 
 /// The response of a hit.
-fn hit<B: Body>(config: &Config, stored: &Stored) -> Response<CacheBody<B>> {
+fn hit<B: Body>(config: &Config, stored: &StoredResponse) -> Response<CacheBody<B>> {
     let mut response = stored.to_response().map(CacheBody::from_bytes);
     mark(config, &mut response, "HIT");
     response
@@ -493,7 +493,7 @@ async fn store(
             &[header::CONTENT_LENGTH],
         ));
     }
-    let stored = Arc::new(Stored {
+    let stored = Arc::new(StoredResponse {
         status: response.status().as_u16(),
         headers,
         body: response.body().clone(),
