@@ -558,6 +558,75 @@ async fn invalidate_tag_removes_every_path_with_the_tag(store: Store) {
     assert_eq!(app.get("/page").await.cache_status(), "HIT");
 }
 
+// --- The hooks --------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_decide_what_is_stored_and_how_it_is_keyed() {
+    let store = Store::memory();
+
+    // response_filter: Flask's; here only bodies with an even run are kept.
+    let filtered = App::start(
+        CacheLayer::new(store.cache("filter"))
+            .response_filter(|response| response.body().ends_with(b"run 2")),
+    )
+    .await;
+    assert_eq!(filtered.get("/search").await.cache_status(), "MISS");
+    assert_eq!(filtered.get("/search").await.cache_status(), "MISS");
+    let kept = filtered.get("/search").await;
+    assert_eq!((kept.cache_status(), kept.text()), ("HIT", "[] run 2"));
+
+    // unless: requests it matches neither read nor store.
+    let bypassing = App::start(
+        CacheLayer::new(store.cache("unless"))
+            .unless(|request| request.headers.contains_key("authorization")),
+    )
+    .await;
+    bypassing.get("/page").await;
+    let authorized = bypassing
+        .get_with("/page", "authorization", "Bearer x")
+        .await;
+    assert_eq!(authorized.cache_status(), "MISS");
+    assert_eq!(bypassing.get("/page").await.cache_status(), "HIT");
+    assert_eq!(bypassing.runs("page"), 2);
+
+    // key_with: only `page` identifies a search; the status header renamed.
+    let keyed = App::start(
+        CacheLayer::new(store.cache("key"))
+            .key_with(|request| {
+                let query = request.uri.query().unwrap_or_default();
+                query
+                    .split('&')
+                    .filter(|p| p.starts_with("page="))
+                    .collect()
+            })
+            .status_header(Some(axum::http::HeaderName::from_static("x-cache-status"))),
+    )
+    .await;
+    keyed.get("/search?page=2&utm=mail").await;
+    let shared = keyed.get("/search?utm=feed&page=2").await;
+    assert_eq!(shared.headers["x-cache-status"], "HIT");
+    assert!(!shared.headers.contains_key("x-cache"));
+    assert!(keyed.get("/search?page=3").await.text().ends_with("run 2"));
+
+    // vary_on, stored_headers, and no status header at all.
+    let varying = App::start(
+        CacheLayer::new(store.cache("vary-on"))
+            .vary_on([header::ACCEPT_LANGUAGE])
+            .stored_headers([header::ETAG])
+            .status_header(None),
+    )
+    .await;
+    let en = varying.get_with("/page", "accept-language", "en").await;
+    let fr = varying.get_with("/page", "accept-language", "fr").await;
+    assert_ne!(en.body, fr.body);
+    let en_again = varying.get_with("/page", "accept-language", "en").await;
+    assert_eq!(en_again.body, en.body);
+    assert_eq!(en_again.headers["etag"], "\"v1\"");
+    assert!(!en_again.headers.contains_key("content-type"));
+    assert!(!en_again.headers.contains_key("x-cache"));
+    assert!(en_again.headers.contains_key("age"));
+}
+
 // --- Failures of the store --------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

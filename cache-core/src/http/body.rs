@@ -123,9 +123,7 @@ impl<B: Body> Body for CacheBody<B> {
             Kind::Full { data } => data.is_none(),
             Kind::Inner { body } => body.is_end_stream(),
             Kind::Replay { read, failed, rest } => {
-                read.is_empty()
-                    && failed.is_none()
-                    && rest.as_ref().is_none_or(Body::is_end_stream)
+                read.is_empty() && failed.is_none() && rest.as_ref().is_none_or(Body::is_end_stream)
             }
         }
     }

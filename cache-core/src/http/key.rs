@@ -73,7 +73,11 @@ pub(super) fn header_values<'a>(
     names
         .into_iter()
         .map(|name| {
-            let values = headers.get_all(name).iter().map(HeaderValue::as_bytes).collect();
+            let values = headers
+                .get_all(name)
+                .iter()
+                .map(HeaderValue::as_bytes)
+                .collect();
             (name, values)
         })
         .collect()

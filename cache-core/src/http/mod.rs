@@ -93,6 +93,13 @@
 //! Keys that start with `http:` belong to the layer: don't use them with
 //! [`Cache::set`](crate::Cache::set).
 //!
+//! The host is not part of the key (as in Flask-Caching, which keys on
+//! `request.path`), nor are cookies or credentials: a route whose response
+//! depends on them needs them in the key ([`CacheLayer::vary_on`],
+//! [`CacheLayer::key_with`]) or no cache ([`CacheLayer::unless`]). A
+//! response that says `Cache-Control: private` or sets a cookie is never
+//! stored.
+//!
 //! Inside an axum router nested with `nest("/api", …)`, the layer sees
 //! paths without the `/api` prefix: two nested routers with the same inner
 //! paths need a layer over caches with different prefixes each (or the

@@ -137,7 +137,14 @@ struct Lookup {
     /// The current generations, in the order of [`Keys::generations`].
     generations: Vec<Option<u64>>,
     /// The stored response, if it is current.
-    hit: Option<Arc<StoredResponse>>,
+    hit: Option<Hit>,
+}
+
+/// A current stored response, and the headers its resource varies on
+/// (`None`: it does not vary, and is under the entry key itself).
+struct Hit {
+    stored: Arc<StoredResponse>,
+    vary: Option<Arc<[String]>>,
 }
 
 async fn serve<S, ReqBody, ResBody>(
@@ -186,7 +193,7 @@ where
         // Only a remote read needs a mark; in memory a second look is free.
         let mark = (!cache.is_local()).then(|| flights.mark(&keys.entry));
         let mut found = lookup(cache, &keys, &parts).await;
-        if let Some(stored) = found.hit {
+        if let Some(Hit { stored, .. }) = found.hit {
             cache.count_hit();
             return Ok(hit(&config, &stored));
         }
@@ -219,11 +226,14 @@ where
                 // flight of this key (or of its stripe) ended since ours began.
                 if cache.is_local() || mark.is_some_and(|mark| flights.ended_since(mark)) {
                     found = lookup(cache, &keys, &parts).await;
-                    if let Some(stored) = found.hit {
-                        let vary = Arc::from([]);
-                        let key = keys.entry.clone();
+                    if let Some(Hit { stored, vary }) = found.hit {
                         let response = hit(&config, &stored);
-                        leader.finish(|| Arc::new(Outcome::Shared { stored, vary, key }));
+                        let vary = vary.unwrap_or_else(|| Arc::from([]));
+                        // Waiting requests with other values of the `Vary`
+                        // headers do not match this key, and fetch their own.
+                        if let Some(key) = request_key(&keys, &vary, &parts) {
+                            leader.finish(|| Arc::new(Outcome::Shared { stored, vary, key }));
+                        }
                         return Ok(response);
                     }
                 }
@@ -290,8 +300,8 @@ async fn lookup(cache: &Cache, keys: &Keys, parts: &Parts) -> Lookup {
     let mut records = cache.read_many_open::<Record>(&full).await;
     let entry = records.pop().flatten();
     let generations: Vec<Option<u64>> = records.iter().map(|r| generation(r.as_ref())).collect();
-    let stored = match entry {
-        Some(Record::Response(stored)) => Some(stored),
+    let hit = match entry {
+        Some(Record::Response(stored)) => Some(Hit { stored, vary: None }),
         Some(Record::Vary(names)) => match request_key(keys, &names, parts) {
             Some(key) => match cache
                 .read_many_open::<Record>(&[&key])
@@ -299,7 +309,10 @@ async fn lookup(cache: &Cache, keys: &Keys, parts: &Parts) -> Lookup {
                 .pop()
                 .flatten()
             {
-                Some(Record::Response(stored)) => Some(stored),
+                Some(Record::Response(stored)) => Some(Hit {
+                    stored,
+                    vary: Some(names),
+                }),
                 _ => None,
             },
             None => None,
@@ -307,7 +320,7 @@ async fn lookup(cache: &Cache, keys: &Keys, parts: &Parts) -> Lookup {
         _ => None,
     };
     Lookup {
-        hit: stored.filter(|s| s.is_current(&generations)),
+        hit: hit.filter(|hit| hit.stored.is_current(&generations)),
         generations,
     }
 }
