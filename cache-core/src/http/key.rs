@@ -29,16 +29,26 @@ use crate::{Cache, Result};
 /// Components longer than this many bytes (once escaped) are hashed.
 pub(super) const MAX_COMPONENT: usize = 256;
 
+/// A key of `cache`'s namespace starting with `kind`, with room for
+/// `more` bytes (one allocation for the whole key, on the hit path).
+fn start(cache: &Cache, kind: &str, more: usize) -> String {
+    let plain = cache.inner.keys.plain();
+    let mut key = String::with_capacity(plain.len() + kind.len() + more);
+    key.push_str(plain);
+    key.push_str(kind);
+    key
+}
+
 /// The full key of `path`'s generation.
 pub(super) fn path_scope(cache: &Cache, path: &str) -> String {
-    let mut key = cache.full_key("http:path:");
+    let mut key = start(cache, "http:path:", path.len() + 8);
     push_component(&mut key, path);
     key
 }
 
 /// The full key of `tag`'s generation.
 pub(super) fn tag_scope(cache: &Cache, tag: &str) -> String {
-    let mut key = cache.full_key("http:tag:");
+    let mut key = start(cache, "http:tag:", tag.len() + 8);
     push_component(&mut key, tag);
     key
 }
@@ -100,10 +110,12 @@ pub(super) fn sorted_query(query: Option<&str>) -> Vec<&str> {
 
 /// The full key of the entry for `parts` with this `variant`.
 pub(super) fn entry_key(cache: &Cache, parts: &Parts, variant: &Variant<'_>) -> Result<String> {
-    let mut key = cache.full_key("http:entry:");
+    let path = parts.uri.path();
+    // The method, the path, two `:` and at most 96 bytes of variant.
+    let mut key = start(cache, "http:entry:", 8 + path.len() + 2 + 96);
     push_component(&mut key, parts.method.as_str());
     key.push(':');
-    push_component(&mut key, parts.uri.path());
+    push_component(&mut key, path);
     key.push(':');
     crate::key::write_args(&mut key, variant)?;
     Ok(key)

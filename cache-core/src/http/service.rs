@@ -22,7 +22,7 @@ use super::key::{self, Query, Variant};
 use super::layer::Config;
 use crate::backend::Ttl;
 use crate::cache::OnError;
-use crate::flight::Join;
+use crate::flight::{Join, Mark};
 use crate::Cache;
 
 /// The service [`CacheLayer`](super::CacheLayer) wraps around an inner HTTP
@@ -147,6 +147,9 @@ struct Hit {
     vary: Option<Arc<[String]>>,
 }
 
+/// A request's way: the hit path is kept small (the future of every
+/// request is allocated whole); misses and refreshes run in futures of
+/// their own.
 async fn serve<S, ReqBody, ResBody>(
     config: Arc<Config>,
     inner: S,
@@ -167,56 +170,100 @@ where
     let Some(keys) = keys else {
         return pass(&config, inner, Request::from_parts(parts, body)).await;
     };
-    let cache = &config.cache;
-    let ttl = cache.ttl(config.timeout);
-
     if config.request_cache_control {
         let directives = Directives::of(&parts.headers);
         if directives.no_cache || directives.no_store {
-            // Skip the stored response. `no-cache` replaces it with the
-            // fresh one; `no-store` asks that nothing be stored.
-            cache.count_miss();
-            let generations = if directives.no_store {
-                None
-            } else {
-                let found = read_generations(cache, &keys).await;
-                ensure_generations(cache, &keys, found, ttl).await
-            };
-            let fetched = fetch(&config, inner, parts, body, &keys, generations.as_deref()).await?;
-            return Ok(fetched.0);
+            let store = !directives.no_store;
+            return Box::pin(refresh(&config, inner, parts, body, &keys, store)).await;
         }
     }
+    let cache = &config.cache;
+    let mark = remote_mark(cache, &keys);
+    let found = lookup(cache, &keys, &parts).await;
+    if let Some(Hit { stored, .. }) = found.hit {
+        cache.count_hit();
+        return Ok(hit(&config, &stored));
+    }
+    cache.count_miss();
+    let generations = found.generations;
+    Box::pin(miss(&config, inner, parts, body, &keys, mark, generations)).await
+}
 
+/// Taken before a read of a remote store, to tell later whether a flight
+/// of the entry ended since (see [`crate::flight::Mark`]); in memory a
+/// second look is free and needs none.
+fn remote_mark(cache: &Cache, keys: &Keys) -> Option<Mark> {
+    (!cache.is_local()).then(|| cache.inner.flights.mark(&keys.entry))
+}
+
+/// A request with `Cache-Control: no-cache` or `no-store`: the stored
+/// response is skipped; the fresh one replaces it if `store`.
+async fn refresh<S, ReqBody, ResBody>(
+    config: &Config,
+    inner: S,
+    parts: Parts,
+    body: ReqBody,
+    keys: &Keys,
+    store: bool,
+) -> Result<Response<CacheBody<ResBody>>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body,
+{
+    let cache = &config.cache;
+    cache.count_miss();
+    let generations = if store {
+        let found = read_generations(cache, keys).await;
+        ensure_generations(cache, keys, found, cache.ttl(config.timeout)).await
+    } else {
+        None
+    };
+    let (response, _) = fetch(config, inner, parts, body, keys, generations.as_deref()).await?;
+    Ok(response)
+}
+
+/// A miss: waits for the computation of the same entry that is running in
+/// this process, if any, or runs the inner service and stores what it
+/// returns. `mark` and `generations` are from the lookup that missed.
+async fn miss<S, ReqBody, ResBody>(
+    config: &Config,
+    inner: S,
+    parts: Parts,
+    body: ReqBody,
+    keys: &Keys,
+    mut mark: Option<Mark>,
+    mut generations: Vec<Option<u64>>,
+) -> Result<Response<CacheBody<ResBody>>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body,
+{
+    let cache = &config.cache;
     let flights = &cache.inner.flights;
-    let mut counted = false;
+    let ttl = cache.ttl(config.timeout);
     loop {
-        // Only a remote read needs a mark; in memory a second look is free.
-        let mark = (!cache.is_local()).then(|| flights.mark(&keys.entry));
-        let mut found = lookup(cache, &keys, &parts).await;
-        if let Some(Hit { stored, .. }) = found.hit {
-            cache.count_hit();
-            return Ok(hit(&config, &stored));
-        }
-        if !counted {
-            cache.count_miss();
-            counted = true;
-        }
         match flights.join(&keys.entry) {
             Join::Follower(flight) => {
                 let Some(shared) = flight.wait().await else {
-                    continue; // the leader was cancelled: look again
+                    // The leader was cancelled: look again.
+                    mark = remote_mark(cache, keys);
+                    let found = lookup(cache, keys, &parts).await;
+                    if let Some(Hit { stored, .. }) = found.hit {
+                        return Ok(hit(config, &stored));
+                    }
+                    generations = found.generations;
+                    continue;
                 };
                 if let Some(Outcome::Shared { stored, vary, key }) =
                     shared.downcast_ref::<Outcome>()
                 {
-                    if request_key(&keys, vary, &parts).as_deref() == Some(key.as_str()) {
-                        return Ok(hit(&config, stored));
+                    if request_key(keys, vary, &parts).as_deref() == Some(key.as_str()) {
+                        return Ok(hit(config, stored));
                     }
                 }
-                let generations = ensure_generations(cache, &keys, found.generations, ttl).await;
-                let fetched =
-                    fetch(&config, inner, parts, body, &keys, generations.as_deref()).await?;
-                return Ok(fetched.0);
+                let generations = ensure_generations(cache, keys, generations, ttl).await;
+                let fetched = fetch(config, inner, parts, body, keys, generations.as_deref());
+                return Ok(fetched.await?.0);
             }
             Join::Leader(leader) => {
                 // A flight of this key may have ended between our read and
@@ -225,20 +272,21 @@ where
                 // is free; elsewhere it costs a read, made only when a
                 // flight of this key (or of its stripe) ended since ours began.
                 if cache.is_local() || mark.is_some_and(|mark| flights.ended_since(mark)) {
-                    found = lookup(cache, &keys, &parts).await;
+                    let found = lookup(cache, keys, &parts).await;
                     if let Some(Hit { stored, vary }) = found.hit {
-                        let response = hit(&config, &stored);
+                        let response = hit(config, &stored);
                         let vary = vary.unwrap_or_else(|| Arc::from([]));
                         // Waiting requests with other values of the `Vary`
                         // headers do not match this key, and fetch their own.
-                        if let Some(key) = request_key(&keys, &vary, &parts) {
+                        if let Some(key) = request_key(keys, &vary, &parts) {
                             leader.finish(|| Arc::new(Outcome::Shared { stored, vary, key }));
                         }
                         return Ok(response);
                     }
+                    generations = found.generations;
                 }
-                let generations = ensure_generations(cache, &keys, found.generations, ttl).await;
-                match fetch(&config, inner, parts, body, &keys, generations.as_deref()).await {
+                let generations = ensure_generations(cache, keys, generations, ttl).await;
+                match fetch(config, inner, parts, body, keys, generations.as_deref()).await {
                     Ok((response, outcome)) => {
                         leader.finish(|| Arc::new(outcome));
                         return Ok(response);
@@ -295,7 +343,8 @@ fn request_key(keys: &Keys, vary: &[String], parts: &Parts) -> Option<String> {
 /// Reads the generations and the entry in one round trip (and, for a
 /// varying resource, its variant in a second); never fails.
 async fn lookup(cache: &Cache, keys: &Keys, parts: &Parts) -> Lookup {
-    let mut full: Vec<&str> = keys.generations.iter().map(String::as_str).collect();
+    let mut full: Vec<&str> = Vec::with_capacity(keys.generations.len() + 1);
+    full.extend(keys.generations.iter().map(String::as_str));
     full.push(&keys.entry);
     let mut records = cache.read_many_open::<Record>(&full).await;
     let entry = records.pop().flatten();
