@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::Result;
+use crate::{Error, ErrorKind, Result};
 
 pub mod memory;
 pub mod null;
@@ -133,11 +133,27 @@ impl Ttl {
 /// - `add` stores only when the key is absent (or expired), atomically;
 /// - `incr` is atomic, creates a missing key with `delta` and the given TTL,
 ///   keeps the TTL of an existing key, and fails with
-///   [`ErrorKind::Backend`](crate::ErrorKind::Backend) if the stored value is not a
+///   [`ErrorKind::Backend`] if the stored value is not a
 ///   decimal integer; integers are stored as ASCII decimal;
 /// - `clear_prefix` removes exactly the keys starting with `prefix`, treating
 ///   every character literally, and returns how many it removed (best
 ///   effort for stores that cannot count).
+///
+/// Tags ([`set_tagged`](Backend::set_tagged), [`add_to_tags`](Backend::add_to_tags),
+/// [`take_tag`](Backend::take_tag); see [`tags`](crate::tags) for the
+/// design) are optional: the provided methods fail with
+/// [`ErrorKind::Unsupported`], so a store without them still compiles
+/// and works for everything else. A store that offers them is checked by
+/// [`testing::tag_conformance`](crate::testing::tag_conformance):
+///
+/// - a tag's index lists every key added to it since it was last taken
+///   whose TTL has not passed; it may list more (keys since removed or
+///   expired), never fewer;
+/// - `take_tag` removes the index and returns what it listed, atomically:
+///   a key added concurrently is either returned or listed in the index
+///   that follows;
+/// - index keys live in the same keyspace as entries, and are as
+///   literal: `clear_prefix` removes those under its prefix.
 ///
 /// ```
 /// use async_trait::async_trait;
@@ -230,4 +246,55 @@ pub trait Backend: Send + Sync + 'static {
     async fn ping(&self) -> Result<()> {
         Ok(())
     }
+
+    /// Stores `value` under `key` (as [`set`](Backend::set)), then adds
+    /// `key` to the index of each of `tags` (as
+    /// [`add_to_tags`](Backend::add_to_tags)), in that order: a key listed
+    /// by a tag is written first, so that a value stored while the tag is
+    /// taken stays listed in the tag's next index. Remote stores override
+    /// it to send both in one round trip where they can.
+    ///
+    /// If it fails, the value may or may not be stored, and may not be
+    /// listed: the caller removes it ([`Cache`](crate::Cache) does), so
+    /// that no tagged value escapes its tags.
+    async fn set_tagged(&self, key: &str, value: Bytes, ttl: Ttl, tags: &[&str]) -> Result<()> {
+        self.set(key, value, ttl).await?;
+        self.add_to_tags(key, tags, ttl).await
+    }
+
+    /// Adds `key` to the index of each of `tags` (the index keys, in the
+    /// store's keyspace: [`Cache`](crate::Cache) passes `<ns>!<tag>`, see
+    /// [`key::Namespace`](crate::key::Namespace)). `ttl` is the entry's:
+    /// the index keeps `key` at least that long, and itself lives at least
+    /// as long as the longest-lived key it lists ([`Ttl::Never`]: until it
+    /// is taken).
+    ///
+    /// The default fails with [`ErrorKind::Unsupported`] (unless `tags` is
+    /// empty).
+    async fn add_to_tags(&self, key: &str, tags: &[&str], ttl: Ttl) -> Result<()> {
+        let _ = (key, ttl);
+        if tags.is_empty() {
+            return Ok(());
+        }
+        Err(unsupported("tags (add_to_tags)"))
+    }
+
+    /// Removes the index `tag` and returns the keys it listed, in one
+    /// atomic step: a key added to `tag` while it is taken is either
+    /// returned or listed in the new index that follows. The keys whose
+    /// TTL has passed may be left out. The caller deletes the keys.
+    ///
+    /// The default fails with [`ErrorKind::Unsupported`].
+    async fn take_tag(&self, tag: &str) -> Result<Vec<String>> {
+        let _ = tag;
+        Err(unsupported("tags (take_tag)"))
+    }
+}
+
+/// The error of a provided method a store does not override.
+fn unsupported(what: &str) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!("this store does not support {what}: implement the tag methods of `Backend` to use tags"),
+    )
 }

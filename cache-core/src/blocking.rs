@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::cache::Coalesce;
+use crate::cache::{Coalesce, Looked};
 use crate::{Cache, CacheValue, KeyValue, Result, StoreValue};
 
 /// The operations of [`Cache`] for sync code, from [`Cache::blocking`].
@@ -71,6 +71,10 @@ impl<'a> Blocking<'a> {
     where
         T: StoreValue + ?Sized,
     {
+        if let Some(local) = self.cache.local() {
+            let ttl = self.cache.ttl(timeout.into());
+            return self.cache.set_local(local, key, value, ttl);
+        }
         self.cache.block_on(self.cache.set(key, value, timeout))
     }
 
@@ -180,6 +184,99 @@ impl<'a> Blocking<'a> {
         self.cache.block_on(self.cache.ping())
     }
 
+    /// See [`Cache::set_with_tags`].
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::default();
+    /// cache.blocking().set_with_tags("k", &1u8, None, ["t"])?;
+    /// assert_eq!(cache.blocking().invalidate_tag("t")?, 1);
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn set_with_tags<T>(
+        &self,
+        key: &str,
+        value: &T,
+        timeout: impl Into<Option<Duration>>,
+        tags: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> Result<()>
+    where
+        T: StoreValue + ?Sized,
+    {
+        self.cache
+            .block_on(self.cache.set_with_tags(key, value, timeout, tags))
+    }
+
+    /// See [`Cache::invalidate_tag`].
+    ///
+    /// ```
+    /// assert_eq!(cache_core::Cache::default().blocking().invalidate_tag("t")?, 0);
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn invalidate_tag(&self, tag: &str) -> Result<u64> {
+        self.cache.block_on(self.cache.invalidate_tag(tag))
+    }
+
+    /// See [`Cache::get_or_set_with_tags`]; `f` is a plain closure here.
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::default();
+    /// assert_eq!(cache.blocking().get_or_set_with_tags("k", None, ["t"], || 7u32), 7);
+    /// assert_eq!(cache.blocking().invalidate_tag("t")?, 1);
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn get_or_set_with_tags<T, F>(
+        &self,
+        key: &str,
+        timeout: impl Into<Option<Duration>>,
+        tags: impl IntoIterator<Item = impl AsRef<str>>,
+        f: F,
+    ) -> T
+    where
+        T: CacheValue,
+        F: FnOnce() -> T,
+    {
+        let computed = self.try_get_or_set_with_tags(key, timeout, tags, || {
+            Ok::<T, std::convert::Infallible>(f())
+        });
+        match computed {
+            Ok(v) => v,
+            Err(never) => match never {},
+        }
+    }
+
+    /// See [`Cache::try_get_or_set_with_tags`]; `f` is a plain closure here.
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::default();
+    /// let r: Result<u32, &str> = cache.blocking().try_get_or_set_with_tags("k", None, ["t"], || Ok(1));
+    /// assert_eq!(r, Ok(1));
+    /// ```
+    pub fn try_get_or_set_with_tags<T, E, F>(
+        &self,
+        key: &str,
+        timeout: impl Into<Option<Duration>>,
+        tags: impl IntoIterator<Item = impl AsRef<str>>,
+        f: F,
+    ) -> Result<T, E>
+    where
+        T: CacheValue,
+        F: FnOnce() -> Result<T, E>,
+    {
+        let full = self.cache.full_key(key);
+        let ttl = self.cache.ttl(timeout.into());
+        let tags = self.cache.tag_keys(tags);
+        let coalesce = Coalesce::for_blocking_call();
+        self.cache.block_on(self.cache.compute(
+            &full,
+            ttl,
+            &tags,
+            coalesce,
+            Looked::No,
+            |_| true,
+            || async { f() },
+        ))
+    }
+
     /// See [`Cache::get_or_set_with`]; `f` is a plain closure here.
     ///
     /// ```
@@ -217,9 +314,14 @@ impl<'a> Blocking<'a> {
         let full = self.cache.full_key(key);
         let ttl = self.cache.ttl(timeout.into());
         let coalesce = Coalesce::for_blocking_call();
-        self.cache.block_on(
-            self.cache
-                .compute(&full, ttl, coalesce, |_| true, || async { f() }),
-        )
+        self.cache.block_on(self.cache.compute(
+            &full,
+            ttl,
+            &[],
+            coalesce,
+            Looked::No,
+            |_| true,
+            || async { f() },
+        ))
     }
 }

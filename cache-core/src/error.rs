@@ -42,6 +42,9 @@ pub enum ErrorKind {
     TooLarge,
     /// An argument is invalid (for example an integer overflow in `incr`).
     InvalidInput,
+    /// The store does not offer this operation (for example tags on a
+    /// custom [`Backend`](crate::Backend) that does not implement them).
+    Unsupported,
 }
 
 impl ErrorKind {
@@ -59,6 +62,7 @@ impl ErrorKind {
             Self::Backend => "backend",
             Self::TooLarge => "too large",
             Self::InvalidInput => "invalid input",
+            Self::Unsupported => "unsupported",
         }
     }
 }

@@ -139,6 +139,11 @@
 //! arguments (or with the template's arguments, see
 //! [Keys you choose](#keys-you-choose)).
 //!
+//! To invalidate entries of several functions (and of the `Cache` API)
+//! together, tag them: `#[memoize(tags = ["user:{user_id}"])]`, then
+//! `cache.invalidate_tag("user:5")` removes every entry tagged `user:5`,
+//! in every process. See [`tags`](crate::tags).
+//!
 //! # Clear the cache
 //!
 //! [`Cache::clear`](crate::Cache::clear) removes every key under the

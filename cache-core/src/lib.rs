@@ -19,8 +19,9 @@
 //! ```
 //!
 //! The [`guide`] walks through caching functions with `#[cached]` and
-//! `#[memoize]`, invalidation, and the Flask-Caching equivalents; with the
-//! `tower` feature, `cache_core::http` caches whole HTTP responses.
+//! `#[memoize]`, invalidation, and the Flask-Caching equivalents; [`tags`]
+//! how to invalidate groups of entries at once; with the `tower` feature,
+//! `cache_core::http` caches whole HTTP responses.
 //!
 //! # Stores
 //!
@@ -64,6 +65,7 @@ mod local;
 mod memo;
 mod runtime;
 mod stats;
+pub mod tags;
 mod template;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

@@ -101,6 +101,17 @@ pub fn template_value<T: TemplateValue>(value: &T) -> &dyn fmt::Display {
     value
 }
 
+/// `value` written with `Display` and escaped as a template writes it.
+pub(crate) fn escape_value(value: &dyn fmt::Display) -> Result<String> {
+    let mut out = String::new();
+    Template {
+        text: &["", ""],
+        values: &[value],
+    }
+    .write(&mut out)?;
+    Ok(out)
+}
+
 /// Whether a byte of a value is written as is. cache-macros' `attr.rs` keeps
 /// the same list for its compile-time checks of a template's text.
 #[inline]

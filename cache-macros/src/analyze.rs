@@ -70,6 +70,8 @@ pub(crate) struct Func<'a> {
     /// called as `Self::f_uncached`.
     pub(crate) in_impl: bool,
     pub(crate) key: Key,
+    /// The `tags = [...]` templates.
+    pub(crate) tags: Vec<crate::tags::TagTemplate>,
 }
 
 /// A local introduced by the expansion, invisible to the user's code.
@@ -121,6 +123,7 @@ impl<'a> Func<'a> {
             check_template(sig, lit, pieces, &fn_args, &mut errors);
         }
 
+        let tags = crate::tags::analyze_tags(options.tags.as_ref(), sig, &fn_args, &mut errors);
         let ret = classify_return(&sig.output, &options, &mut errors);
         let in_impl = receiver.is_some()
             || options.method.is_some()
@@ -135,6 +138,7 @@ impl<'a> Func<'a> {
             ret,
             in_impl,
             key,
+            tags,
         };
         (func, errors.finish())
     }

@@ -98,9 +98,11 @@ pub(crate) struct Options {
     /// `crate = path`: where the generated code finds cache-core (a crate
     /// that re-exports it); `None` = `::cache_core`.
     pub(crate) krate: Option<Path>,
+    /// `tags = ["user:{id}", …]`: templates of the tags every entry carries.
+    pub(crate) tags: Option<Vec<LitStr>>,
 }
 
-const OPTIONS: &str = "`timeout`, `cache`, `key`, `ignore`, `unless`, `store_if`, `version`, `result`, `option`, `cache_none`, `method` and `crate`";
+const OPTIONS: &str = "`timeout`, `cache`, `key`, `ignore`, `unless`, `store_if`, `version`, `result`, `option`, `cache_none`, `method`, `tags` and `crate`";
 
 impl Options {
     /// Parses the attribute's arguments, recording every problem in `errors`.
@@ -177,6 +179,11 @@ impl Options {
             "crate" => {
                 let value = parse_crate(meta, &name, errors)?;
                 set_once(&mut self.krate, &name, value, errors);
+            }
+            "tags" => {
+                let value =
+                    crate::tags::parse_tags(value(meta, &name, crate::tags::EXAMPLE)?, errors)?;
+                set_once(&mut self.tags, &name, value, errors);
             }
             _ => {
                 errors.error_spanned_by(
@@ -283,7 +290,7 @@ fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
     Ok(())
 }
 
-fn value<'a>(
+pub(crate) fn value<'a>(
     meta: &ParseNestedMeta<'a>,
     name: &Ident,
     example: &str,

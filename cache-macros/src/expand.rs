@@ -521,11 +521,11 @@ impl Func<'_> {
             let call_sync = self.value_fn("call_sync");
             quote!(#call_sync(#cache, &#memo, #lookup, #store_if, #call))
         };
-        let lookup_fn = self.value_fn("lookup");
+        let lookup_call = self.lookup_call(&cache, &memo, &key);
         let unwrap = self.unwrap_result(&result);
         // The statements that infer the stored type point at the return type.
         let compute = quote_spanned! {span=>
-            let #lookup = #lookup_fn(#cache, &#memo, #key);
+            let #lookup = #lookup_call;
             let #call = #body;
             let #result = #run;
         };

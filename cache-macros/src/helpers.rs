@@ -35,7 +35,6 @@ impl Func<'_> {
     }
 
     pub(crate) fn refresh_fn(&self) -> TokenStream {
-        let private = self.private();
         let head = self.refresh_head();
         let bypass = self.bypass();
         let prelude = self.prelude(SelfUse::Moved);
@@ -58,11 +57,12 @@ impl Func<'_> {
             quote_spanned!(span=> #refresh_sync(#cache, &#memo, #full, #store_if, #call))
         };
         let unwrap = self.unwrap_result(&result);
+        let target = self.target_call(&cache, &memo, &key);
         quote! {
             #head {
                 #bypass
                 #prelude
-                let #full = #private::full_key(#cache, &#memo, #key);
+                let #full = #target;
                 let #call = #body;
                 let #result = #run;
                 #unwrap

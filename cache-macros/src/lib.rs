@@ -5,6 +5,7 @@
 //! Parsing and validation of the options live in `attr.rs`, the checks of
 //! the function's shape in `analyze.rs`, code generation in `expand.rs`
 //! (the cached function) and `helpers.rs` (the generated helpers), the
+//! `tags` option in `tags.rs` (parsing, checks and code), the
 //! `syn::visit` walks that read the function's syntax in `walk.rs`; this
 //! file only holds the entry points and their documentation.
 
@@ -13,6 +14,7 @@ mod attr;
 mod expand;
 mod fallback;
 mod helpers;
+mod tags;
 mod walk;
 
 use proc_macro::TokenStream;
@@ -63,6 +65,7 @@ use crate::attr::Kind;
 /// | `option` | the return type is an `Option` under another name: do not store `None` |
 /// | `cache_none` | with an `Option` return type, store `None` too |
 /// | `method` | the function is an associated function in an `impl` block (see "Keys") |
+/// | `tags = ["user:{user_id}", "all"]` | tags every entry carries, rendered from the named arguments as `key` templates are (any argument, keyed or not); `cache.invalidate_tag("user:5")` then removes every entry tagged `user:5`, whichever function or process wrote it (see `cache_core::tags`) |
 /// | `crate = path` | where the generated code finds cache-core (default `::cache_core`): the path of a crate or module that re-exports it, such as `crate = my_framework::cache`; `crate = "path"` also works (see "From a crate that re-exports cache-core") |
 ///
 /// # Return types

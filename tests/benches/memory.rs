@@ -27,6 +27,9 @@ use cache_tests::paired;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use serde::Serialize;
 
+/// The second arguments of the two-argument function.
+const NAMES: [&str; 4] = ["ada", "grace", "edsger", "barbara"];
+
 /// Hits cycle over this many warm keys.
 const KEYS: u64 = 1024;
 
@@ -59,6 +62,11 @@ async fn ours_string_async(x: u64) -> String {
     string_of(x)
 }
 
+#[memoize(timeout = 60, cache = OURS)]
+fn ours_two(x: u64, name: &str) -> u64 {
+    x.wrapping_mul(31) ^ name.len() as u64
+}
+
 /// Each call is a new key: a miss, a computation and a store.
 #[memoize(timeout = 60, cache = OURS)]
 fn ours_miss(x: u64) -> u64 {
@@ -83,6 +91,15 @@ async fn theirs_u64_async(x: u64) -> u64 {
 #[cached::proc_macro::cached(ttl_secs = 60)]
 async fn theirs_string_async(x: u64) -> String {
     string_of(x)
+}
+
+#[cached::proc_macro::cached(
+    ttl_secs = 60,
+    key = "(u64, String)",
+    convert = r#"{ (x, name.to_owned()) }"#
+)]
+fn theirs_two(x: u64, name: &str) -> u64 {
+    x.wrapping_mul(31) ^ name.len() as u64
 }
 
 #[cached::proc_macro::cached(ttl_secs = 60)]
@@ -366,6 +383,82 @@ fn paired_hits(_: &mut Criterion) {
         ]
     });
     paired::write("hit_string100_sync_vs_cached", &ours, &theirs);
+
+    for x in 0..KEYS {
+        for name in NAMES {
+            ours_two(x, name);
+            theirs_two(x, name);
+        }
+    }
+    let (ours, theirs) = rounds(|| {
+        [
+            sync(&mut |x| {
+                black_box(ours_two(x, NAMES[(x & 3) as usize]));
+            }),
+            sync(&mut |x| {
+                black_box(theirs_two(x, NAMES[(x & 3) as usize]));
+            }),
+        ]
+    });
+    paired::write("hit_two_args_sync_vs_cached", &ours, &theirs);
+}
+
+/// The `Cache` API (`blocking().get`/`set` on memory) against moka and
+/// quick_cache holding the same `String` keys and `u64` values.
+fn paired_api(_: &mut Criterion) {
+    let keys: Vec<String> = (0..KEYS).map(|x| format!("user:{x}")).collect();
+    let ours = Cache::builder().key_prefix("api").build().unwrap();
+    let quick: quick_cache::sync::Cache<String, u64> =
+        quick_cache::sync::Cache::new(4 * KEYS as usize);
+    let moka: moka::sync::Cache<String, u64> = moka::sync::Cache::builder()
+        .max_capacity(4 * KEYS)
+        .time_to_live(Duration::from_secs(60))
+        .build();
+    let minute = Some(Duration::from_secs(60));
+    for (x, key) in (0..KEYS).zip(&keys) {
+        ours.blocking().set(key, &x, minute).unwrap();
+        quick.insert(key.clone(), x);
+        moka.insert(key.clone(), x);
+    }
+    let mut i = 0;
+    let mut sync = |f: &mut dyn FnMut(&str, u64)| {
+        paired::per_call(PAIRED_OPS, || {
+            let x = next(&mut i);
+            f(&keys[x as usize], x);
+        })
+    };
+    let mut get = |theirs: &mut dyn FnMut(&str, u64)| {
+        rounds(|| {
+            [
+                sync(&mut |key, _| {
+                    black_box(ours.blocking().get::<u64>(key).unwrap());
+                }),
+                sync(theirs),
+            ]
+        })
+    };
+    let (o, t) = get(&mut |key, _| {
+        black_box(quick.get(key));
+    });
+    paired::write("api_get_vs_quick_cache", &o, &t);
+    let (o, t) = get(&mut |key, _| {
+        black_box(moka.get(key));
+    });
+    paired::write("api_get_vs_moka", &o, &t);
+    let mut set = |theirs: &mut dyn FnMut(&str, u64)| {
+        rounds(|| {
+            [
+                sync(&mut |key, x| {
+                    ours.blocking().set(key, &x, minute).unwrap();
+                }),
+                sync(theirs),
+            ]
+        })
+    };
+    let (o, t) = set(&mut |key, x| quick.insert(key.to_owned(), x));
+    paired::write("api_set_vs_quick_cache", &o, &t);
+    let (o, t) = set(&mut |key, x| moka.insert(key.to_owned(), x));
+    paired::write("api_set_vs_moka", &o, &t);
 }
 
 fn paired_async_hits(_: &mut Criterion) {
@@ -425,6 +518,7 @@ criterion_group!(
     hits,
     paired_hits,
     paired_async_hits,
+    paired_api,
     keys,
     misses,
     paired_misses

@@ -273,7 +273,9 @@ fn redis_matches_the_model() {
         assert!(
             PREFIXES.iter().any(|p| {
                 let ns = cache_core::key::Namespace::new(p);
-                key.starts_with(ns.plain()) || key.starts_with(ns.memoized())
+                key.starts_with(ns.plain())
+                    || key.starts_with(ns.memoized())
+                    || key.starts_with(ns.tags())
             }),
             "{key:?} belongs to no cache"
         );

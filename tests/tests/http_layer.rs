@@ -544,18 +544,28 @@ async fn invalidate_removes_one_paths_entries_under_one_prefix(store: Store) {
 }
 
 async fn invalidate_tag_removes_every_path_with_the_tag(store: Store) {
-    let layer = CacheLayer::new(store.cache("tags")).tag_with(|request| {
+    let cache = store.cache("tags");
+    let layer = CacheLayer::new(cache.clone()).tag_with(|request| {
         let path = request.uri.path();
         (path == "/p" || path == "/q").then_some("pq")
     });
-    let app = App::start(layer.clone()).await;
+    let app = App::start(layer).await;
     for path in ["/p", "/q", "/page"] {
         app.get(path).await;
     }
-    assert!(layer.invalidate_tag("pq").await.unwrap());
+    cache
+        .set_with_tags("other", &1u8, None, ["pq"])
+        .await
+        .unwrap();
+
+    assert_eq!(cache.invalidate_tag("pq").await.unwrap(), 3);
     assert_eq!(app.get("/p").await.cache_status(), "MISS");
     assert_eq!(app.get("/q").await.cache_status(), "MISS");
     assert_eq!(app.get("/page").await.cache_status(), "HIT");
+    assert!(
+        !cache.has("other").await.unwrap(),
+        "one tag for every entry"
+    );
 }
 
 // --- The hooks --------------------------------------------------------------

@@ -1,6 +1,6 @@
 //! Caches with different prefixes share a store without ever reading,
-//! overwriting, counting or clearing each other's keys, whatever the two
-//! prefixes are; keys given to `set` never meet memoized functions' keys;
+//! overwriting, counting, clearing or invalidating by tag each other's
+//! keys, whatever the two prefixes are; keys given to `set` never meet memoized functions' keys;
 //! and nothing another program wrote is touched. On memory and on Redis.
 
 use cache_core::{Cache, MemoryBackend};
@@ -14,6 +14,8 @@ const PAIRS: &[(&str, &str)] = &[
     ("app", "app:"),
     ("a|b", "a"),
     ("a#", "a"),
+    ("a!", "a"),
+    ("a%21", "a!"),
     ("a%7Cb", "a|b"),
     ("x*", "x?"),
     ("[ab]", "a"),
@@ -32,6 +34,23 @@ async fn isolated(one: &Cache, two: &Cache) {
     // A key of one cache spelled out as a key of the other.
     let suffix = one.full_key("k");
     assert_eq!(two.get::<u32>(&suffix).await.unwrap(), None, "{what}");
+    // Tags are per prefix: the other cache's tag of the same name, or
+    // spelling this one's index, reaches nothing here.
+    one.set_with_tags("tagged", &1u32, None, ["t"])
+        .await
+        .unwrap();
+    let index = format!(
+        "{}t",
+        cache_core::key::Namespace::new(one.key_prefix()).tags()
+    );
+    for tag in ["t", index.as_str()] {
+        assert_eq!(
+            two.invalidate_tag(tag).await.unwrap(),
+            0,
+            "{what}: tag {tag}"
+        );
+    }
+    assert!(one.has("tagged").await.unwrap(), "{what}: tags");
     for (cleared, kept) in [(one, two), (two, one)] {
         cleared.set("k", &9u32, None).await.unwrap();
         kept.set("k", &7u32, None).await.unwrap();

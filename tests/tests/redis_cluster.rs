@@ -273,3 +273,94 @@ async fn memoize_invalidate_and_invalidate_all_reach_every_node() {
     assert_eq!(loads(), 81, "every entry was removed");
     MEMO_CACHE.clear().await.unwrap();
 }
+
+// --- tags on the cluster ------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cluster_backend_passes_the_tag_conformance_suite() {
+    let backend = RedisBackend::from_url(&cluster().url()).unwrap();
+    cache_core::testing::tag_conformance(Arc::new(backend)).await;
+    assert_eq!(counts("conformance-tags:*"), [0, 0, 0]);
+}
+
+#[tokio::test]
+async fn invalidate_tag_removes_the_tagged_entries_on_every_node_and_nothing_else() {
+    let (writer, invalidator) = (cache("tags-app:"), cache("tags-app:"));
+    let other = cache("tags-other:");
+    for i in 0..300u32 {
+        let tags: &[&str] = if i % 3 == 0 { &["group"] } else { &["rest"] };
+        writer
+            .set_with_tags(&format!("k{i}"), &i, None, tags)
+            .await
+            .unwrap();
+    }
+    writer.set("untagged", &1u32, None).await.unwrap();
+    other
+        .set_with_tags("k0", &0u32, None, ["group"])
+        .await
+        .unwrap();
+    let tagged: Vec<usize> = (0..300)
+        .step_by(3)
+        .map(|i| cluster().slot_owner(cluster().keyslot(&format!("tags-app:|k{i}"))))
+        .collect();
+    assert!(
+        (0..3).all(|node| tagged.contains(&node)),
+        "100 tagged entries should spread over all three primaries"
+    );
+
+    assert_eq!(invalidator.invalidate_tag("group").await.unwrap(), 100);
+    assert_eq!(counts("tags-app:|*").iter().sum::<usize>(), 201);
+    for i in 0..300u32 {
+        let kept = writer.get::<u32>(&format!("k{i}")).await.unwrap();
+        assert_eq!(kept, (i % 3 != 0).then_some(i), "k{i}");
+    }
+    assert_eq!(other.get::<u32>("k0").await.unwrap(), Some(0));
+    assert_eq!(invalidator.invalidate_tag("group").await.unwrap(), 0);
+
+    // Tags with glob characters, NUL, and hash-tag braces (which move the
+    // index to another slot, not the entries).
+    let odd = ["*", "?", "[ab]", "a\0b", "{user}", "{user}:5"];
+    for (i, tag) in odd.iter().enumerate() {
+        writer
+            .set_with_tags(&format!("odd{i}"), &i, None, [tag])
+            .await
+            .unwrap();
+    }
+    for (i, tag) in odd.iter().enumerate() {
+        assert_eq!(invalidator.invalidate_tag(tag).await.unwrap(), 1, "{tag:?}");
+        assert!(!writer.has(&format!("odd{i}")).await.unwrap());
+    }
+    assert_eq!(invalidator.invalidate_tag("rest").await.unwrap(), 200);
+    writer.clear().await.unwrap();
+    other.clear().await.unwrap();
+    assert_eq!(
+        counts("tags-app:*"),
+        [0, 0, 0],
+        "clear removed the indexes too"
+    );
+}
+
+static TAG_CACHE: LazyLock<Cache> = LazyLock::new(|| cache("tags-memo:"));
+static TAGGED_LOADS: AtomicUsize = AtomicUsize::new(0);
+
+#[memoize(cache = TAG_CACHE, tags = ["user:{user_id}", "all"])]
+async fn tagged_profile(user_id: u64) -> String {
+    tokio::task::yield_now().await; // a database call, say
+    TAGGED_LOADS.fetch_add(1, Ordering::SeqCst);
+    format!("profile of {user_id}")
+}
+
+#[tokio::test]
+async fn memoized_entries_are_invalidated_by_tag_across_slots() {
+    for id in 0..30 {
+        tagged_profile(id).await;
+    }
+    assert_eq!(TAG_CACHE.invalidate_tag("user:7").await.unwrap(), 1);
+    for id in 0..30 {
+        tagged_profile(id).await;
+    }
+    assert_eq!(TAGGED_LOADS.load(Ordering::SeqCst), 31, "user 7 only");
+    assert_eq!(TAG_CACHE.invalidate_tag("all").await.unwrap(), 30);
+    assert_eq!(counts("tags-memo:#*"), [0, 0, 0]);
+    TAG_CACHE.clear().await.unwrap();
+}

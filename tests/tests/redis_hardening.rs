@@ -588,8 +588,9 @@ async fn load_with_faults() {
 /// - `~app|*` and `~app#*`: the cache's namespace only, that is the keys
 ///   given to it (`app|<key>`) and its memoized functions' keys
 ///   (`app#<fn path>:…`), not those of a cache with the prefix `app:` or
-///   `apple`; `resetchannels`: no pub/sub. (A prefix holding `%`, `|` or
-///   `#` is escaped in keys, as `%25`, `%7C` and `%23`, and one holding
+///   `apple`; add `~app!*` for tags (their indexes, `app!<tag>`);
+///   `resetchannels`: no pub/sub. (A prefix holding `%`, `|`, `#` or `!`
+///   is escaped in keys, as `%25`, `%7C`, `%23` and `%21`, and one holding
 ///   `*`, `?`, `[` or `\` needs those escaped with `\` in the pattern.)
 /// - `-@all`, then each command the Redis store sends: `GET` (`get`,
 ///   memoized reads), `MGET` (`get_many`), `SET` (`set`, `add` as
@@ -600,7 +601,10 @@ async fn load_with_faults() {
 ///   script's commands need their own rules; a plain `INCRBY` without a
 ///   timeout), `SCAN` (`clear`, `<fn>_invalidate_all`; `SCAN`
 ///   lists key names whatever the key pattern, but only those under the
-///   prefix are matched and removed) and `PING` (`ping`).
+///   prefix are matched and removed) and `PING` (`ping`). Tags need
+///   `EVAL` too, and the commands of their scripts: `TIME`,
+///   `ZREMRANGEBYSCORE`, `ZADD`, `ZRANGE`, `PEXPIREAT`, `PERSIST`,
+///   `ZRANGEBYSCORE` and `UNLINK`.
 ///
 /// Connecting needs nothing more: `AUTH` and `HELLO` are always allowed
 /// (whatever the default user may do); `SELECT` is
@@ -613,6 +617,7 @@ async fn load_with_faults() {
 const ACL_RULES: &[&str] = &[
     "~app|*",
     "~app#*",
+    "~app!*",
     "resetchannels",
     "-@all",
     "+get",
@@ -624,6 +629,14 @@ const ACL_RULES: &[&str] = &[
     "+incrby",
     "+scan",
     "+ping",
+    // The tag scripts' commands.
+    "+time",
+    "+zremrangebyscore",
+    "+zadd",
+    "+zrange",
+    "+pexpireat",
+    "+persist",
+    "+zrangebyscore",
 ];
 
 /// The password of the `default` user (the administrator).
@@ -770,6 +783,13 @@ async fn acl_user_limited_to_the_prefix_can_do_everything_the_cache_needs() {
     let url = format!("redis://app:secretpw@127.0.0.1:{port}/");
     let app = ACL_APP.set(acl_cache(&url, "app"));
     every_operation(app).await;
+    app.set_with_tags("tagged", &1u32, None, ["t"])
+        .await
+        .unwrap();
+    assert_eq!(app.invalidate_tag("t").await.unwrap(), 1);
+    app.set_with_tags("tagged", &1u32, Duration::ZERO, ["t"])
+        .await
+        .unwrap();
     assert_eq!(
         refused(&server),
         vec![],
@@ -780,13 +800,16 @@ async fn acl_user_limited_to_the_prefix_can_do_everything_the_cache_needs() {
     let namespace = |server: &RedisServer| {
         let plain = admin(server, &["--scan", "--pattern", "app|*"]);
         let memoized = admin(server, &["--scan", "--pattern", "app#*"]);
-        (plain.lines().count(), memoized.lines().count())
+        let tags = admin(server, &["--scan", "--pattern", "app!*"]);
+        let count = |keys: String| keys.lines().count();
+        (count(plain), count(memoized), count(tags))
     };
-    let (plain, memoized) = namespace(&server);
+    let (plain, memoized, tags) = namespace(&server);
     assert!(plain >= 5, "app| keys before clear: {plain}");
     assert!(memoized >= 1, "app# keys before clear: {memoized}");
-    assert_eq!(app.clear().await.unwrap(), (plain + memoized) as u64);
-    assert_eq!(namespace(&server), (0, 0));
+    assert_eq!(tags, 1, "the index of the tag `t`");
+    assert_eq!(app.clear().await.unwrap(), (plain + memoized + tags) as u64);
+    assert_eq!(namespace(&server), (0, 0, 0));
     assert_eq!(admin(&server, &["GET", "other:|1"]), "theirs");
     assert_eq!(admin(&server, &["DBSIZE"]), "1");
     assert_eq!(refused(&server), vec![], "clear() needs nothing more");

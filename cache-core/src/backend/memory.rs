@@ -8,14 +8,18 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use quick_cache::sync::{Cache as QuickCache, EntryAction, EntryResult};
-use quick_cache::{OptionsBuilder, Weighter};
+use quick_cache::Weighter;
 use serde::Serialize;
 
 use crate::backend::{Backend, Ttl};
 use crate::codec::{self, Codec, Format};
 use crate::key::key_for_message;
+use crate::local::clock;
+use crate::local::ident::{parse, Ident, Interner, TableKey, TailBuf};
+use crate::local::table::Table;
 use crate::{Error, ErrorKind, Result};
+
+mod tags;
 
 /// Bytes counted for each entry on top of its key and value: the map slot,
 /// the entry header and allocator slack.
@@ -57,11 +61,16 @@ pub struct MemoryBackend {
 }
 
 struct Inner {
-    /// Keyed by the key's bytes, so the hit path can look a key up without
-    /// checking that the bytes it built are UTF-8 (they always are).
-    map: QuickCache<Vec<u8>, Entry, EntryWeighter>,
+    table: Table<Entry, EntryWeighter>,
+    /// Shares the groups of keys between entries (see [`Interner`]).
+    interner: Interner,
     clock: quanta::Clock,
+    /// Whether reads may skip the clock for entries far from expiry (see
+    /// [`clock`](crate::local::clock)): the real, shared clock.
+    coarse: bool,
     max_entry: u64,
+    /// The index of each tag, beside the entries (see `tags.rs`).
+    tags: tags::TagIndex,
 }
 
 /// A stored value with its expiry and weight.
@@ -104,6 +113,16 @@ impl Stored {
     }
 }
 
+/// What a typed look at one key found.
+pub(crate) enum Probe<T> {
+    /// A live value kept as a `T`, cloned in place.
+    Typed(T),
+    /// A live value kept otherwise (bytes, or another type).
+    Other(Stored),
+    /// Nothing live.
+    Missing,
+}
+
 /// A Rust value kept in the memory store, type-erased.
 pub(crate) trait TypedValue: Send + Sync {
     fn as_any(&self) -> &(dyn Any + Send + Sync);
@@ -131,8 +150,8 @@ impl<T: Serialize + Send + Sync + 'static> TypedValue for Typed<T> {
 #[derive(Clone)]
 struct EntryWeighter;
 
-impl Weighter<Vec<u8>, Entry> for EntryWeighter {
-    fn weight(&self, key: &Vec<u8>, entry: &Entry) -> u64 {
+impl Weighter<TableKey, Entry> for EntryWeighter {
+    fn weight(&self, key: &TableKey, entry: &Entry) -> u64 {
         key.len() as u64 + entry.weight + ENTRY_OVERHEAD
     }
 }
@@ -172,38 +191,35 @@ impl MemoryBackend {
     /// assert_eq!(backend.capacity(), 1 << 20);
     /// ```
     pub fn with_capacity(max_bytes: u64) -> Self {
-        Self::with_clock(max_bytes, quanta::Clock::new())
+        Self::build(max_bytes, clock::shared(), true)
     }
 
+    /// A store on `clock` (a mock one, in tests): every read reads it.
+    #[cfg(test)]
     pub(crate) fn with_clock(max_bytes: u64, clock: quanta::Clock) -> Self {
+        Self::build(max_bytes, clock, false)
+    }
+
+    fn build(max_bytes: u64, clock: quanta::Clock, coarse: bool) -> Self {
         let max_bytes = max_bytes.max(1);
         let parallel_shards = std::thread::available_parallelism()
             .map_or(4, |n| n.get() * 4)
             .next_power_of_two();
         let wanted = usize::try_from(max_bytes / MIN_SHARD_CAPACITY).unwrap_or(usize::MAX);
-        let shards = prev_power_of_two(wanted.clamp(1, parallel_shards));
-        let options = OptionsBuilder::new()
-            .shards(shards)
-            .weight_capacity(max_bytes)
-            .estimated_items_capacity(
-                usize::try_from(max_bytes / 1024)
-                    .unwrap_or(usize::MAX)
-                    .clamp(16, 1 << 20),
-            )
-            .build()
-            .expect("shards, weight and item capacity are all set above");
-        let map = QuickCache::with_options(
-            options,
-            EntryWeighter,
-            quick_cache::DefaultHashBuilder::default(),
-            quick_cache::sync::DefaultLifecycle::default(),
-        );
-        let max_entry = map.shard_capacity();
+        let shards = wanted.clamp(1, parallel_shards);
+        let items = usize::try_from(max_bytes / 1024)
+            .unwrap_or(usize::MAX)
+            .clamp(16, 1 << 20);
+        let table = Table::new(max_bytes, shards, items, &EntryWeighter);
+        let max_entry = table.shard_capacity();
         Self {
             inner: Arc::new(Inner {
-                map,
+                table,
+                interner: Interner::default(),
                 clock,
+                coarse,
                 max_entry,
+                tags: tags::TagIndex::default(),
             }),
         }
     }
@@ -214,7 +230,7 @@ impl MemoryBackend {
     /// assert_eq!(cache_core::MemoryBackend::with_capacity(4096).capacity(), 4096);
     /// ```
     pub fn capacity(&self) -> u64 {
-        self.inner.map.capacity()
+        self.inner.table.capacity()
     }
 
     /// The largest entry (key + value + overhead), in bytes, that can be stored.
@@ -234,7 +250,7 @@ impl MemoryBackend {
     /// assert_eq!(backend.weighted_size(), 0);
     /// ```
     pub fn weighted_size(&self) -> u64 {
-        self.inner.map.weight()
+        self.inner.table.weight()
     }
 
     /// The number of entries held, including expired ones not yet evicted.
@@ -243,7 +259,7 @@ impl MemoryBackend {
     /// assert_eq!(cache_core::MemoryBackend::new().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
-        self.inner.map.len()
+        self.inner.table.len()
     }
 
     /// Whether the store holds no entries.
@@ -252,21 +268,30 @@ impl MemoryBackend {
     /// assert!(cache_core::MemoryBackend::new().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.inner.map.is_empty()
+        self.len() == 0
     }
 
     fn now(&self) -> quanta::Instant {
         self.inner.clock.now()
     }
 
-    fn entry(&self, key: &str, value: Stored, weight: u64, ttl: Ttl) -> Result<Entry> {
-        let total = key.len() as u64 + weight + ENTRY_OVERHEAD;
+    /// Whether `entry` has not expired; reads the clock only for entries
+    /// that expire.
+    #[inline]
+    fn live(&self, entry: &Entry) -> bool {
+        entry
+            .expires_at
+            .is_none_or(|at| (self.inner.coarse && clock::surely_live(at)) || self.now() < at)
+    }
+
+    fn entry(&self, ident: &Ident<'_>, value: Stored, weight: u64, ttl: Ttl) -> Result<Entry> {
+        let total = ident.len() as u64 + weight + ENTRY_OVERHEAD;
         if total > self.inner.max_entry {
             return Err(Error::new(
                 ErrorKind::TooLarge,
                 format!(
                     "entry `{}` takes {total} bytes, more than the {} bytes one entry may take in this memory store (capacity {})",
-                    key_for_message(key),
+                    key_for_message(&ident.text()),
                     self.inner.max_entry,
                     self.capacity()
                 ),
@@ -282,21 +307,50 @@ impl MemoryBackend {
         })
     }
 
-    /// The live value under `key`, if any.
+    /// Shares the groups of this store's keys.
+    pub(crate) fn interner(&self) -> &Interner {
+        &self.inner.interner
+    }
+
+    /// The live value under `ident`: a `T` cloned in place when it is kept
+    /// as one (the hit path: no reference count, no decoding), what is kept
+    /// otherwise, or nothing.
     #[inline]
-    pub(crate) fn lookup(&self, key: &[u8]) -> Option<Stored> {
-        let entry = self.inner.map.get(key)?;
-        if entry.expires_at.is_some_and(|at| self.now() >= at) {
-            return None;
-        }
-        Some(entry.value)
+    pub(crate) fn probe<T: Clone + 'static>(&self, ident: &Ident<'_>) -> Probe<T> {
+        self.inner
+            .table
+            .with(ident, |entry| {
+                if !self.live(entry) {
+                    return Probe::Missing;
+                }
+                match &entry.value {
+                    Stored::Typed(typed) => match typed.as_any().downcast_ref::<T>() {
+                        Some(value) => Probe::Typed(value.clone()),
+                        None => Probe::Other(entry.value.clone()),
+                    },
+                    Stored::Bytes(_) => Probe::Other(entry.value.clone()),
+                }
+            })
+            .unwrap_or(Probe::Missing)
+    }
+
+    /// The live value under the key `key`, if any.
+    pub(crate) fn lookup(&self, key: &str) -> Option<Stored> {
+        let mut buf = TailBuf::new();
+        let ident = parse(key, &mut buf);
+        self.inner
+            .table
+            .with(&ident, |entry| {
+                self.live(entry).then(|| entry.value.clone())
+            })
+            .flatten()
     }
 
     /// An entry holding a typed value, weighed by its encoded size plus its
     /// inline size.
     fn typed_entry<T: Serialize + Send + Sync + 'static>(
         &self,
-        key: &str,
+        ident: &Ident<'_>,
         value: T,
         format: &Format,
         ttl: Ttl,
@@ -307,7 +361,7 @@ impl MemoryBackend {
                 ErrorKind::TooLarge,
                 format!(
                     "value for `{}` is {encoded} bytes encoded, more than the {} bytes allowed (max_value_size)",
-                    key_for_message(key),
+                    key_for_message(&ident.text()),
                     format.max_size
                 ),
             ));
@@ -315,7 +369,7 @@ impl MemoryBackend {
         let weight = encoded as u64 + std::mem::size_of::<T>() as u64;
         let codec = format.codec;
         let value = Stored::Typed(Arc::new(Typed { value, codec }));
-        self.entry(key, value, weight, ttl)
+        self.entry(ident, value, weight, ttl)
     }
 
     /// Stores a typed value.
@@ -326,7 +380,19 @@ impl MemoryBackend {
         format: &Format,
         ttl: Ttl,
     ) -> Result<()> {
-        self.put(key, self.typed_entry(key, value, format, ttl))
+        let mut buf = TailBuf::new();
+        self.insert_typed_at(&parse(key, &mut buf), value, format, ttl)
+    }
+
+    /// Stores a typed value under `ident`.
+    pub(crate) fn insert_typed_at<T: Serialize + Send + Sync + 'static>(
+        &self,
+        ident: &Ident<'_>,
+        value: T,
+        format: &Format,
+        ttl: Ttl,
+    ) -> Result<()> {
+        self.put(ident, self.typed_entry(ident, value, format, ttl))
     }
 
     /// Stores a typed value only if `key` holds no live value.
@@ -337,108 +403,105 @@ impl MemoryBackend {
         format: &Format,
         ttl: Ttl,
     ) -> Result<bool> {
-        let entry = self.typed_entry(key, value, format, ttl)?;
-        Ok(self.insert_if_absent(key, entry))
+        let mut buf = TailBuf::new();
+        let ident = parse(key, &mut buf);
+        let entry = self.typed_entry(&ident, value, format, ttl)?;
+        Ok(self.insert_if_absent(&ident, entry))
     }
 
     fn insert_bytes(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
+        let mut buf = TailBuf::new();
+        let ident = parse(key, &mut buf);
         let weight = value.len() as u64;
-        self.put(key, self.entry(key, Stored::Bytes(value), weight, ttl))
+        self.put(
+            &ident,
+            self.entry(&ident, Stored::Bytes(value), weight, ttl),
+        )
     }
 
     /// Stores `entry` under `key`, replacing what was there. If the entry
     /// was refused, drops the old value anyway: the caller asked for it to
     /// be replaced, so it must not be served any longer.
-    fn put(&self, key: &str, entry: Result<Entry>) -> Result<()> {
+    fn put(&self, ident: &Ident<'_>, entry: Result<Entry>) -> Result<()> {
         match entry {
             Ok(entry) => {
-                self.inner.map.insert(key.as_bytes().to_vec(), entry);
+                self.inner
+                    .table
+                    .insert(ident.to_key(&self.inner.interner), entry);
                 Ok(())
             }
             Err(e) => {
-                self.inner.map.remove(key.as_bytes());
+                self.inner.table.remove(ident);
                 Err(e)
             }
         }
     }
 
-    fn insert_if_absent(&self, key: &str, entry: Entry) -> bool {
-        let now = self.now();
-        let result = self.inner.map.entry(key.as_bytes(), None, |_, current| {
-            if current.is_live(now) {
-                EntryAction::Retain(())
-            } else {
-                EntryAction::ReplaceWithGuard
-            }
-        });
-        match result {
-            EntryResult::Vacant(guard) | EntryResult::Replaced(guard, _) => {
-                let _ = guard.insert(entry);
-                true
-            }
-            EntryResult::Retained(()) | EntryResult::Removed(..) | EntryResult::Timeout => false,
+    fn insert_if_absent(&self, ident: &Ident<'_>, entry: Entry) -> bool {
+        let mut shard = self.inner.table.write(ident.hash());
+        if shard.get(ident).is_some_and(|current| self.live(current)) {
+            return false;
         }
+        shard.insert(ident.to_key(&self.inner.interner), entry);
+        true
     }
 
     /// Removes `key`; whether a live value was there.
     pub(crate) fn remove(&self, key: &str) -> bool {
-        let now = self.now();
+        let mut buf = TailBuf::new();
+        let ident = parse(key, &mut buf);
         self.inner
-            .map
-            .remove(key.as_bytes())
-            .is_some_and(|(_, entry)| entry.is_live(now))
+            .table
+            .remove(&ident)
+            .is_some_and(|entry| self.live(&entry))
     }
 
     fn increment(&self, key: &str, delta: i64, ttl: Ttl) -> Result<i64> {
-        let now = self.now();
-        let result = self.inner.map.entry(key.as_bytes(), None, |_, current| {
-            if !current.is_live(now) {
-                return EntryAction::ReplaceWithGuard;
+        let mut buf = TailBuf::new();
+        let ident = parse(key, &mut buf);
+        let mut shard = self.inner.table.write(ident.hash());
+        if let Some(mut current) = shard.get_mut(&ident) {
+            if self.live(&current) {
+                let Some(old) = current.value.integer() else {
+                    return Err(Error::new(
+                        ErrorKind::Backend,
+                        format!(
+                            "cannot incr `{}`: the value is not an integer",
+                            key_for_message(key)
+                        ),
+                    ));
+                };
+                let Some(new) = old.checked_add(delta) else {
+                    return Err(Error::new(
+                        ErrorKind::InvalidInput,
+                        format!(
+                            "incr of `{}` by {delta} overflows i64 (value {old})",
+                            key_for_message(key)
+                        ),
+                    ));
+                };
+                let bytes = Bytes::from(new.to_string());
+                current.weight = bytes.len() as u64;
+                current.value = Stored::Bytes(bytes);
+                return Ok(new);
             }
-            let Some(old) = current.value.integer() else {
-                return EntryAction::Retain(Err(Error::new(
-                    ErrorKind::Backend,
-                    format!(
-                        "cannot incr `{}`: the value is not an integer",
-                        key_for_message(key)
-                    ),
-                )));
-            };
-            let Some(new) = old.checked_add(delta) else {
-                return EntryAction::Retain(Err(Error::new(
-                    ErrorKind::InvalidInput,
-                    format!(
-                        "incr of `{}` by {delta} overflows i64 (value {old})",
-                        key_for_message(key)
-                    ),
-                )));
-            };
-            let bytes = Bytes::from(new.to_string());
-            current.weight = bytes.len() as u64;
-            current.value = Stored::Bytes(bytes);
-            EntryAction::Retain(Ok(new))
-        });
-        match result {
-            EntryResult::Retained(outcome) => outcome,
-            EntryResult::Vacant(guard) | EntryResult::Replaced(guard, _) => {
-                let bytes = Bytes::from(delta.to_string());
-                let entry =
-                    self.entry(key, Stored::Bytes(bytes.clone()), bytes.len() as u64, ttl)?;
-                let _ = guard.insert(entry);
-                Ok(delta)
-            }
-            EntryResult::Removed(..) | EntryResult::Timeout => Err(Error::new(
-                ErrorKind::Backend,
-                format!("incr of `{}` raced with a removal", key_for_message(key)),
-            )),
         }
+        let bytes = Bytes::from(delta.to_string());
+        let entry = self.entry(
+            &ident,
+            Stored::Bytes(bytes.clone()),
+            bytes.len() as u64,
+            ttl,
+        )?;
+        shard.insert(ident.to_key(&self.inner.interner), entry);
+        Ok(delta)
     }
 
     fn remove_prefix(&self, prefix: &str) -> u64 {
         let now = self.now();
         let removed = Cell::new(0u64);
-        self.inner.map.retain(|key, entry| {
-            if key.starts_with(prefix.as_bytes()) {
+        self.inner.table.retain(|key, entry| {
+            if key.text_starts_with(prefix) {
                 if entry.is_live(now) {
                     removed.set(removed.get() + 1);
                 }
@@ -451,20 +514,10 @@ impl MemoryBackend {
     }
 }
 
-fn prev_power_of_two(n: usize) -> usize {
-    if n.is_power_of_two() {
-        n
-    } else {
-        n.next_power_of_two() / 2
-    }
-}
-
 #[async_trait]
 impl Backend for MemoryBackend {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.lookup(key.as_bytes())
-            .map(|v| v.to_bytes())
-            .transpose()
+        self.lookup(key).map(|v| v.to_bytes()).transpose()
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
@@ -472,9 +525,11 @@ impl Backend for MemoryBackend {
     }
 
     async fn add(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool> {
+        let mut buf = TailBuf::new();
+        let ident = parse(key, &mut buf);
         let weight = value.len() as u64;
-        let entry = self.entry(key, Stored::Bytes(value), weight, ttl)?;
-        Ok(self.insert_if_absent(key, entry))
+        let entry = self.entry(&ident, Stored::Bytes(value), weight, ttl)?;
+        Ok(self.insert_if_absent(&ident, entry))
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
@@ -486,7 +541,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn contains(&self, key: &str) -> Result<bool> {
-        Ok(self.lookup(key.as_bytes()).is_some())
+        Ok(self.lookup(key).is_some())
     }
 
     async fn incr(&self, key: &str, delta: i64, ttl: Ttl) -> Result<i64> {
@@ -494,7 +549,17 @@ impl Backend for MemoryBackend {
     }
 
     async fn clear_prefix(&self, prefix: &str) -> Result<u64> {
-        Ok(self.remove_prefix(prefix))
+        Ok(self.remove_prefix(prefix) + self.inner.tags.clear_prefix(prefix))
+    }
+
+    async fn add_to_tags(&self, key: &str, tags: &[&str], ttl: Ttl) -> Result<()> {
+        let is_live = |key: &str| self.lookup(key).is_some();
+        self.inner.tags.add(key, tags, ttl, self.now(), &is_live);
+        Ok(())
+    }
+
+    async fn take_tag(&self, tag: &str) -> Result<Vec<String>> {
+        Ok(self.inner.tags.take(tag, self.now()))
     }
 }
 

@@ -11,8 +11,9 @@ use crate::Result;
 /// touching the code that uses the cache; memoized functions then run
 /// their body on every call.
 ///
-/// `incr` returns `delta` (as if the counter were new every time) and
-/// `add` always reports that it stored.
+/// `incr` returns `delta` (as if the counter were new every time),
+/// `add` always reports that it stored, and tags are accepted and
+/// forgotten like values (invalidating one removes nothing).
 ///
 /// ```
 /// # tokio_test_block_on(async {
@@ -62,5 +63,17 @@ impl Backend for NullBackend {
 
     async fn clear_prefix(&self, _prefix: &str) -> Result<u64> {
         Ok(0)
+    }
+
+    async fn set_tagged(&self, _key: &str, _value: Bytes, _ttl: Ttl, _tags: &[&str]) -> Result<()> {
+        Ok(())
+    }
+
+    async fn add_to_tags(&self, _key: &str, _tags: &[&str], _ttl: Ttl) -> Result<()> {
+        Ok(())
+    }
+
+    async fn take_tag(&self, _tag: &str) -> Result<Vec<String>> {
+        Ok(Vec::new())
     }
 }

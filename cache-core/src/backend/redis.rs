@@ -142,7 +142,13 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
 ///   `SET … NX PX`, `UNLINK`, `EXISTS`, `EVAL` of a script running
 ///   `SET NX PX` and `INCRBY` (`incr` with a TTL; `INCRBY` without), and
 ///   `SCAN MATCH` + `UNLINK` for [`clear_prefix`](Backend::clear_prefix),
-///   which never calls `FLUSHDB` or `FLUSHALL`. On a cluster, `get_many`,
+///   which never calls `FLUSHDB` or `FLUSHALL`. Tags (see [`crate::tags`]):
+///   an `EVAL` per tag of a script that lists the key in the tag's sorted
+///   set (`TIME`, `ZREMRANGEBYSCORE`, `ZADD`, `ZRANGE`, `PEXPIREAT` or
+///   `PERSIST`), pipelined after the `SET` on one server and sent after it
+///   on a cluster; `invalidate_tag` is an `EVAL` of a script taking the
+///   set (`TIME`, `ZRANGEBYSCORE`, `UNLINK`), then `UNLINK` of its keys.
+///   Taking a tag is sent again only if it could not be sent. On a cluster, `get_many`,
 ///   `set_many` and `delete_many` send one command per key, all at once,
 ///   so that each key follows its own redirection while a slot moves and a
 ///   dead primary fails the call; `ping` and `clear_prefix` check that
@@ -389,6 +395,21 @@ impl Backend for RedisBackend {
 
     async fn ping(&self) -> Result<()> {
         self.topology().ping().await
+    }
+
+    async fn set_tagged(&self, key: &str, value: Bytes, ttl: Ttl, tags: &[&str]) -> Result<()> {
+        self.topology().set_tagged(key, &value, ttl, tags).await
+    }
+
+    async fn add_to_tags(&self, key: &str, tags: &[&str], ttl: Ttl) -> Result<()> {
+        if tags.is_empty() {
+            return Ok(());
+        }
+        self.topology().add_to_tags(key, tags, ttl).await
+    }
+
+    async fn take_tag(&self, tag: &str) -> Result<Vec<String>> {
+        self.topology().take_tag(tag).await
     }
 }
 

@@ -228,11 +228,12 @@ impl CacheBuilder {
                 (Arc::new(memory.clone()) as Arc<dyn Backend>, Some(memory))
             }
         };
+        let keys = crate::key::Namespace::new(&self.prefix);
         Ok(Cache {
             inner: Arc::new(Inner {
                 backend,
-                local: local.map(crate::local::LocalTier::new),
-                keys: crate::key::Namespace::new(&self.prefix),
+                local: local.map(|memory| crate::local::LocalTier::new(memory, &keys)),
+                keys,
                 prefix: self.prefix.into_boxed_str(),
                 default_ttl: self.default_ttl,
                 ignore_errors: self.ignore_errors,

@@ -11,8 +11,8 @@ use serde::Serialize;
 use crate::backend::Ttl;
 use crate::flight::Join;
 use crate::key::key_for_message;
-use crate::key::{KeyOut, StackKey};
-use crate::local::{LocalTier, Read};
+use crate::local::ident::{self, TailBuf};
+use crate::local::{Form, Ident, LocalTier, Read};
 use crate::Result;
 
 use super::{Cache, CacheValue, OnError, StoreValue};
@@ -48,17 +48,33 @@ impl Coalesce {
     }
 }
 
+/// Whether the caller of [`Cache::compute`] has just read the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Looked {
+    /// No: the engine reads it first.
+    No,
+    /// Yes, in process, and found nothing (the miss is counted).
+    Missed,
+}
+
 impl Cache {
     /// The read-through engine behind `get_or_set_with` and the memoize
-    /// macros. `full` includes the prefix. `store_if` decides whether a
-    /// computed value is stored; `coalesce` says whether a miss may wait
-    /// for another caller's computation. Fail-open: store errors are logged
-    /// and counted, never returned.
+    /// macros. `full` includes the prefix; a computed value is stored with
+    /// `tags` (full tag index keys, see [`Cache::tag_keys`]). `store_if`
+    /// decides whether a computed value is stored; `coalesce` says whether
+    /// a miss may wait for another caller's computation. Fail-open: store
+    /// errors are logged and counted, never returned.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the one crate-private engine behind every read-through call"
+    )]
     pub(crate) async fn compute<T, E, F, Fut>(
         &self,
         full: &str,
         ttl: Ttl,
+        tags: &[String],
         coalesce: Coalesce,
+        looked: Looked,
         store_if: impl Fn(&T) -> bool,
         f: F,
     ) -> Result<T, E>
@@ -68,13 +84,17 @@ impl Cache {
         Fut: Future<Output = Result<T, E>>,
     {
         let mut f = Some(f);
+        let mut looked = looked;
         loop {
             // Only a remote read needs a mark; in memory a second look is free.
             let wait = coalesce == Coalesce::Wait;
             let mark = (wait && !self.is_local()).then(|| self.inner.flights.mark(full));
-            if let Some(v) = self.lookup_full::<T>(full).await {
-                return Ok(v);
+            if looked == Looked::No {
+                if let Some(v) = self.lookup_full::<T>(full).await {
+                    return Ok(v);
+                }
             }
+            looked = Looked::No;
             let leader = if wait {
                 match self.inner.flights.join(full) {
                     Join::Follower(flight) => {
@@ -94,7 +114,7 @@ impl Cache {
                         // a read, made only when a flight of this key (or of its
                         // stripe) ended since ours began.
                         if let Some(local) = &self.inner.local {
-                            if let Some(v) = local.peek::<T>(full.as_bytes()) {
+                            if let Some(v) = local.peek_text::<T>(full) {
                                 leader.finish(|| Arc::new(v.clone()));
                                 return Ok(v);
                             }
@@ -115,7 +135,9 @@ impl Cache {
                 .expect("the computation runs at most once: the loop returns after it");
             let value = f().await?;
             if store_if(&value) {
-                self.store_full(full, &value, ttl, OnError::Open).await.ok();
+                self.store_full(full, &value, ttl, tags, OnError::Open)
+                    .await
+                    .ok();
             }
             if let Some(leader) = leader {
                 leader.finish(|| Arc::new(value.clone()));
@@ -130,7 +152,8 @@ impl Cache {
         T: CacheValue,
     {
         if let Some(local) = &self.inner.local {
-            return self.read_local::<T>(local, full.as_bytes());
+            let mut buf = TailBuf::new();
+            return self.read_local::<T>(local, &ident::parse(full, &mut buf));
         }
         let value = self.read_remote::<T>(full).await;
         self.counted(value)
@@ -156,20 +179,31 @@ impl Cache {
     }
 
     /// Writes under a full key (prefix included): typed in memory, encoded
-    /// elsewhere. Counts a successful write; leaves errors to the caller.
-    pub(super) async fn write_full<T>(&self, full: &str, value: &T, ttl: Ttl) -> Result<()>
+    /// elsewhere, listed under `tags` (full tag index keys) after it is
+    /// written. Counts a successful write; leaves errors to the caller.
+    pub(super) async fn write_full<T>(
+        &self,
+        full: &str,
+        value: &T,
+        ttl: Ttl,
+        tags: &[String],
+    ) -> Result<()>
     where
         T: StoreValue + ?Sized,
     {
         let result = if let Some(local) = &self.inner.local {
-            local.insert(full, value, &self.inner.format, ttl)
+            match local.insert(full, value, &self.inner.format, ttl) {
+                Ok(()) if !tags.is_empty() => self.list_under_tags(full, ttl, tags).await,
+                written => written,
+            }
         } else {
             match self.inner.format.encode(full, value) {
-                Ok(bytes) => {
+                Ok(bytes) if tags.is_empty() => {
                     let result = self.inner.backend.set(full, bytes, ttl).await;
                     self.observe(&result);
                     result
                 }
+                Ok(bytes) => self.write_tagged(full, bytes, ttl, tags).await,
                 Err(e) => {
                     self.forget_refused(full).await;
                     Err(e)
@@ -192,18 +226,20 @@ impl Cache {
         }
     }
 
-    /// Stores under a full key, with the `ignore_errors` policy.
+    /// Stores under a full key, listed under `tags` (full tag index keys),
+    /// with the `ignore_errors` policy.
     pub(crate) async fn store_full<T>(
         &self,
         full: &str,
         value: &T,
         ttl: Ttl,
+        tags: &[String],
         policy: OnError,
     ) -> Result<()>
     where
         T: StoreValue + ?Sized,
     {
-        match self.write_full(full, value, ttl).await {
+        match self.write_full(full, value, ttl, tags).await {
             Ok(()) => Ok(()),
             Err(e) => self.on_error(policy, e, "set", full, ()),
         }
@@ -232,37 +268,51 @@ impl Cache {
     where
         T: CacheValue,
     {
-        let mut full = StackKey::new();
-        full.push_str(self.inner.keys.plain());
-        full.push_str(key);
-        self.read_local::<T>(local, full.as_bytes())
+        let ident = Ident::new(local.plain_group(), Form::Plain, key.as_bytes());
+        self.read_local::<T>(local, &ident)
+    }
+
+    /// [`Cache::set`] on the memory store: no future, no key text.
+    pub(crate) fn set_local<T>(
+        &self,
+        local: &LocalTier,
+        key: &str,
+        value: &T,
+        ttl: Ttl,
+    ) -> Result<()>
+    where
+        T: StoreValue + ?Sized,
+    {
+        match local.insert_plain(key, value, &self.inner.format, ttl) {
+            Ok(()) => {
+                self.inner.stats.set(1);
+                Ok(())
+            }
+            Err(e) => self.on_error(OnError::Configured, e, "set", &self.full_key(key), ()),
+        }
     }
 
     /// A typed read of the memory store: a clone of the stored value when it
     /// is a `T`, a decode otherwise. Counts the hit or miss.
     #[inline]
-    pub(crate) fn read_local<T>(&self, local: &LocalTier, full: &[u8]) -> Option<T>
+    pub(crate) fn read_local<T>(&self, local: &LocalTier, ident: &Ident<'_>) -> Option<T>
     where
         T: CacheValue,
     {
-        let value = self.read_local_uncounted(local, full);
+        let value = self.read_local_uncounted(local, ident);
         self.counted(value)
     }
 
     #[inline]
-    pub(super) fn read_local_uncounted<T>(&self, local: &LocalTier, full: &[u8]) -> Option<T>
+    pub(super) fn read_local_uncounted<T>(&self, local: &LocalTier, ident: &Ident<'_>) -> Option<T>
     where
         T: CacheValue,
     {
-        match local.read(full) {
+        match local.read(ident) {
             Read::Hit(value) => Some(value),
             Read::Miss => None,
-            Read::Refused(e) => self.logged::<T>(full, Err(e)),
+            Read::Refused(e) => self.logged::<T>(ident.text().as_bytes(), Err(e)),
         }
-    }
-
-    pub(crate) fn count_hit(&self) {
-        self.inner.stats.hit();
     }
 
     pub(super) fn decode_counted<T: Serialize + DeserializeOwned>(

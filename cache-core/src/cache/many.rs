@@ -47,7 +47,10 @@ impl Cache {
         if let Some(local) = &self.inner.local {
             return Ok(full
                 .iter()
-                .map(|k| self.read_local::<T>(local, k.as_bytes()))
+                .map(|k| {
+                    let mut buf = crate::local::TailBuf::new();
+                    self.read_local::<T>(local, &crate::local::ident::parse(k, &mut buf))
+                })
                 .collect());
         }
         let refs: Vec<&str> = full.iter().map(String::as_str).collect();
@@ -147,16 +150,17 @@ impl Cache {
         }
     }
 
-    /// Removes every key of this cache's namespace, and nothing else;
-    /// returns how many were removed. On Redis this is `SCAN MATCH <ns>|*`
-    /// and `SCAN MATCH <ns>#*` (see [`key::Namespace`](crate::key::Namespace))
+    /// Removes every key of this cache's namespace, and nothing else:
+    /// its entries and its tag indexes; returns how many keys were removed
+    /// (entries and tag indexes). On Redis this is one pass of
+    /// `SCAN MATCH <ns>[|#!]*` (see [`key::Namespace`](crate::key::Namespace))
     /// and `UNLINK`, never `FLUSHDB`.
     ///
     /// A failure is returned even with `ignore_errors`: whoever clears must
     /// know that stale entries may still be there.
     ///
     /// A cache with an empty prefix over a shared store refuses to clear:
-    /// its namespace is every key that starts with `|` or `#`, which other
+    /// its namespace is every key that starts with `|`, `#` or `!`, which other
     /// programs may well use. The memory store is not shared, so it clears.
     ///
     /// ```
@@ -171,11 +175,11 @@ impl Cache {
     pub async fn clear(&self) -> Result<u64> {
         if self.inner.prefix.is_empty() && !self.is_local() {
             return Err(Error::config(
-                "clear() needs a key prefix: with an empty prefix it would remove every key starting with `|` or `#` in the store, including keys this cache may not have written",
+                "clear() needs a key prefix: with an empty prefix it would remove every key starting with `|`, `#` or `!` in the store, including keys this cache may not have written",
             ));
         }
         let keys = &self.inner.keys;
-        self.clear_full_prefixes(&[keys.plain(), keys.memoized()])
+        self.clear_full_prefixes(&[keys.plain(), keys.memoized(), keys.tags()])
             .await
     }
 

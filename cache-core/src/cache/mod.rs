@@ -4,10 +4,10 @@
 //! accessors and the blocking bridge; [`ops`] the single-key operations
 //! and read-through; [`many`] the batch operations and `clear`; [`engine`]
 //! the read and write paths they share (typed in-memory reads, decoding,
-//! single-flight computation); [`outage`] the error policy every store call
-//! goes through; [`builder`] the [`CacheBuilder`]; [`global`] the
-//! process-wide cache of the macros; `open` the fail-open, uncounted
-//! operations of the HTTP layer.
+//! single-flight computation); [`tags`] tagged writes and `invalidate_tag`;
+//! [`outage`] the error policy every store call goes through; [`builder`]
+//! the [`CacheBuilder`]; [`global`] the process-wide cache of the macros;
+//! `open` the fail-open, uncounted operations of the HTTP layer.
 
 mod builder;
 mod engine;
@@ -17,9 +17,10 @@ mod many;
 mod open;
 mod ops;
 mod outage;
+mod tags;
 
 pub use builder::CacheBuilder;
-pub(crate) use engine::Coalesce;
+pub(crate) use engine::{Coalesce, Looked};
 pub use global::{global, init};
 pub(crate) use outage::OnError;
 
@@ -176,7 +177,8 @@ pub(crate) struct Inner {
     /// The prefix as configured (what [`Cache::key_prefix`] returns).
     pub(crate) prefix: Box<str>,
     /// The namespace's keys: `<namespace>|` for keys given to the `Cache`
-    /// API, `<namespace>#` for memoized functions (see [`crate::key::Namespace`]).
+    /// API, `<namespace>#` for memoized functions, `<namespace>!` for tag
+    /// indexes (see [`crate::key::Namespace`]).
     pub(crate) keys: crate::key::Namespace,
     pub(crate) default_ttl: Ttl,
     pub(crate) ignore_errors: bool,

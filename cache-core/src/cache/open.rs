@@ -4,6 +4,7 @@
 //! one miss for the request.
 
 use crate::backend::Ttl;
+use crate::local::ident::{self, TailBuf};
 
 use super::{Cache, CacheValue, StoreValue};
 
@@ -16,7 +17,10 @@ impl Cache {
         if let Some(local) = self.local() {
             return full
                 .iter()
-                .map(|key| self.read_local_uncounted(local, key.as_bytes()))
+                .map(|key| {
+                    let mut buf = TailBuf::new();
+                    self.read_local_uncounted(local, &ident::parse(key, &mut buf))
+                })
                 .collect();
         }
         let result = self.inner.backend.get_many(full).await;
@@ -64,6 +68,11 @@ impl Cache {
                 None
             }
         }
+    }
+
+    /// Counts a lookup that found a value.
+    pub(crate) fn count_hit(&self) {
+        self.inner.stats.hit();
     }
 
     /// Counts a lookup that found nothing.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::{Error, ErrorKind, Result};
 
-use super::{Cache, CacheValue, Coalesce, OnError, StoreValue};
+use super::{Cache, CacheValue, Coalesce, Looked, OnError, StoreValue};
 
 impl Cache {
     /// Checks that the store is reachable; the error names its address.
@@ -105,8 +105,12 @@ impl Cache {
     where
         T: StoreValue + ?Sized,
     {
+        let ttl = self.ttl(timeout.into());
+        if let Some(local) = &self.inner.local {
+            return self.set_local(local, key, value, ttl);
+        }
         let full = self.full_key(key);
-        self.store_full(&full, value, self.ttl(timeout.into()), OnError::Configured)
+        self.store_full(&full, value, ttl, &[], OnError::Configured)
             .await
     }
 
@@ -258,7 +262,9 @@ impl Cache {
             .compute(
                 &full,
                 ttl,
+                &[],
                 Coalesce::Wait,
+                Looked::No,
                 |_| true,
                 || async { Ok(f().await) },
             )
@@ -296,6 +302,7 @@ impl Cache {
     {
         let full = self.full_key(key);
         let ttl = self.ttl(timeout.into());
-        self.compute(&full, ttl, Coalesce::Wait, |_| true, f).await
+        self.compute(&full, ttl, &[], Coalesce::Wait, Looked::No, |_| true, f)
+            .await
     }
 }

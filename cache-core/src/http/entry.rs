@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 /// generations and the entry of a request are read in one round trip.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) enum Record {
-    /// A path's or a tag's generation: a random token, replaced when the
-    /// path or tag is invalidated (its key is deleted, and the next store
-    /// draws a new token).
+    /// A path's generation: a random token, replaced when the path is
+    /// invalidated (its key is deleted, and the next store draws a new
+    /// token).
     Generation(u64),
     /// A stored response.
     Response(Arc<StoredResponse>),
@@ -33,23 +33,12 @@ pub(super) struct StoredResponse {
     pub(super) body: Bytes,
     /// When it was stored, in milliseconds since the Unix epoch (for `Age`).
     pub(super) stored_at: u64,
-    /// The generations it was stored under: the path's, then each tag's.
-    /// It is served only while they are all current.
-    pub(super) generations: Vec<u64>,
+    /// The generation of its path it was stored under: it is served only
+    /// while that is the path's generation.
+    pub(super) generation: u64,
 }
 
 impl StoredResponse {
-    /// Whether `current` (the generations read with the entry) are the
-    /// ones it was stored under.
-    pub(super) fn is_current(&self, current: &[Option<u64>]) -> bool {
-        self.generations.len() == current.len()
-            && self
-                .generations
-                .iter()
-                .zip(current)
-                .all(|(stored, now)| Some(*stored) == *now)
-    }
-
     /// Seconds since it was stored, for the `Age` header.
     pub(super) fn age(&self) -> u64 {
         now_millis().saturating_sub(self.stored_at) / 1000
@@ -225,7 +214,7 @@ mod tests {
             ],
             body: Bytes::from_static(b"hi"),
             stored_at: now_millis() - 5_500,
-            generations: vec![1],
+            generation: 1,
         };
         let response = stored.to_response();
         assert_eq!(response.status(), 203);
@@ -234,9 +223,5 @@ mod tests {
         assert_eq!(vary, ["a", "b"]);
         assert_eq!(response.headers()["age"], "5");
         assert_eq!(response.body(), "hi");
-        assert!(stored.is_current(&[Some(1)]));
-        assert!(!stored.is_current(&[Some(2)]));
-        assert!(!stored.is_current(&[None]));
-        assert!(!stored.is_current(&[Some(1), Some(3)]));
     }
 }

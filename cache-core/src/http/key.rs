@@ -4,11 +4,10 @@
 //! | key | holds |
 //! |---|---|
 //! | `http:path:<path>` | the path's generation (a random token) |
-//! | `http:tag:<tag>` | a tag's generation |
 //! | `http:entry:<method>:<path>:<variant>` | a response, or the `Vary` header names it varies on |
 //! | `http:entry:<method>:<path>:<variant>:<vary values>` | a response of a resource with a `Vary` header |
 //!
-//! `<path>`, `<tag>` and `<method>` are written as they are, with `%`, `:`,
+//! `<path>` and `<method>` are written as they are, with `%`, `:`,
 //! `~`, spaces, control and non-ASCII bytes percent-encoded, so they never
 //! contain a `:` and the encoding can be undone; one longer than
 //! [`MAX_COMPONENT`] bytes is written as `~` and the hex SHA-256 of the raw
@@ -43,13 +42,6 @@ fn start(cache: &Cache, kind: &str, more: usize) -> String {
 pub(super) fn path_scope(cache: &Cache, path: &str) -> String {
     let mut key = start(cache, "http:path:", path.len() + 8);
     push_component(&mut key, path);
-    key
-}
-
-/// The full key of `tag`'s generation.
-pub(super) fn tag_scope(cache: &Cache, tag: &str) -> String {
-    let mut key = start(cache, "http:tag:", tag.len() + 8);
-    push_component(&mut key, tag);
     key
 }
 
@@ -251,11 +243,17 @@ mod tests {
     }
 
     #[test]
-    fn scopes_live_under_the_namespace_and_apart_from_entries() {
+    fn generations_live_under_the_namespace_apart_from_entries() {
         let cache = Cache::builder().key_prefix("app").build().unwrap();
         assert_eq!(path_scope(&cache, "/user/5"), "app|http:path:/user/5");
-        assert_eq!(tag_scope(&cache, "user:5"), "app|http:tag:user%3A5");
-        assert_ne!(path_scope(&cache, "/x"), tag_scope(&cache, "/x"));
+        assert_eq!(path_scope(&cache, "/a:b"), "app|http:path:/a%3Ab");
+        let parts = parts("/user/5");
+        let variant = Variant {
+            query: Query::Ignored,
+            headers: Vec::new(),
+        };
+        let entry = entry_key(&cache, &parts, &variant).unwrap();
+        assert!(entry.starts_with("app|http:entry:GET:/user/5:"), "{entry}");
     }
 
     #[test]

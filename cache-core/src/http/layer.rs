@@ -284,17 +284,28 @@ impl CacheLayer {
         self.with(|c| c.key_with = Some(Arc::new(key)))
     }
 
-    /// Tags each stored response with what `tags` returns for its request;
-    /// [`invalidate_tag`](Self::invalidate_tag) then removes every response
-    /// stored with a tag, whatever its path.
+    /// Stores each response with the tags `tags` returns for its request:
+    /// the cache's [`invalidate_tag`](crate::Cache::invalidate_tag) then
+    /// removes every response stored with a tag, whatever its path, with
+    /// the cache's other entries of that tag (see [`crate::tags`]). A store
+    /// that does not support tags stores no tagged response (the error is
+    /// logged, and the request served).
     ///
     /// ```
-    /// // `/user/5` and `/user/5/posts` are both invalidated by `user:5`.
-    /// let layer = cache_core::http::CacheLayer::new(cache_core::Cache::default())
-    ///     .tag_with(|request| {
-    ///         let id = request.uri.path().split('/').nth(2).unwrap_or("");
-    ///         [format!("user:{id}")]
-    ///     });
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// use cache_core::{http::CacheLayer, Cache};
+    ///
+    /// // `/user/5` and `/user/5/posts` are both tagged `user:5`.
+    /// let cache = Cache::default();
+    /// let layer = CacheLayer::new(cache.clone()).tag_with(|request| {
+    ///     let id = request.uri.path().split('/').nth(2).unwrap_or("");
+    ///     [format!("user:{id}")]
+    /// });
+    /// // ... after user 5 changes:
+    /// cache.invalidate_tag("user:5").await?;
+    /// # Ok(())
+    /// # }
     /// ```
     #[must_use]
     pub fn tag_with<F, I>(self, tags: F) -> Self
@@ -323,6 +334,7 @@ impl CacheLayer {
     /// `Vary` variant) from this layer's cache: the next request of the
     /// path runs the handler. Returns whether anything of the path was
     /// stored. Any layer over the same cache invalidates the same entries.
+    /// To remove responses by tag, see [`tag_with`](Self::tag_with).
     ///
     /// `path` is the path as the layer sees it: without the query string,
     /// and inside an axum router nested with `nest("/api", ...)`, without
@@ -358,25 +370,6 @@ impl CacheLayer {
         let cache = &self.config.cache;
         cache
             .delete_full(&key::path_scope(cache, path), OnError::Strict)
-            .await
-    }
-
-    /// Removes every stored response tagged with `tag` by
-    /// [`tag_with`](Self::tag_with), from every path. Returns whether any
-    /// was stored; errors as for [`invalidate`](Self::invalidate).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> cache_core::Result<()> {
-    /// let layer = cache_core::http::CacheLayer::new(cache_core::Cache::default());
-    /// assert!(!layer.invalidate_tag("user:5").await?);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn invalidate_tag(&self, tag: &str) -> Result<bool> {
-        let cache = &self.config.cache;
-        cache
-            .delete_full(&key::tag_scope(cache, tag), OnError::Strict)
             .await
     }
 }

@@ -114,8 +114,6 @@
 //! stored under; an entry whose generation is no longer the path's is
 //! never served. Invalidating deletes the generation; the next store of
 //! the path draws a new one, and the old entries expire on their own.
-//! [`CacheLayer::invalidate_tag`] does the same for the tags given by
-//! [`CacheLayer::tag_with`], each with a generation of its own.
 //!
 //! A generation is read with the entry, in the same round trip, and is
 //! settled *before* the inner service runs: a response computed while an
@@ -124,7 +122,11 @@
 //! timeout); when it expires or is evicted, the path's entries are only
 //! misses, never stale hits. This is Flask-Caching's scheme for
 //! `delete_memoized` (a version key per function). It costs one small
-//! key per cached path and per tag.
+//! key per cached path, and works on every store.
+//!
+//! Responses can also carry the cache's tags ([`CacheLayer::tag_with`]):
+//! [`Cache::invalidate_tag`](crate::Cache::invalidate_tag) removes them
+//! with every other entry of the tag, memoized or not (see [`crate::tags`]).
 //!
 //! # Concurrency and errors
 //!
@@ -149,7 +151,7 @@
 //! | `make_cache_key=f` | [`.key_with(f)`](CacheLayer::key_with) (the method and path stay in the key) |
 //! | `unless=f` | [`.unless(f)`](CacheLayer::unless) |
 //! | `response_hit_indication=True` | on by default: [`.status_header(...)`](CacheLayer::status_header) |
-//! | `cache.delete(view key)` | [`layer.invalidate("/path")`](CacheLayer::invalidate) |
+//! | `cache.delete(view key)` | [`layer.invalidate("/path")`](CacheLayer::invalidate); by tag: [`.tag_with(f)`](CacheLayer::tag_with) and [`cache.invalidate_tag(tag)`](crate::Cache::invalidate_tag) |
 
 mod body;
 mod entry;

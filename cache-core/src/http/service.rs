@@ -110,9 +110,10 @@ where
 
 /// The keys of one request.
 struct Keys {
-    /// The full keys of the generations its entry depends on: its path's,
-    /// then each of its tags'.
-    generations: Vec<String>,
+    /// The full key of its path's generation.
+    generation: String,
+    /// The full index keys of its tags (see [`crate::tags`]).
+    tags: Vec<String>,
     /// The full key of its entry (or of the `Vary` record that leads to it).
     entry: String,
 }
@@ -134,8 +135,8 @@ enum Outcome {
 
 /// What a lookup found.
 struct Lookup {
-    /// The current generations, in the order of [`Keys::generations`].
-    generations: Vec<Option<u64>>,
+    /// The path's current generation.
+    generation: Option<u64>,
     /// The stored response, if it is current.
     hit: Option<Hit>,
 }
@@ -185,8 +186,8 @@ where
         return Ok(hit(&config, &stored));
     }
     cache.count_miss();
-    let generations = found.generations;
-    Box::pin(miss(&config, inner, parts, body, &keys, mark, generations)).await
+    let generation = found.generation;
+    Box::pin(miss(&config, inner, parts, body, &keys, mark, generation)).await
 }
 
 /// Taken before a read of a remote store, to tell later whether a flight
@@ -212,19 +213,19 @@ where
 {
     let cache = &config.cache;
     cache.count_miss();
-    let generations = if store {
-        let found = read_generations(cache, keys).await;
-        ensure_generations(cache, keys, found, cache.ttl(config.timeout)).await
+    let generation = if store {
+        let found = read_generation(cache, keys).await;
+        ensure_generation(cache, keys, found, cache.ttl(config.timeout)).await
     } else {
         None
     };
-    let (response, _) = fetch(config, inner, parts, body, keys, generations.as_deref()).await?;
+    let (response, _) = fetch(config, inner, parts, body, keys, generation).await?;
     Ok(response)
 }
 
 /// A miss: waits for the computation of the same entry that is running in
 /// this process, if any, or runs the inner service and stores what it
-/// returns. `mark` and `generations` are from the lookup that missed.
+/// returns. `mark` and `generation` are from the lookup that missed.
 async fn miss<S, ReqBody, ResBody>(
     config: &Config,
     inner: S,
@@ -232,7 +233,7 @@ async fn miss<S, ReqBody, ResBody>(
     body: ReqBody,
     keys: &Keys,
     mut mark: Option<Mark>,
-    mut generations: Vec<Option<u64>>,
+    mut generation: Option<u64>,
 ) -> Result<Response<CacheBody<ResBody>>, S::Error>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -251,7 +252,7 @@ where
                     if let Some(Hit { stored, .. }) = found.hit {
                         return Ok(hit(config, &stored));
                     }
-                    generations = found.generations;
+                    generation = found.generation;
                     continue;
                 };
                 if let Some(Outcome::Shared { stored, vary, key }) =
@@ -261,8 +262,8 @@ where
                         return Ok(hit(config, stored));
                     }
                 }
-                let generations = ensure_generations(cache, keys, generations, ttl).await;
-                let fetched = fetch(config, inner, parts, body, keys, generations.as_deref());
+                let generation = ensure_generation(cache, keys, generation, ttl).await;
+                let fetched = fetch(config, inner, parts, body, keys, generation);
                 return Ok(fetched.await?.0);
             }
             Join::Leader(leader) => {
@@ -283,10 +284,10 @@ where
                         }
                         return Ok(response);
                     }
-                    generations = found.generations;
+                    generation = found.generation;
                 }
-                let generations = ensure_generations(cache, keys, generations, ttl).await;
-                match fetch(config, inner, parts, body, keys, generations.as_deref()).await {
+                let generation = ensure_generation(cache, keys, generation, ttl).await;
+                match fetch(config, inner, parts, body, keys, generation).await {
                     Ok((response, outcome)) => {
                         leader.finish(|| Arc::new(outcome));
                         return Ok(response);
@@ -305,10 +306,11 @@ where
 /// that cannot be encoded: the request is passed through).
 fn keys(config: &Config, parts: &Parts) -> Option<Keys> {
     let cache = &config.cache;
-    let mut generations = vec![key::path_scope(cache, parts.uri.path())];
-    if let Some(tags) = &config.tag_with {
-        generations.extend(tags(parts).iter().map(|tag| key::tag_scope(cache, tag)));
-    }
+    let generation = key::path_scope(cache, parts.uri.path());
+    let tags = match &config.tag_with {
+        Some(tags) => cache.tag_keys(tags(parts)),
+        None => Vec::new(),
+    };
     let custom;
     let query = if let Some(key_with) = &config.key_with {
         custom = key_with(parts);
@@ -326,7 +328,11 @@ fn keys(config: &Config, parts: &Parts) -> Option<Keys> {
         ),
     };
     let entry = key::entry_key(cache, parts, &variant).ok()?;
-    Some(Keys { generations, entry })
+    Some(Keys {
+        generation,
+        tags,
+        entry,
+    })
 }
 
 /// Where this request's response is stored when the resource varies on
@@ -340,16 +346,15 @@ fn request_key(keys: &Keys, vary: &[String], parts: &Parts) -> Option<String> {
     key::varied_key(&keys.entry, &values).ok()
 }
 
-/// Reads the generations and the entry in one round trip (and, for a
-/// varying resource, its variant in a second); never fails.
+/// Reads the path's generation and the entry in one round trip (and, for
+/// a varying resource, its variant in a second); never fails.
 async fn lookup(cache: &Cache, keys: &Keys, parts: &Parts) -> Lookup {
-    let mut full: Vec<&str> = Vec::with_capacity(keys.generations.len() + 1);
-    full.extend(keys.generations.iter().map(String::as_str));
-    full.push(&keys.entry);
-    let mut records = cache.read_many_open::<Record>(&full).await;
-    let entry = records.pop().flatten();
-    let generations: Vec<Option<u64>> = records.iter().map(|r| generation(r.as_ref())).collect();
-    let hit = match entry {
+    let mut records = cache
+        .read_many_open::<Record>(&[&keys.generation, &keys.entry])
+        .await
+        .into_iter();
+    let generation = generation(records.next().flatten().as_ref());
+    let hit = match records.next().flatten() {
         Some(Record::Response(stored)) => Some(Hit { stored, vary: None }),
         Some(Record::Vary(names)) => match request_key(keys, &names, parts) {
             Some(key) => match cache
@@ -369,8 +374,8 @@ async fn lookup(cache: &Cache, keys: &Keys, parts: &Parts) -> Lookup {
         _ => None,
     };
     Lookup {
-        hit: hit.filter(|hit| hit.stored.is_current(&generations)),
-        generations,
+        hit: hit.filter(|hit| generation == Some(hit.stored.generation)),
+        generation,
     }
 }
 
@@ -381,42 +386,37 @@ fn generation(record: Option<&Record>) -> Option<u64> {
     }
 }
 
-async fn read_generations(cache: &Cache, keys: &Keys) -> Vec<Option<u64>> {
-    let full: Vec<&str> = keys.generations.iter().map(String::as_str).collect();
-    let records = cache.read_many_open::<Record>(&full).await;
-    records.iter().map(|r| generation(r.as_ref())).collect()
+async fn read_generation(cache: &Cache, keys: &Keys) -> Option<u64> {
+    let records = cache.read_many_open::<Record>(&[&keys.generation]).await;
+    generation(records.first().and_then(Option::as_ref))
 }
 
-/// The generations to store a response under: the current ones, with a
-/// new random one drawn for each that is missing (it was never set,
-/// expired, or was invalidated). `None` when one cannot be set or read
-/// (the store failed): the response is then not stored.
+/// The generation to store a response under: the current one, or a new
+/// random one when there is none (it was never set, expired, or was
+/// invalidated). `None` when it can be neither read nor set (the store
+/// failed): the response is then not stored.
 ///
-/// They are settled before the inner service runs, so that an
-/// invalidation made while it runs leaves what it returns unreachable.
-async fn ensure_generations(
+/// It is settled before the inner service runs, so that an invalidation
+/// made while it runs leaves what it returns unreachable.
+async fn ensure_generation(
     cache: &Cache,
     keys: &Keys,
-    found: Vec<Option<u64>>,
+    current: Option<u64>,
     ttl: Ttl,
-) -> Option<Vec<u64>> {
-    let mut settled = Vec::with_capacity(found.len());
-    for (key, current) in keys.generations.iter().zip(found) {
-        let generation = if let Some(generation) = current {
-            generation
-        } else {
-            let fresh = fresh_generation();
-            if cache.add_open(key, &Record::Generation(fresh), ttl).await? {
-                fresh
-            } else {
-                // Another request set it first: use that one.
-                let record = cache.read_many_open::<Record>(&[key]).await.pop().flatten();
-                generation(record.as_ref())?
-            }
-        };
-        settled.push(generation);
+) -> Option<u64> {
+    if current.is_some() {
+        return current;
     }
-    Some(settled)
+    let fresh = fresh_generation();
+    if cache
+        .add_open(&keys.generation, &Record::Generation(fresh), ttl)
+        .await?
+    {
+        Some(fresh)
+    } else {
+        // Another request set it first: use that one.
+        read_generation(cache, keys).await
+    }
 }
 
 /// A random generation: distinct from the ones before it in this and any
@@ -461,14 +461,14 @@ where
 }
 
 /// Runs the inner service and stores its response if it may be stored
-/// (under `generations`, when given).
+/// (under `generation`, when given).
 async fn fetch<S, ReqBody, ResBody>(
     config: &Config,
     mut inner: S,
     parts: Parts,
     body: ReqBody,
     keys: &Keys,
-    generations: Option<&[u64]>,
+    generation: Option<u64>,
 ) -> Result<(Response<CacheBody<ResBody>>, Outcome), S::Error>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -500,7 +500,7 @@ where
                             is_head,
                             keys,
                             vary,
-                            generations,
+                            generation,
                         )
                         .await;
                         (response.map(CacheBody::from_bytes), outcome)
@@ -545,7 +545,7 @@ async fn store(
     is_head: bool,
     keys: &Keys,
     vary: Arc<[String]>,
-    generations: Option<&[u64]>,
+    generation: Option<u64>,
 ) -> Outcome {
     let mut headers = allowed_headers(response.headers(), &config.stored_headers);
     if is_head {
@@ -560,7 +560,7 @@ async fn store(
         headers,
         body: response.body().clone(),
         stored_at: entry::now_millis(),
-        generations: generations.map(<[u64]>::to_vec).unwrap_or_default(),
+        generation: generation.unwrap_or_default(),
     });
     let key = if vary.is_empty() {
         keys.entry.clone()
@@ -571,18 +571,20 @@ async fn store(
             Err(_) => return Outcome::Pass,
         }
     };
-    if generations.is_some() {
+    if generation.is_some() {
         let cache = &config.cache;
         let ttl = cache.ttl(config.timeout);
         if !vary.is_empty() {
             let pointer = Record::Vary(Arc::clone(&vary));
             // Store failures are logged and counted by the cache.
             let _ = cache
-                .store_full(&keys.entry, &pointer, ttl, OnError::Open)
+                .store_full(&keys.entry, &pointer, ttl, &[], OnError::Open)
                 .await;
         }
         let record = Record::Response(Arc::clone(&stored));
-        let _ = cache.store_full(&key, &record, ttl, OnError::Open).await;
+        let _ = cache
+            .store_full(&key, &record, ttl, &keys.tags, OnError::Open)
+            .await;
     }
     Outcome::Shared { stored, vary, key }
 }

@@ -1,6 +1,6 @@
 //! Key building. A cache's keys live in its [`Namespace`]: `<ns>|<key>`
 //! for keys given to the `Cache` API, `<ns>#<fn path>:<version>:<args>`
-//! for memoized functions.
+//! for memoized functions, `<ns>!<tag>` for the index of a tag.
 //!
 //! `<args>` identifies one argument list. It is derived from the canonical
 //! encoding of the arguments (bincode 2's standard encoding with map entries
@@ -28,6 +28,7 @@
 
 mod args;
 
+use crate::local::ident::{Form, DIGEST_LEN};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -62,59 +63,93 @@ pub fn write_args<A: Serialize + ?Sized>(out: &mut String, args: &A) -> Result<(
 /// [`write_args`] into any [`KeyOut`].
 #[inline]
 pub(crate) fn write_args_to<A: Serialize + ?Sized>(out: &mut impl KeyOut, args: &A) -> Result<()> {
-    let mut writer = ArgsWriter {
-        out,
-        inline: [0; MAX_INLINE_ARGS],
-        len: 0,
-        hasher: None,
-    };
-    args::encode(args, &mut writer)
-        .map_err(|e| Error::codec("cannot encode the key arguments", e))?;
-    writer.finish();
+    encode_args(args)?.write_to(out);
     Ok(())
 }
 
-/// Collects the encoder's bytes on the stack while they fit
-/// [`MAX_INLINE_ARGS`] (then written as hex in one go), or feeds them to
-/// SHA-256 past that. No heap buffer, no allocation.
-struct ArgsWriter<'a, O: KeyOut> {
-    out: &'a mut O,
-    /// The bytes written so far while inline.
-    inline: [u8; MAX_INLINE_ARGS],
-    len: usize,
-    hasher: Option<Sha256>,
+/// The encoding of `args`: its bytes while they fit [`MAX_INLINE_ARGS`],
+/// their SHA-256 past that.
+#[inline]
+pub(crate) fn encode_args<A: Serialize + ?Sized>(args: &A) -> Result<EncodedArgs> {
+    let mut encoded = EncodedArgs::new();
+    encoded.encode(args)?;
+    Ok(encoded)
 }
 
-impl<O: KeyOut> args::Sink for ArgsWriter<'_, O> {
+/// Encoded key arguments, collected on the stack (no heap buffer, no
+/// allocation for short ones): written as hex in the key, or as `~` and
+/// the hex of their digest when long.
+pub(crate) struct EncodedArgs {
+    /// The bytes written so far while inline; the digest once hashed.
+    bytes: [u8; MAX_INLINE_ARGS],
+    /// How many of `bytes` are used.
+    len: usize,
+    /// Set once the bytes no longer fit inline.
+    hasher: Option<Box<Sha256>>,
+}
+
+impl args::Sink for EncodedArgs {
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
         if let Some(hasher) = &mut self.hasher {
             hasher.update(bytes);
-        } else if let ([byte], Some(slot)) = (bytes, self.inline.get_mut(self.len)) {
+        } else if let ([byte], Some(slot)) = (bytes, self.bytes.get_mut(self.len)) {
             // Most writes are one byte (small integers, lengths, tags), for
             // which a call to `memcpy` would cost more than the copy.
             *slot = *byte;
             self.len += 1;
         } else if self.len + bytes.len() <= MAX_INLINE_ARGS {
-            self.inline[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.bytes[self.len..self.len + bytes.len()].copy_from_slice(bytes);
             self.len += bytes.len();
         } else {
-            let mut hasher = Sha256::new();
-            hasher.update(&self.inline[..self.len]);
+            let mut hasher = Box::new(Sha256::new());
+            hasher.update(&self.bytes[..self.len]);
             hasher.update(bytes);
             self.hasher = Some(hasher);
         }
     }
 }
 
-impl<O: KeyOut> ArgsWriter<'_, O> {
+impl EncodedArgs {
     #[inline]
-    fn finish(self) {
-        if let Some(hasher) = self.hasher {
-            self.out.push_str("~");
-            self.out.push_hex(&hasher.finalize());
-        } else {
-            self.out.push_hex(&self.inline[..self.len]);
+    pub(crate) const fn new() -> Self {
+        Self {
+            bytes: [0; MAX_INLINE_ARGS],
+            len: 0,
+            hasher: None,
+        }
+    }
+
+    /// Encodes `args` into `self` (which must be new).
+    #[inline]
+    pub(crate) fn encode<A: Serialize + ?Sized>(&mut self, args: &A) -> Result<()> {
+        args::encode(args, self).map_err(|e| Error::codec("cannot encode the key arguments", e))?;
+        if let Some(hasher) = self.hasher.take() {
+            let digest: [u8; DIGEST_LEN] = hasher.finalize().into();
+            self.bytes[..DIGEST_LEN].copy_from_slice(&digest);
+            self.len = usize::MAX;
+        }
+        Ok(())
+    }
+
+    /// How the key writes these arguments, and the bytes it writes so.
+    #[inline]
+    pub(crate) fn tail(&self) -> (Form, &[u8]) {
+        match self.bytes.get(..self.len) {
+            Some(bytes) => (Form::Hex, bytes),
+            None => (Form::Digest, &self.bytes[..DIGEST_LEN]),
+        }
+    }
+
+    /// Writes the arguments as the key has them.
+    #[inline]
+    pub(crate) fn write_to(&self, out: &mut impl KeyOut) {
+        match self.tail() {
+            (Form::Digest, digest) => {
+                out.push_str("~");
+                out.push_hex(digest);
+            }
+            (_, bytes) => out.push_hex(bytes),
         }
     }
 }
@@ -228,25 +263,28 @@ impl KeyOut for StackKey {
 /// The keys of one namespace (one cache prefix) in a shared store.
 ///
 /// A cache with prefix `P` writes the keys given to its API as
-/// `<ns>|<key>` and its memoized functions' keys as
-/// `<ns>#<fn path>:<version>:<args>`, where `<ns>` is `P` with `%`, `|`
-/// and `#` written as `%25`, `%7C` and `%23`. As `<ns>` never contains
-/// `|` or `#`, it ends at the first of them: for any two different
-/// prefixes, no key of one is a key of the other and neither's `clear()`
-/// pattern matches the other's keys (`shop` and `shopping`, `iso:` and
-/// `iso:inner:`, `app` and the `apple:config` of another program), and a
-/// key given to `set` can never be a memoized function's key.
+/// `<ns>|<key>`, its memoized functions' keys as
+/// `<ns>#<fn path>:<version>:<args>`, and the index of each tag (see
+/// [`tags`](crate::tags)) as `<ns>!<tag>`, where `<ns>` is `P` with `%`, `|`, `#`
+/// and `!` written as `%25`, `%7C`, `%23` and `%21`. As `<ns>` never
+/// contains `|`, `#` or `!`, it ends at the first of them: for any two
+/// different prefixes, no key of one is a key of the other and neither's
+/// `clear()` pattern matches the other's keys (`shop` and `shopping`,
+/// `iso:` and `iso:inner:`, `app` and the `apple:config` of another
+/// program), a key given to `set` can never be a memoized function's key,
+/// and neither can be a tag index, whatever the key or the tag holds.
 ///
 /// ```
 /// let ns = cache_core::key::Namespace::new("shop:");
 /// assert_eq!(ns.plain(), "shop:|");
 /// assert_eq!(ns.memoized(), "shop:#");
-/// assert_eq!(cache_core::key::Namespace::new("a|b#c%").plain(), "a%7Cb%23c%25|");
+/// assert_eq!(ns.tags(), "shop:!");
+/// assert_eq!(cache_core::key::Namespace::new("a|b#c%!").plain(), "a%7Cb%23c%25%21|");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {
-    /// `<ns>|<ns>#`: both prefixes in one allocation.
-    both: Box<str>,
+    /// `<ns>|<ns>#<ns>!`: the three prefixes in one allocation.
+    all: Box<str>,
 }
 
 impl Namespace {
@@ -258,25 +296,39 @@ impl Namespace {
                 '%' => ns.push_str("%25"),
                 '|' => ns.push_str("%7C"),
                 '#' => ns.push_str("%23"),
+                '!' => ns.push_str("%21"),
                 c => ns.push(c),
             }
         }
-        let both = format!("{ns}|{ns}#");
+        let all = format!("{ns}|{ns}#{ns}!");
         Self {
-            both: both.into_boxed_str(),
+            all: all.into_boxed_str(),
         }
+    }
+
+    /// The length of one of the three prefixes.
+    #[inline]
+    fn third(&self) -> usize {
+        self.all.len() / 3
     }
 
     /// `<ns>|`: the start of every key given to the `Cache` API.
     #[inline]
     pub fn plain(&self) -> &str {
-        &self.both[..self.both.len() / 2]
+        &self.all[..self.third()]
     }
 
     /// `<ns>#`: the start of every memoized function's key.
     #[inline]
     pub fn memoized(&self) -> &str {
-        &self.both[self.both.len() / 2..]
+        &self.all[self.third()..2 * self.third()]
+    }
+
+    /// `<ns>!`: the start of every tag index key; the index of the tag `t`
+    /// is `<ns>!t`.
+    #[inline]
+    pub fn tags(&self) -> &str {
+        &self.all[2 * self.third()..]
     }
 }
 

@@ -49,4 +49,10 @@ impl Backend for DownBackend {
     async fn ping(&self) -> Result<()> {
         Err(down())
     }
+    async fn add_to_tags(&self, _: &str, _: &[&str], _: Ttl) -> Result<()> {
+        Err(down())
+    }
+    async fn take_tag(&self, _: &str) -> Result<Vec<String>> {
+        Err(down())
+    }
 }

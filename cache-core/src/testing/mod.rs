@@ -12,6 +12,10 @@
 //! # }
 //! ```
 //!
+//! A store that supports tags (see [`crate::tags`]) also runs
+//! [`tag_conformance`]; one that leaves the tag methods of [`Backend`] out
+//! skips it.
+//!
 //! It panics with a message naming the broken rule, like an `assert!`.
 //! Every key it writes is under a fresh namespace (`conformance:<random>:`),
 //! which it removes at the end with `clear_prefix`; it never touches other
@@ -19,8 +23,10 @@
 //! few seconds, most of it waiting for TTLs to expire.
 
 mod down;
+mod tags;
 
 pub use down::DownBackend;
+pub use tags::tag_conformance;
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;

@@ -29,7 +29,7 @@ const ROWS: &[Row] = &[
         what: "memory hit fn(u64)->u64, sync vs quick_cache get",
         ours: "hit_u64/memoize_sync",
         theirs: "hit_u64/quick_cache_get",
-        target: 3.0,
+        target: 4.0,
     },
     Row {
         what: "memory hit fn(u64)->u64, async",
@@ -41,7 +41,7 @@ const ROWS: &[Row] = &[
         what: "memory hit fn(u64)->String(100), sync",
         ours: "hit_string100/memoize_sync",
         theirs: "hit_string100/cached_sync",
-        target: 1.0,
+        target: 1.2,
     },
     Row {
         what: "memory hit fn(u64)->String(100), async",
@@ -59,7 +59,7 @@ const ROWS: &[Row] = &[
         what: "memory miss + store",
         ours: "miss_and_store/memoize_sync",
         theirs: "miss_and_store/cached_sync",
-        target: f64::INFINITY,
+        target: 1.5,
     },
     Row {
         what: "Redis hit 100 B, c=1",
@@ -111,7 +111,7 @@ const PAIRED: &[(&str, &str, &str, f64)] = &[
         "memory hit fn(u64)->u64, sync vs quick_cache get",
         "hit_u64_sync_vs_quick_cache",
         "quick_cache_get",
-        3.0,
+        4.0,
     ),
     (
         "memory hit vs moka get",
@@ -129,7 +129,13 @@ const PAIRED: &[(&str, &str, &str, f64)] = &[
         "memory hit fn(u64)->String(100), sync",
         "hit_string100_sync_vs_cached",
         "cached_sync",
-        1.0,
+        1.2,
+    ),
+    (
+        "memory hit fn(u64, &str)->u64, sync",
+        "hit_two_args_sync_vs_cached",
+        "cached_sync",
+        1.2,
     ),
     (
         "memory hit fn(u64)->String(100), async",
@@ -141,6 +147,30 @@ const PAIRED: &[(&str, &str, &str, f64)] = &[
         "memory miss + store",
         "miss_and_store_vs_cached",
         "cached_sync",
+        1.5,
+    ),
+    (
+        "Cache API get (String key, u64), memory",
+        "api_get_vs_quick_cache",
+        "quick_cache_get",
+        f64::INFINITY,
+    ),
+    (
+        "Cache API get (String key, u64), memory",
+        "api_get_vs_moka",
+        "moka_get",
+        f64::INFINITY,
+    ),
+    (
+        "Cache API set (String key, u64), memory",
+        "api_set_vs_quick_cache",
+        "quick_cache_insert",
+        f64::INFINITY,
+    ),
+    (
+        "Cache API set (String key, u64), memory",
+        "api_set_vs_moka",
+        "moka_insert",
         f64::INFINITY,
     ),
     (

@@ -10,7 +10,7 @@ use ::redis::{Cmd, FromRedisValue, RedisError, Value};
 use bytes::Bytes;
 use futures_util::future::{try_join_all, BoxFuture, FutureExt};
 
-use super::commands::{key_cmd, set_cmd, Request, SetMode};
+use super::commands::{key_cmd, set_cmd, tag_add_cmd, Request, SetMode};
 use super::error::{map_error, task_failed, timed_out, Failure};
 use super::lazy::Lazy;
 use super::scan::clear_server;
@@ -145,6 +145,14 @@ impl Cluster {
             .iter()
             .map(|(key, value)| set_cmd(key, value, ttl, SetMode::Always))
             .collect();
+        self.per_key::<()>(cmds).await?;
+        Ok(())
+    }
+
+    /// Lists `key` in each tag's index: one script per index, all sent at
+    /// once, each to the node of its index's slot.
+    pub(super) async fn add_to_tags(&self, key: &str, tags: &[&str], ttl: Ttl) -> Result<()> {
+        let cmds = tags.iter().map(|tag| tag_add_cmd(tag, key, ttl)).collect();
         self.per_key::<()>(cmds).await?;
         Ok(())
     }

@@ -7,7 +7,7 @@ use ::redis::FromRedisValue;
 use bytes::Bytes;
 
 use super::cluster::Cluster;
-use super::commands::{check_mget, set_cmd, Request, SetMode};
+use super::commands::{check_mget, set_cmd, tag_add_cmd, tag_take_cmd, Request, SetMode};
 use super::retry::Retry;
 use super::sentinel::Sentinel;
 use super::settings::{with_credentials, Settings, Target};
@@ -148,6 +148,56 @@ impl Topology {
             Self::Cluster(cluster) => cluster.clear_prefixes(prefixes).await,
             Self::Sentinel(sentinel) => sentinel.clear_prefixes(prefixes).await,
         }
+    }
+
+    /// `SET … PX`, then the listing of the key in each tag's index: one
+    /// pipeline on one server; on a cluster, the `SET`, then the listings
+    /// at once (each index is on the node of its own slot).
+    pub(super) async fn set_tagged(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Ttl,
+        tags: &[&str],
+    ) -> Result<()> {
+        let set = set_cmd(key, value, ttl, SetMode::Always);
+        if let Self::Cluster(cluster) = self {
+            cluster.query::<()>(Request::Cmd(&set)).await?;
+            return cluster.add_to_tags(key, tags, ttl).await;
+        }
+        let mut pipe = ::redis::pipe();
+        pipe.add_command(set).ignore();
+        for tag in tags {
+            pipe.add_command(tag_add_cmd(tag, key, ttl)).ignore();
+        }
+        self.query(Request::Pipe(&pipe), Retry::Idempotent).await
+    }
+
+    /// Lists `key` in each tag's index: one pipeline on one server, one
+    /// script per index at once on a cluster.
+    pub(super) async fn add_to_tags(&self, key: &str, tags: &[&str], ttl: Ttl) -> Result<()> {
+        if let Self::Cluster(cluster) = self {
+            return cluster.add_to_tags(key, tags, ttl).await;
+        }
+        let mut pipe = ::redis::pipe();
+        for tag in tags {
+            pipe.add_command(tag_add_cmd(tag, key, ttl)).ignore();
+        }
+        self.query(Request::Pipe(&pipe), Retry::Idempotent).await
+    }
+
+    /// Takes a tag's index: one script, about that key. It is not sent
+    /// again after a connection lost mid-request (the keys it returned
+    /// would be lost with the reply), only when it could not be sent.
+    pub(super) async fn take_tag(&self, tag: &str) -> Result<Vec<String>> {
+        let cmd = tag_take_cmd(tag);
+        let keys: Vec<Vec<u8>> = self.query(Request::Cmd(&cmd), Retry::IfNotSent).await?;
+        // Keys are written from `str`s; anything else in the index was
+        // not put there by a cache, and is not deleted.
+        Ok(keys
+            .into_iter()
+            .filter_map(|key| String::from_utf8(key).ok())
+            .collect())
     }
 
     /// `PING` on one server; on a cluster, on every primary.

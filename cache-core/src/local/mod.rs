@@ -1,0 +1,138 @@
+//! The typed in-process tier: values kept as Rust values in the memory
+//! store, read back with no decoding when the type matches.
+//!
+//! [`Cache`](crate::Cache) talks to the in-process store only through
+//! [`LocalTier`]: a typed read, a typed first look for the memoized hit
+//! path, and typed writes. How the store keeps entries (typed or as bytes
+//! written through the [`Backend`](crate::Backend) trait) stays behind it.
+//! This is the seam a near cache in front of a remote store plugs into.
+
+pub(crate) mod clock;
+pub(crate) mod groups;
+pub(crate) mod ident;
+pub(crate) mod table;
+
+use crate::backend::memory::{Probe, Stored};
+use crate::backend::{MemoryBackend, Ttl};
+use crate::cache::{CacheValue, StoreValue};
+use crate::codec::{self, Format};
+use crate::{Error, Result};
+
+pub(crate) use ident::{Form, Ident, TailBuf};
+
+/// The typed tier over one memory store (shared by every cache on it).
+#[derive(Clone)]
+pub(crate) struct LocalTier {
+    store: MemoryBackend,
+    groups: std::sync::Arc<groups::Groups>,
+}
+
+/// What a typed read found.
+pub(crate) enum Read<T> {
+    /// A value of the requested type (kept as one, or decoded from bytes
+    /// or from another type of the same shape).
+    Hit(T),
+    /// Nothing live under the key.
+    Miss,
+    /// Something that is not a `T` (another shape, corrupt bytes): a miss
+    /// the caller logs and counts.
+    Refused(Error),
+}
+
+impl LocalTier {
+    pub(crate) fn new(store: MemoryBackend, keys: &crate::key::Namespace) -> Self {
+        Self {
+            groups: std::sync::Arc::new(groups::Groups::new(keys, store.interner())),
+            store,
+        }
+    }
+
+    /// The group of the keys given to the cache's API.
+    #[inline]
+    pub(crate) fn plain_group(&self) -> ident::GroupRef<'_> {
+        self.groups.plain()
+    }
+
+    /// The group of `memo`'s keys in this cache; `text` writes it.
+    #[inline]
+    pub(crate) fn memo_group(
+        &self,
+        memo: &crate::memo::Memo,
+        text: impl Fn() -> String,
+    ) -> groups::MemoGroup<'_> {
+        self.groups.memoized(memo, self.store.interner(), text)
+    }
+
+    /// The value under `ident` if it is kept as a `T`, cloned in place:
+    /// no decoding, no logging, no counting (the memoized hit path).
+    #[inline]
+    pub(crate) fn peek<T: Clone + 'static>(&self, ident: &Ident<'_>) -> Option<T> {
+        match self.store.probe::<T>(ident) {
+            Probe::Typed(value) => Some(value),
+            Probe::Other(_) | Probe::Missing => None,
+        }
+    }
+
+    /// [`peek`](Self::peek) by the key's text.
+    pub(crate) fn peek_text<T: Clone + 'static>(&self, full: &str) -> Option<T> {
+        let mut buf = TailBuf::new();
+        self.peek(&ident::parse(full, &mut buf))
+    }
+
+    /// The value under `ident` as a `T`: a clone when it is kept as one;
+    /// otherwise read the way a remote store would, through its bytes and
+    /// the shape rule.
+    #[inline]
+    pub(crate) fn read<T: CacheValue>(&self, ident: &Ident<'_>) -> Read<T> {
+        let decoded = match self.store.probe::<T>(ident) {
+            Probe::Missing => return Read::Miss,
+            Probe::Typed(value) => return Read::Hit(value),
+            Probe::Other(Stored::Typed(typed)) => {
+                typed.encode().and_then(|bytes| codec::decode(&bytes))
+            }
+            Probe::Other(Stored::Bytes(bytes)) => codec::decode(&bytes),
+        };
+        match decoded {
+            Ok(value) => Read::Hit(value),
+            Err(e) => Read::Refused(e),
+        }
+    }
+
+    /// Keeps the owned form of `value` under `full`.
+    pub(crate) fn insert<T: StoreValue + ?Sized>(
+        &self,
+        full: &str,
+        value: &T,
+        format: &Format,
+        ttl: Ttl,
+    ) -> Result<()> {
+        self.store
+            .insert_typed(full, value.to_stored(), format, ttl)
+    }
+
+    /// [`insert`](Self::insert) under a key given to the cache's API
+    /// (without its prefix): no key text is built.
+    pub(crate) fn insert_plain<T: StoreValue + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        format: &Format,
+        ttl: Ttl,
+    ) -> Result<()> {
+        let ident = Ident::new(self.plain_group(), Form::Plain, key.as_bytes());
+        self.store
+            .insert_typed_at(&ident, value.to_stored(), format, ttl)
+    }
+
+    /// [`insert`](Self::insert) only if `full` holds no live value; returns
+    /// whether it stored.
+    pub(crate) fn add<T: StoreValue + ?Sized>(
+        &self,
+        full: &str,
+        value: &T,
+        format: &Format,
+        ttl: Ttl,
+    ) -> Result<bool> {
+        self.store.add_typed(full, value.to_stored(), format, ttl)
+    }
+}
