@@ -2,7 +2,7 @@
 //!
 //! | route | what it shows |
 //! |---|---|
-//! | `GET /` | `#[cached(timeout = 60, ignore(app))]`: one entry for the whole page |
+//! | `GET /` | `CacheLayer::new(cache).timeout(60 s)` on the route: the whole response is one entry, like Flask's `@cache.cached(timeout=60)` on a view |
 //! | `GET /user/{id}` | `#[memoize(timeout = 120)]`: one entry per user |
 //! | `POST /user/{id}` | invalidate on change: update, then `get_user_profile_invalidate(id)` |
 //! | `POST /clear-cache` | `cache.clear()`: removes this app's keys, and only those |
@@ -39,7 +39,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use cache_core::{cached, memoize, Cache, ErrorKind};
+use cache_core::http::CacheLayer;
+use cache_core::{memoize, Cache, ErrorKind};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -135,25 +136,6 @@ impl Database {
 
 // --- The cached functions ---------------------------------------------------
 
-/// The whole home page is one cache entry for 60 seconds, like Flask's
-/// `@cache.cached(timeout=60)`. `ignore(app)` says the one entry serves
-/// every call (`#[cached]` requires it of every argument); an ignored
-/// argument need not be serializable.
-#[cached(timeout = 60, ignore(app))]
-async fn render_home(app: &AppState) -> String {
-    info!("rendering the home page (slow)");
-    tokio::time::sleep(SLOW).await;
-    let render = app.home_renders.fetch_add(1, Ordering::Relaxed) + 1;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    format!(
-        "<h1>Welcome</h1>\n<p>{} users. Rendered at unix time {now} (render #{render}).</p>\n",
-        app.db.user_count()
-    )
-}
-
 /// One cache entry per user for 120 seconds, like Flask's
 /// `@cache.memoize(timeout=120)`, in the cache the app's state holds
 /// (`cache = app.cache`). `ignore(app)` leaves the state out of the key, so
@@ -173,22 +155,40 @@ async fn get_user_profile(app: &AppState, user_id: u64) -> Option<Profile> {
 #[derive(Clone)]
 struct AppState {
     db: Arc<Database>,
-    /// The same cache the macros use (`cache_core::global()`), for `/clear-cache` and `/stats`.
+    /// The same cache the macros use (`cache_core::global()`), for the home
+    /// page's layer, `/clear-cache` and `/stats`.
     cache: Cache,
     home_renders: Arc<AtomicU64>,
 }
 
 fn router(state: AppState) -> Router {
+    // The home page's whole response (status, body, content type) is one
+    // cache entry for 60 seconds, like Flask's `@cache.cached(timeout=60)`
+    // on the view: a hit never reaches the handler. `route_layer` wraps the
+    // routes added before it, so the routes below are not cached this way.
+    let home_page = CacheLayer::new(state.cache.clone()).timeout(Duration::from_secs(60));
     Router::new()
         .route("/", get(index))
+        .route_layer(home_page)
         .route("/user/{id}", get(show_user).post(update_user))
         .route("/clear-cache", post(clear_cache))
         .route("/stats", get(stats))
         .with_state(state)
 }
 
+/// The home page: slow to render, so the layer in [`router`] caches it.
 async fn index(State(app): State<AppState>) -> Html<String> {
-    Html(render_home(&app).await)
+    info!("rendering the home page (slow)");
+    tokio::time::sleep(SLOW).await;
+    let render = app.home_renders.fetch_add(1, Ordering::Relaxed) + 1;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    Html(format!(
+        "<h1>Welcome</h1>\n<p>{} users. Rendered at unix time {now} (render #{render}).</p>\n",
+        app.db.user_count()
+    ))
 }
 
 async fn show_user(

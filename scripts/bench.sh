@@ -35,7 +35,7 @@ done
 echo "==> redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/') on 127.0.0.1:$port"
 
 export BENCH_REDIS_URL="redis://127.0.0.1:$port/0"
-cargo bench --bench memory --bench redis --bench footprint --bench codec
+cargo bench --bench memory --bench redis --bench footprint --bench codec --bench http
 
 floor="$dir/redis-benchmark.md"
 {

@@ -20,7 +20,8 @@
 //!
 //! The [`guide`] walks through caching functions with `#[cached]` and
 //! `#[memoize]`, invalidation, and the Flask-Caching equivalents; [`tags`]
-//! how to invalidate groups of entries at once.
+//! how to invalidate groups of entries at once; with the `tower` feature,
+//! `cache_core::http` caches whole HTTP responses.
 //!
 //! # Stores
 //!
@@ -42,6 +43,7 @@
 //! | `macros` | yes | `#[memoize]` and `#[cached]` |
 //! | `redis` | yes | [`backend::RedisBackend`] and the `redis://`, `redis+cluster://`, `redis+sentinel://` URLs and their TLS forms (redis-rs; TLS through rustls) |
 //! | `json` | no | [`Codec::Json`] |
+//! | `tower` | no | [`http`]: a tower layer that caches HTTP responses (axum, hyper) |
 //! | `testing` | no | [`testing`]: the backend conformance suite |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -55,6 +57,9 @@ mod config;
 mod error;
 mod flight;
 pub mod guide;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod http;
 pub mod key;
 mod local;
 mod memo;

@@ -230,8 +230,8 @@ fn repeated_gets_are_served_from_redis_and_run_the_slow_paths_once() {
     assert_eq!(stats["cache"]["errors"], 0, "{stats}");
     assert_eq!(
         app_keys(&redis).len(),
-        2,
-        "one entry for the page and one for user 1, under the app's prefix"
+        3,
+        "the page's entry and its path's generation (what invalidating the path deletes), and user 1's entry, under the app's prefix"
     );
 }
 
@@ -270,11 +270,12 @@ fn clear_cache_removes_this_apps_keys_and_leaves_other_prefixes_alone() {
     let app = WebApp::start(Some(&redis.url()));
     app.get_text("/");
     app.get("/user/1");
-    assert_eq!(app_keys(&redis).len(), 2);
+    // The page's entry and its path's generation, and user 1's entry.
+    assert_eq!(app_keys(&redis).len(), 3);
 
     assert_eq!(
         app.post("/clear-cache", &json!({})),
-        json!({ "removed": 2 })
+        json!({ "removed": 3 })
     );
 
     assert_eq!(app_keys(&redis), Vec::<String>::new());

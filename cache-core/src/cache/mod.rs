@@ -5,13 +5,16 @@
 //! and read-through; [`many`] the batch operations and `clear`; [`engine`]
 //! the read and write paths they share (typed in-memory reads, decoding,
 //! single-flight computation); [`tags`] tagged writes and `invalidate_tag`;
-//! [`outage`] the error policy every store call goes through; [`builder`] the [`CacheBuilder`]; [`global`] the
-//! process-wide cache of the macros.
+//! [`outage`] the error policy every store call goes through; [`builder`]
+//! the [`CacheBuilder`]; [`global`] the process-wide cache of the macros;
+//! `open` the fail-open, uncounted operations of the HTTP layer.
 
 mod builder;
 mod engine;
 mod global;
 mod many;
+#[cfg(feature = "tower")]
+mod open;
 mod ops;
 mod outage;
 mod tags;

@@ -91,6 +91,12 @@ const ROWS: &[Row] = &[
         theirs: "redis_throughput_50_tasks/raw_redis_get",
         target: 1.0 / 0.9,
     },
+    Row {
+        what: "HTTP: cached 1 KiB through CacheLayer vs a trivial handler (axum, no network)",
+        ours: "http_1KiB/layer_hit",
+        theirs: "http_1KiB/direct",
+        target: f64::INFINITY,
+    },
 ];
 
 /// The same comparisons measured interleaved (see `cache_tests::paired`): `(what, id under target/criterion/paired, theirs, target)`.
@@ -196,6 +202,12 @@ const PAIRED: &[(&str, &str, &str, f64)] = &[
         "redis_throughput_50_tasks_vs_raw",
         "raw_redis_get",
         1.0 / 0.9,
+    ),
+    (
+        "HTTP: cached 1 KiB through CacheLayer vs a trivial handler (axum, no network)",
+        "http_hit_1KiB_vs_direct",
+        "direct",
+        f64::INFINITY,
     ),
 ];
 
