@@ -3,8 +3,8 @@
 //! | route | what it shows |
 //! |---|---|
 //! | `GET /` | `CacheLayer::new(cache).timeout(60 s)` on the route: the whole response is one entry, like Flask's `@cache.cached(timeout=60)` on a view |
-//! | `GET /user/{id}` | `#[memoize(timeout = 120)]`: one entry per user |
-//! | `POST /user/{id}` | invalidate on change: update, then `get_user_profile_invalidate(id)` |
+//! | `GET /user/{id}` | `#[memoize(timeout = 120, cache = app.cache, tags = ["user:{user_id}"])]`: one entry per user, in the cache the state holds, tagged with the user |
+//! | `POST /user/{id}` | invalidate on change: update, then `cache.invalidate_tag("user:{id}")` drops every entry of that user |
 //! | `POST /clear-cache` | `cache.clear()`: removes this app's keys, and only those |
 //! | `GET /stats` | the cache's counters, and how many times the slow paths ran |
 //!
@@ -141,10 +141,12 @@ impl Database {
 /// (`cache = app.cache`). `ignore(app)` leaves the state out of the key, so
 /// the key is the user id alone; the generated
 /// `get_user_profile_invalidate(&app, user_id)` takes the state for its
-/// cache, and the id.
+/// cache, and the id. The entry carries the tag `user:<id>`, so that
+/// `cache.invalidate_tag("user:5")` drops it together with every other
+/// entry about that user.
 ///
 /// An unknown user (`None`) is not cached: creating it shows up at once.
-#[memoize(timeout = 120, cache = app.cache, ignore(app))]
+#[memoize(timeout = 120, cache = app.cache, ignore(app), tags = ["user:{user_id}"])]
 async fn get_user_profile(app: &AppState, user_id: u64) -> Option<Profile> {
     app.db.load_profile(user_id).await
 }
@@ -201,7 +203,7 @@ async fn show_user(
         .ok_or(StatusCode::NOT_FOUND)
 }
 
-/// Updates a profile, then invalidates its cache entry: the next
+/// Updates a profile, then invalidates the user's tag: the next
 /// `GET /user/{id}` loads the new profile, and every other user stays cached.
 async fn update_user(
     State(app): State<AppState>,
@@ -212,14 +214,15 @@ async fn update_user(
         .db
         .update_profile(id, update)
         .ok_or(StatusCode::NOT_FOUND)?;
-    // Flask: cache.delete_memoized(get_user_profile, id). `existed` says
-    // whether user `id` was cached. If the store is down this removes
-    // nothing (with `ignore_errors(true)` that is `Ok(false)`, and the
-    // outage is logged); the 120 s timeout bounds how long an old profile
-    // can be served once the store is back.
-    match get_user_profile_invalidate(&app, id).await {
-        Ok(existed) => info!(user_id = id, existed, "cache entry invalidated"),
-        Err(error) => warn!(user_id = id, %error, "cache entry NOT invalidated"),
+    // Flask: cache.delete_memoized(get_user_profile, id), for every entry
+    // tagged with the user (here the profile; any other function tagged
+    // `user:{id}` too). `get_user_profile_invalidate(&app, id)` would drop
+    // the profile alone. If the store is down this fails and the outage is
+    // logged; the 120 s timeout bounds how long an old profile can be
+    // served once the store is back.
+    match app.cache.invalidate_tag(&format!("user:{id}")).await {
+        Ok(removed) => info!(user_id = id, removed, "cache entries invalidated"),
+        Err(error) => warn!(user_id = id, %error, "cache entries NOT invalidated"),
     }
     Ok(Json(profile))
 }

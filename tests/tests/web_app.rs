@@ -230,8 +230,8 @@ fn repeated_gets_are_served_from_redis_and_run_the_slow_paths_once() {
     assert_eq!(stats["cache"]["errors"], 0, "{stats}");
     assert_eq!(
         app_keys(&redis).len(),
-        3,
-        "the page's entry and its path's generation (what invalidating the path deletes), and user 1's entry, under the app's prefix"
+        4,
+        "the page's entry and its path's generation (what invalidating the path deletes), user 1's entry and its tag's index, under the app's prefix"
     );
 }
 
@@ -270,12 +270,13 @@ fn clear_cache_removes_this_apps_keys_and_leaves_other_prefixes_alone() {
     let app = WebApp::start(Some(&redis.url()));
     app.get_text("/");
     app.get("/user/1");
-    // The page's entry and its path's generation, and user 1's entry.
-    assert_eq!(app_keys(&redis).len(), 3);
+    // The page's entry and its path's generation, user 1's entry and its
+    // tag's index.
+    assert_eq!(app_keys(&redis).len(), 4);
 
     assert_eq!(
         app.post("/clear-cache", &json!({})),
-        json!({ "removed": 3 })
+        json!({ "removed": 4 })
     );
 
     assert_eq!(app_keys(&redis), Vec::<String>::new());
@@ -332,7 +333,11 @@ fn endpoints_answer_while_redis_is_down_and_caching_resumes_after_it_restarts() 
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(app_keys(&redis).len(), 1, "user 1 is stored in Redis again");
+    assert_eq!(
+        app_keys(&redis).len(),
+        2,
+        "user 1 is stored in Redis again, with its tag's index"
+    );
 
     let output = app.stop();
     assert_eq!(
@@ -411,9 +416,10 @@ fn default_memory_store_caches_and_invalidates_on_a_form_update() {
         2,
         "an unknown user is not cached, so creating it would show at once"
     );
+    // User 3's entry and its tag's index.
     assert_eq!(
         app.post("/clear-cache", &json!({})),
-        json!({ "removed": 1 })
+        json!({ "removed": 2 })
     );
     assert!(warnings(&app.stop()).is_empty());
 }
