@@ -288,10 +288,7 @@ impl<'a> Blocking<'a> {
         T: CacheValue,
         F: FnOnce() -> T,
     {
-        match self.try_get_or_set_with(key, timeout, || Ok::<T, std::convert::Infallible>(f())) {
-            Ok(v) => v,
-            Err(never) => match never {},
-        }
+        self.get_or_set_with_tags(key, timeout, [""; 0], f)
     }
 
     /// See [`Cache::try_get_or_set_with`]; `f` is a plain closure here.
@@ -311,17 +308,6 @@ impl<'a> Blocking<'a> {
         T: CacheValue,
         F: FnOnce() -> Result<T, E>,
     {
-        let full = self.cache.full_key(key);
-        let ttl = self.cache.ttl(timeout.into());
-        let coalesce = Coalesce::for_blocking_call();
-        self.cache.block_on(self.cache.compute(
-            &full,
-            ttl,
-            &[],
-            coalesce,
-            Looked::No,
-            |_| true,
-            || async { f() },
-        ))
+        self.try_get_or_set_with_tags(key, timeout, [""; 0], f)
     }
 }

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use crate::{Error, ErrorKind, Result};
 
-use super::{Cache, CacheValue, Coalesce, Looked, OnError, StoreValue};
+use super::{Cache, CacheValue, OnError, StoreValue};
+
+/// No tags, for the read-throughs without them.
+const NO_TAGS: [&str; 0] = [];
 
 impl Cache {
     /// Checks that the store is reachable; the error names its address.
@@ -256,23 +259,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = T>,
     {
-        let full = self.full_key(key);
-        let ttl = self.ttl(timeout.into());
-        let computed: Result<T, std::convert::Infallible> = self
-            .compute(
-                &full,
-                ttl,
-                &[],
-                Coalesce::Wait,
-                Looked::No,
-                |_| true,
-                || async { Ok(f().await) },
-            )
-            .await;
-        match computed {
-            Ok(v) => v,
-            Err(never) => match never {},
-        }
+        self.get_or_set_with_tags(key, timeout, NO_TAGS, f).await
     }
 
     /// Like [`get_or_set_with`](Cache::get_or_set_with) for a fallible
@@ -300,9 +287,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let full = self.full_key(key);
-        let ttl = self.ttl(timeout.into());
-        self.compute(&full, ttl, &[], Coalesce::Wait, Looked::No, |_| true, f)
+        self.try_get_or_set_with_tags(key, timeout, NO_TAGS, f)
             .await
     }
 }
