@@ -32,7 +32,7 @@ use bytes::Bytes;
 
 use self::commands::{incr_cmd, key_cmd, set_cmd, Request, SetMode};
 use self::retry::Retry;
-use self::settings::{Settings, Timeouts};
+use self::settings::{Pooling, Settings, Timeouts};
 use self::topology::Topology;
 use crate::backend::{Backend, Ttl};
 use crate::key::key_for_message;
@@ -41,6 +41,7 @@ use crate::{ErrorKind, Result};
 mod builder;
 mod cluster;
 mod commands;
+mod connections;
 mod error;
 mod lazy;
 mod options;
@@ -54,6 +55,7 @@ mod topology;
 mod url;
 
 pub use self::builder::RedisBackendBuilder;
+pub use self::connections::ConnectionRuntime;
 
 /// How long establishing a connection (TCP, TLS, `AUTH`, `SELECT`) may take
 /// before it fails with [`ErrorKind::Timeout`]: 2 seconds.
@@ -181,6 +183,7 @@ struct Inner {
     username: Option<Box<str>>,
     has_password: bool,
     timeouts: Timeouts,
+    pooling: Pooling,
 }
 
 impl fmt::Debug for RedisBackend {
@@ -193,7 +196,9 @@ impl fmt::Debug for RedisBackend {
             .field("username", &inner.username)
             .field("password", &inner.has_password.then_some("<hidden>"))
             .field("connect_timeout", &inner.timeouts.connect)
-            .field("response_timeout", &inner.timeouts.response);
+            .field("response_timeout", &inner.timeouts.response)
+            .field("connections", &inner.pooling.connections)
+            .field("connection_runtime", &inner.pooling.runtime);
         if let Topology::Sentinel(sentinel) = &inner.topology {
             d.field("master", &sentinel.master_address());
         }
@@ -214,6 +219,7 @@ impl RedisBackend {
                 username: settings.username.as_deref().map(Box::from),
                 has_password: settings.password.is_some(),
                 timeouts: settings.timeouts,
+                pooling: settings.pooling,
             }),
         })
     }
@@ -293,6 +299,32 @@ impl RedisBackend {
     /// ```
     pub fn response_timeout(&self) -> Duration {
         self.inner.timeouts.response
+    }
+
+    /// How many connections each runtime keeps to the server (see
+    /// [`RedisBackendBuilder::connections`]).
+    ///
+    /// ```
+    /// let backend = cache_core::backend::RedisBackend::from_url("redis://localhost?connections=2")?;
+    /// assert_eq!(backend.connections(), 2);
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn connections(&self) -> usize {
+        self.inner.pooling.connections.get()
+    }
+
+    /// Which runtime drives the connections of async calls (see
+    /// [`ConnectionRuntime`]).
+    ///
+    /// ```
+    /// use cache_core::backend::redis::ConnectionRuntime;
+    ///
+    /// let backend = cache_core::backend::RedisBackend::from_url("redis://localhost")?;
+    /// assert_eq!(backend.connection_runtime(), ConnectionRuntime::Caller);
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn connection_runtime(&self) -> ConnectionRuntime {
+        self.inner.pooling.runtime
     }
 
     fn topology(&self) -> &Topology {
