@@ -338,9 +338,13 @@ impl RedisBackend {
 impl Backend for RedisBackend {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let cmd = key_cmd("GET", key);
-        self.topology()
+        // Read as a `Vec` and moved into `Bytes`: redis-rs's own `Bytes`
+        // conversion takes a longer road to the same bytes.
+        let value: Option<Vec<u8>> = self
+            .topology()
             .query(Request::Cmd(&cmd), Retry::Idempotent)
-            .await
+            .await?;
+        Ok(value.map(Bytes::from))
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {

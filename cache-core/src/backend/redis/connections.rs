@@ -23,12 +23,13 @@
 
 use std::future::Future;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use ::redis::aio::MultiplexedConnection;
 use ::redis::{AsyncConnectionConfig, FromRedisValue, RedisError};
+use arc_swap::ArcSwap;
 use futures_util::future::{BoxFuture, FutureExt};
 use tokio::runtime::{self, Handle};
 use tokio::sync::oneshot;
@@ -97,25 +98,37 @@ pub(super) struct Connections {
     timeouts: Timeouts,
     per_runtime: NonZeroUsize,
     placement: ConnectionRuntime,
-    homes: Arc<Mutex<Vec<Home>>>,
+    homes: Arc<Homes>,
 }
 
-/// The connections of one runtime.
-struct Home {
-    runtime: runtime::Id,
-    pool: Arc<Pool>,
-    /// Dropped with the home (the store was dropped): ends the task that
-    /// forgets the home when its runtime shuts down.
-    _stop: Option<oneshot::Sender<()>>,
+/// The runtimes that use a server, each with its connections. Read by
+/// every request without a lock; replaced whole, one writer at a time,
+/// when a runtime comes or goes.
+struct Homes {
+    list: ArcSwap<Vec<Arc<Home>>>,
+    edit: Mutex<()>,
 }
 
 /// The connections one runtime drives, used in turn.
-struct Pool {
-    slots: Box<[Lazy<Arc<MultiplexedConnection>, RedisError>]>,
+struct Home {
+    runtime: runtime::Id,
+    slots: Box<[Lazy<Connected, RedisError>]>,
     next: AtomicUsize,
     /// Set when this runtime could not make a connection (no I/O driver):
     /// its calls use the shared connections from then on.
     unable: AtomicBool,
+    /// Dropped with the home (the store was dropped, or the home
+    /// forgotten): ends the task that forgets the home when its runtime
+    /// shuts down.
+    _stop: Option<oneshot::Sender<()>>,
+}
+
+/// A connection, numbered so that a request that finds it broken forgets
+/// that one and not its replacement.
+#[derive(Clone)]
+struct Connected {
+    serial: u64,
+    conn: MultiplexedConnection,
 }
 
 /// Where a call's connections live.
@@ -135,15 +148,24 @@ impl Place {
     }
 }
 
-/// One connection of a pool, for one request.
-pub(super) struct Lease {
-    pool: Arc<Pool>,
-    slot: usize,
-    conn: Arc<MultiplexedConnection>,
+/// What a runtime's home offers a call.
+enum Found {
+    /// A connection.
+    Ready(Connected, usize),
+    /// A slot to connect.
+    Connect(Arc<Home>, usize),
+    /// Nothing: the runtime cannot make connections.
+    Unable,
+    /// Nothing: the runtime has no home yet.
+    Missing,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+/// One connection, for one request.
+pub(super) struct Lease<'a> {
+    owner: &'a Connections,
+    runtime: runtime::Id,
+    slot: usize,
+    connected: Connected,
 }
 
 impl Connections {
@@ -160,41 +182,71 @@ impl Connections {
             timeouts,
             per_runtime,
             placement,
-            homes: Arc::new(Mutex::new(Vec::new())),
+            homes: Arc::new(Homes {
+                list: ArcSwap::from_pointee(Vec::new()),
+                edit: Mutex::new(()),
+            }),
         }
     }
 
     /// Whether some runtime holds a connection.
     pub(super) fn is_connected(&self) -> bool {
-        lock(&self.homes)
-            .iter()
-            .any(|home| home.pool.slots.iter().any(|slot| slot.current().is_some()))
+        self.homes.list.load().iter().any(|home| {
+            home.slots
+                .iter()
+                .any(|slot| slot.with_current(|_| ()).is_some())
+        })
     }
 
-    /// A connection for a call made here (connecting first if needed),
-    /// the next one of this runtime's pool.
-    pub(super) async fn lease(&self) -> Result<Lease, RedisError> {
+    /// The next connection of the runtime of a call made here, if it is
+    /// connected: the path of almost every request, without a lock, an
+    /// allocation or an await.
+    pub(super) fn ready(&self) -> Option<Lease<'_>> {
+        let runtime = self.place().handle().id();
+        match self.find(runtime) {
+            Found::Ready(connected, slot) => Some(self.lent(runtime, slot, connected)),
+            _ => None,
+        }
+    }
+
+    /// A connection for a call made here, connecting first if needed: the
+    /// next one of this runtime's.
+    pub(super) async fn lease(&self) -> Result<Lease<'_>, RedisError> {
         let mut place = self.place();
         loop {
-            let pool = self.pool(&place);
-            if pool.unable.load(Ordering::Relaxed) {
-                place = Place::Io;
-                continue;
-            }
-            let slot = if pool.slots.len() == 1 {
-                0
-            } else {
-                pool.next.fetch_add(1, Ordering::Relaxed) % pool.slots.len()
+            let runtime = place.handle().id();
+            let (home, slot) = match self.find(runtime) {
+                Found::Ready(connected, slot) => {
+                    return Ok(self.lent(runtime, slot, connected));
+                }
+                Found::Connect(home, slot) => (home, slot),
+                Found::Unable => {
+                    place = Place::Io;
+                    continue;
+                }
+                Found::Missing => {
+                    self.add_home(&place);
+                    continue;
+                }
             };
-            let connected = pool.slots[slot]
-                .get(|| self.start_connecting(&place, &pool))
+            let connected = home.slots[slot]
+                .get(|| self.start_connecting(&place, &home))
                 .await;
             match connected {
-                Ok(conn) => return Ok(Lease { pool, slot, conn }),
+                Ok(connected) => return Ok(self.lent(runtime, slot, connected)),
                 // This runtime cannot make connections: the shared ones.
-                Err(_) if pool.unable.load(Ordering::Relaxed) => place = Place::Io,
+                Err(_) if home.unable.load(Ordering::Relaxed) => place = Place::Io,
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    fn lent(&self, runtime: runtime::Id, slot: usize, connected: Connected) -> Lease<'_> {
+        Lease {
+            owner: self,
+            runtime,
+            slot,
+            connected,
         }
     }
 
@@ -209,15 +261,36 @@ impl Connections {
         }
     }
 
-    /// The pool of `place`'s runtime, made on its first call.
-    fn pool(&self, place: &Place) -> Arc<Pool> {
+    /// What `runtime`'s home offers: its next connection, without a lock
+    /// when it is connected.
+    fn find(&self, runtime: runtime::Id) -> Found {
+        let homes = self.homes.list.load();
+        let Some(home) = homes.iter().find(|home| home.runtime == runtime) else {
+            return Found::Missing;
+        };
+        if home.unable.load(Ordering::Relaxed) {
+            return Found::Unable;
+        }
+        let slot = if home.slots.len() == 1 {
+            0
+        } else {
+            home.next.fetch_add(1, Ordering::Relaxed) % home.slots.len()
+        };
+        match home.slots[slot].current() {
+            Some(connected) => Found::Ready(connected, slot),
+            None => Found::Connect(home.clone(), slot),
+        }
+    }
+
+    /// Gives `place`'s runtime a home, unless it has one.
+    fn add_home(&self, place: &Place) {
         let runtime = place.handle().id();
-        let (pool, stopped) = {
-            let mut homes = lock(&self.homes);
-            if let Some(home) = homes.iter().find(|home| home.runtime == runtime) {
-                return home.pool.clone();
+        let stopped = {
+            let _edit = self.homes.edit.lock().unwrap_or_else(PoisonError::into_inner);
+            let homes = self.homes.list.load();
+            if homes.iter().any(|home| home.runtime == runtime) {
+                return;
             }
-            let pool = Arc::new(Pool::new(self.per_runtime));
             let (stop, stopped) = match place {
                 Place::Caller(_) => {
                     let (stop, stopped) = oneshot::channel();
@@ -225,12 +298,18 @@ impl Connections {
                 }
                 Place::Io => (None, None),
             };
-            homes.push(Home {
+            let home = Home {
                 runtime,
-                pool: pool.clone(),
+                slots: (0..self.per_runtime.get()).map(|_| Lazy::new()).collect(),
+                next: AtomicUsize::new(0),
+                unable: AtomicBool::new(false),
                 _stop: stop,
-            });
-            (pool, stopped)
+            };
+            let mut list = Vec::with_capacity(homes.len() + 1);
+            list.extend(homes.iter().cloned());
+            list.push(Arc::new(home));
+            self.homes.list.store(Arc::new(list));
+            stopped
         };
         if let Some(stopped) = stopped {
             // Spawned with the lock released: on a runtime that is
@@ -245,17 +324,26 @@ impl Connections {
                 let _ = stopped.await;
             }));
         }
-        pool
+    }
+
+    /// Forgets the connection `serial` of `runtime`'s slot `slot`, if it
+    /// is still there: the next request on that slot connects anew.
+    fn forget(&self, runtime: runtime::Id, slot: usize, serial: u64) {
+        let homes = self.homes.list.load();
+        if let Some(home) = homes.iter().find(|home| home.runtime == runtime) {
+            home.slots[slot].reset_if(|current| current.serial == serial);
+        }
     }
 
     /// Connects on `place`'s runtime (where the connection's task will
     /// live), within the connect timeout. A connecting task that panics
-    /// on a caller's runtime marks `pool` unable to connect.
+    /// on a caller's runtime marks `home` unable to connect.
     fn start_connecting(
         &self,
         place: &Place,
-        pool: &Arc<Pool>,
-    ) -> BoxFuture<'static, Result<Arc<MultiplexedConnection>, RedisError>> {
+        home: &Arc<Home>,
+    ) -> BoxFuture<'static, Result<Connected, RedisError>> {
+        static SERIAL: AtomicU64 = AtomicU64::new(0);
         let client = self.client.clone();
         // Timeouts are ours, on the I/O runtime's timers.
         let config = AsyncConnectionConfig::new()
@@ -272,13 +360,17 @@ impl Connections {
                 .await
                 .unwrap_or_else(|_| Err(timed_out("connecting", limit)))
         });
-        let pool = matches!(place, Place::Caller(_)).then(|| Arc::downgrade(pool));
+        let home = matches!(place, Place::Caller(_)).then(|| Arc::downgrade(home));
         async move {
             match task.await {
-                Ok(connected) => connected.map(Arc::new),
+                Ok(connected) => connected.map(|conn| Connected {
+                    serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+                    conn,
+                }),
                 Err(join) => {
-                    if let Some(pool) = pool.filter(|_| join.is_panic()).and_then(|p| p.upgrade()) {
-                        pool.unable.store(true, Ordering::Relaxed);
+                    let unable = home.filter(|_| join.is_panic()).and_then(|h| h.upgrade());
+                    if let Some(home) = unable {
+                        home.unable.store(true, Ordering::Relaxed);
                         tracing::warn!(
                             "a tokio runtime could not make a Redis connection (no I/O driver?): \
                              its calls use the crate's shared connections"
@@ -292,37 +384,28 @@ impl Connections {
     }
 }
 
-impl Pool {
-    fn new(size: NonZeroUsize) -> Self {
-        Self {
-            slots: (0..size.get()).map(|_| Lazy::new()).collect(),
-            next: AtomicUsize::new(0),
-            unable: AtomicBool::new(false),
-        }
-    }
-}
-
-impl Lease {
+impl Lease<'_> {
     /// Sends `request` and parses the reply, within `timeout`. A
     /// connection that fails in a way that leaves it unusable is
     /// forgotten: the next request on its slot connects anew.
     pub(super) async fn send<T: FromRedisValue>(
-        self,
+        mut self,
         request: Request<'_>,
         timeout: Duration,
     ) -> Result<T, RedisError> {
-        let mut conn = MultiplexedConnection::clone(&self.conn);
+        let conn = &mut self.connected.conn;
         let reply = within(timeout, async {
             match request {
-                Request::Cmd(cmd) => cmd.query_async(&mut conn).await,
-                Request::Pipe(pipe) => pipe.query_async(&mut conn).await,
+                Request::Cmd(cmd) => cmd.query_async(conn).await,
+                Request::Pipe(pipe) => pipe.query_async(conn).await,
             }
         })
         .await
         .unwrap_or_else(|_| Err(timed_out("the request", timeout)));
         if let Err(e) = &reply {
             if e.is_unrecoverable_error() {
-                self.pool.slots[self.slot].reset_if(|current| Arc::ptr_eq(current, &self.conn));
+                self.owner
+                    .forget(self.runtime, self.slot, self.connected.serial);
             }
         }
         reply
@@ -332,7 +415,7 @@ impl Lease {
 /// Forgets a runtime's connections when dropped: by that runtime, as it
 /// shuts down (or after the store is gone, when it does nothing).
 struct Forget {
-    homes: Weak<Mutex<Vec<Home>>>,
+    homes: Weak<Homes>,
     runtime: runtime::Id,
 }
 
@@ -341,20 +424,27 @@ impl Drop for Forget {
         let Some(homes) = self.homes.upgrade() else {
             return;
         };
-        let gone = {
-            let mut homes = lock(&homes);
-            homes
+        let before = {
+            let _edit = homes.edit.lock().unwrap_or_else(PoisonError::into_inner);
+            let list = homes.list.load();
+            if !list.iter().any(|home| home.runtime == self.runtime) {
+                return;
+            }
+            let rest = list
                 .iter()
-                .position(|home| home.runtime == self.runtime)
-                .map(|at| homes.swap_remove(at))
+                .filter(|home| home.runtime != self.runtime)
+                .cloned()
+                .collect();
+            homes.list.swap(Arc::new(rest))
         };
-        // Dropped with the lock released.
-        drop(gone);
+        // The forgotten home goes (with its connections) once no request
+        // holds it, with the lock released.
+        drop(before);
     }
 }
 
-/// `fut`, or `Err(())` once `limit` has passed, timed by the crate's I/O
-/// runtime (the caller's runtime may have no timers).
+/// `fut`, or `Err(Elapsed)` once `limit` has passed, timed by the crate's
+/// I/O runtime (the caller's runtime may have no timers).
 fn within<F: Future>(limit: Duration, fut: F) -> tokio::time::Timeout<F> {
     let _io = io_handle().enter();
     tokio::time::timeout(limit, fut)

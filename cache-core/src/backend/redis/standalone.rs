@@ -62,7 +62,14 @@ impl Server {
         &self,
         request: Request<'_>,
     ) -> std::result::Result<T, Failure> {
-        let lease = self.connections.lease().await.map_err(Failure::connect)?;
+        let lease = match self.connections.ready() {
+            Some(lease) => lease,
+            // Boxed: the connecting path does not weigh on every request's
+            // future.
+            None => Box::pin(self.connections.lease())
+                .await
+                .map_err(Failure::connect)?,
+        };
         lease
             .send(request, self.timeouts.response)
             .await
