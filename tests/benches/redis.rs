@@ -3,8 +3,8 @@
 //! connection and the `cached` crate's `AsyncRedisCache`, on a
 //! current-thread (`_ct`) and a multi-thread (`_mt`) tokio runtime;
 //! throughput with 50 concurrent tasks, with small values and with large
-//! ones (on one connection and on a few); and single-flight under 100
-//! concurrent misses.
+//! ones (and, raw, large values on one connection against a few); and
+//! single-flight under 100 concurrent misses.
 //!
 //! Uses the server at `BENCH_REDIS_URL` when set (scripts/bench.sh starts
 //! one so that redis-benchmark measures the same server), otherwise starts
@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
+use cache_core::backend::RedisBackend;
 use cache_core::{memoize, Cache};
 use cache_tests::paired;
 use cache_tests::redis_server::RedisServer;
@@ -43,23 +44,19 @@ static URL: LazyLock<String> = LazyLock::new(|| {
         .unwrap_or_else(|_| SERVER.as_ref().expect("started when no URL is given").url())
 });
 
-static REDIS: LazyLock<Cache> = LazyLock::new(|| cache_with(1));
-
-/// The same store through [`LARGE_POOL`] connections per runtime.
-static REDIS_POOLED: LazyLock<Cache> = LazyLock::new(|| cache_with(LARGE_POOL));
-
-fn cache_with(connections: usize) -> Cache {
-    let url = format!(
-        "{}{}connections={connections}&response_timeout=10s",
-        URL.as_str(),
-        if URL.contains('?') { '&' } else { '?' }
-    );
+static REDIS: LazyLock<Cache> = LazyLock::new(|| {
+    // Large values queue behind each other: a timeout that lets them.
+    let backend = RedisBackend::builder()
+        .url(URL.as_str())
+        .response_timeout(Duration::from_secs(10))
+        .build()
+        .expect("a valid Redis URL");
     Cache::builder()
-        .url(url)
+        .backend(backend)
         .key_prefix("bench:")
         .build()
-        .expect("a valid Redis URL")
-}
+        .expect("a cache on the backend")
+});
 
 /// `x` zero-padded to `len` bytes.
 fn value_of(x: u64, len: usize) -> String {
@@ -148,8 +145,8 @@ fn skip_paired() -> bool {
 /// A raw multiplexed connection, made on the calling runtime (which then
 /// drives it), as a user without a cache layer makes it.
 async fn raw_connection() -> redis::aio::MultiplexedConnection {
-    let config = redis::AsyncConnectionConfig::new()
-        .set_response_timeout(Some(Duration::from_secs(10)));
+    let config =
+        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(10)));
     redis::Client::open(URL.as_str())
         .unwrap()
         .get_multiplexed_async_connection_with_config(&config)
@@ -246,7 +243,7 @@ fn latency(c: &mut Criterion) {
 const TASKS: usize = 50;
 const PER_TASK: usize = 100;
 
-/// Connections per runtime in the large-value comparisons' pooled store.
+/// Connections in the large-value comparisons' raw pool.
 const LARGE_POOL: usize = 4;
 
 /// The large values: name, size, reads per task.
@@ -282,8 +279,9 @@ fn throughput(c: &mut Criterion) {
     }
 }
 
-/// 50 tasks reading one large value: one multiplexed connection, where a
-/// reply waits for the large replies ahead of it, against a few.
+/// 50 tasks reading one large value: ours, and raw on one multiplexed
+/// connection (where a reply waits for the large replies ahead of it)
+/// against a few.
 fn large_values(c: &mut Criterion) {
     if paired_only() {
         return;
@@ -301,11 +299,9 @@ fn large_values(c: &mut Criterion) {
         group.bench_function("cache_get", |b| {
             b.to_async(&rt).iter(|| tasks_ours(&REDIS, key, per_task));
         });
-        group.bench_function("cache_get_4_connections", |b| {
-            b.to_async(&rt).iter(|| tasks_ours(&REDIS_POOLED, key, per_task));
-        });
         group.bench_function("raw_redis_get", |b| {
-            b.to_async(&rt).iter(|| tasks_raw(&raw[..1], &full, per_task));
+            b.to_async(&rt)
+                .iter(|| tasks_raw(&raw[..1], &full, per_task));
         });
         group.bench_function("raw_redis_get_4_connections", |b| {
             b.to_async(&rt).iter(|| tasks_raw(&raw, &full, per_task));
@@ -465,8 +461,8 @@ fn paired_throughput(_: &mut Criterion) {
     }
 }
 
-/// The large-value comparisons, interleaved: [`LARGE_POOL`] connections
-/// against one, ours and raw.
+/// The large-value comparisons, interleaved: ours against raw, and raw on
+/// [`LARGE_POOL`] connections against one.
 fn paired_large_values(_: &mut Criterion) {
     if skip_paired() {
         return;
@@ -480,8 +476,8 @@ fn paired_large_values(_: &mut Criterion) {
         let full = store_value(&rt, key, len);
         let (pooled, single) = paired_tasks(
             &rt,
-            || tasks_ours(&REDIS_POOLED, key, per_task),
-            || tasks_ours(&REDIS, key, per_task),
+            || tasks_raw(&raw, &full, per_task),
+            || tasks_raw(&raw[..1], &full, per_task),
         );
         paired::write(
             &format!("redis_throughput_50_tasks_{name}_4_connections_vs_1"),

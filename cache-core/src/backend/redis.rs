@@ -32,7 +32,7 @@ use bytes::Bytes;
 
 use self::commands::{incr_cmd, key_cmd, set_cmd, Request, SetMode};
 use self::retry::Retry;
-use self::settings::{Pooling, Settings, Timeouts};
+use self::settings::{Settings, Timeouts};
 use self::topology::Topology;
 use crate::backend::{Backend, Ttl};
 use crate::key::key_for_message;
@@ -183,7 +183,7 @@ struct Inner {
     username: Option<Box<str>>,
     has_password: bool,
     timeouts: Timeouts,
-    pooling: Pooling,
+    connection_runtime: ConnectionRuntime,
 }
 
 impl fmt::Debug for RedisBackend {
@@ -197,8 +197,7 @@ impl fmt::Debug for RedisBackend {
             .field("password", &inner.has_password.then_some("<hidden>"))
             .field("connect_timeout", &inner.timeouts.connect)
             .field("response_timeout", &inner.timeouts.response)
-            .field("connections", &inner.pooling.connections)
-            .field("connection_runtime", &inner.pooling.runtime);
+            .field("connection_runtime", &inner.connection_runtime);
         if let Topology::Sentinel(sentinel) = &inner.topology {
             d.field("master", &sentinel.master_address());
         }
@@ -219,7 +218,7 @@ impl RedisBackend {
                 username: settings.username.as_deref().map(Box::from),
                 has_password: settings.password.is_some(),
                 timeouts: settings.timeouts,
-                pooling: settings.pooling,
+                connection_runtime: settings.connection_runtime,
             }),
         })
     }
@@ -301,19 +300,7 @@ impl RedisBackend {
         self.inner.timeouts.response
     }
 
-    /// How many connections each runtime keeps to the server (see
-    /// [`RedisBackendBuilder::connections`]).
-    ///
-    /// ```
-    /// let backend = cache_core::backend::RedisBackend::from_url("redis://localhost?connections=2")?;
-    /// assert_eq!(backend.connections(), 2);
-    /// # Ok::<(), cache_core::Error>(())
-    /// ```
-    pub fn connections(&self) -> usize {
-        self.inner.pooling.connections.get()
-    }
-
-    /// Which runtime drives the connections of async calls (see
+    /// Which runtime drives the connection of async calls (see
     /// [`ConnectionRuntime`]).
     ///
     /// ```
@@ -324,7 +311,7 @@ impl RedisBackend {
     /// # Ok::<(), cache_core::Error>(())
     /// ```
     pub fn connection_runtime(&self) -> ConnectionRuntime {
-        self.inner.pooling.runtime
+        self.inner.connection_runtime
     }
 
     fn topology(&self) -> &Topology {

@@ -118,9 +118,9 @@ const ROWS: &[Row] = &[
         target: f64::INFINITY,
     },
     Row {
-        what: "Redis throughput, 50 tasks, 100 KiB values, 4 connections vs 1",
-        ours: "redis_throughput_50_tasks_100KiB/cache_get_4_connections",
-        theirs: "redis_throughput_50_tasks_100KiB/cache_get",
+        what: "Redis throughput, 50 tasks, 100 KiB values, raw: 4 connections vs 1",
+        ours: "redis_throughput_50_tasks_100KiB/raw_redis_get_4_connections",
+        theirs: "redis_throughput_50_tasks_100KiB/raw_redis_get",
         target: f64::INFINITY,
     },
     Row {
@@ -130,9 +130,9 @@ const ROWS: &[Row] = &[
         target: f64::INFINITY,
     },
     Row {
-        what: "Redis throughput, 50 tasks, 1 MiB values, 4 connections vs 1",
-        ours: "redis_throughput_50_tasks_1MiB/cache_get_4_connections",
-        theirs: "redis_throughput_50_tasks_1MiB/cache_get",
+        what: "Redis throughput, 50 tasks, 1 MiB values, raw: 4 connections vs 1",
+        ours: "redis_throughput_50_tasks_1MiB/raw_redis_get_4_connections",
+        theirs: "redis_throughput_50_tasks_1MiB/raw_redis_get",
         target: f64::INFINITY,
     },
 ];
@@ -248,9 +248,9 @@ const PAIRED: &[(&str, &str, &str, f64)] = &[
         f64::INFINITY,
     ),
     (
-        "Redis throughput, 50 tasks, 100 KiB values, 4 connections vs 1",
+        "Redis throughput, 50 tasks, 100 KiB values, raw: 4 connections vs 1",
         "redis_throughput_50_tasks_100KiB_4_connections_vs_1",
-        "1 connection",
+        "raw, 1 connection",
         f64::INFINITY,
     ),
     (
@@ -260,9 +260,9 @@ const PAIRED: &[(&str, &str, &str, f64)] = &[
         f64::INFINITY,
     ),
     (
-        "Redis throughput, 50 tasks, 1 MiB values, 4 connections vs 1",
+        "Redis throughput, 50 tasks, 1 MiB values, raw: 4 connections vs 1",
         "redis_throughput_50_tasks_1MiB_4_connections_vs_1",
-        "1 connection",
+        "raw, 1 connection",
         f64::INFINITY,
     ),
 ];
@@ -315,9 +315,8 @@ fn paired(root: &Path, id: &str) -> Option<Paired> {
     let text = std::fs::read_to_string(root.join("paired").join(format!("{id}.json"))).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     let runs = json["runs"].as_array()?;
-    let field = |name: &str| -> Option<Vec<f64>> {
-        runs.iter().map(|run| run[name].as_f64()).collect()
-    };
+    let field =
+        |name: &str| -> Option<Vec<f64>> { runs.iter().map(|run| run[name].as_f64()).collect() };
     let (ratio, low, high) = spread(field("ratio")?);
     Some(Paired {
         ours: median(field("ours_ns")?),
@@ -389,10 +388,7 @@ fn main() {
         match paired(&root, id) {
             Some(p) => {
                 let what = if p.runs > 1 {
-                    format!(
-                        "{what} [{:.2}–{:.2}×, {} runs]",
-                        p.low, p.high, p.runs
-                    )
+                    format!("{what} [{:.2}–{:.2}×, {} runs]", p.low, p.high, p.runs)
                 } else {
                     (*what).to_owned()
                 };

@@ -24,11 +24,12 @@ use futures_util::StreamExt;
 use tokio::task::AbortHandle;
 
 use super::commands::Request;
+use super::connections::ConnectionRuntime;
 use super::error::{config_error, is_read_only, map_error, Failure, Phase};
 use super::lazy::Lazy;
 use super::retry::Retry;
 use super::scan::clear_server;
-use super::settings::{with_credentials, Pooling, Settings, Timeouts};
+use super::settings::{with_credentials, Settings, Timeouts};
 use super::standalone::Server;
 use super::tls::client;
 use crate::runtime::io_handle;
@@ -52,7 +53,7 @@ struct Shared {
     sentinel_list: Box<str>,
     master: MasterSettings,
     timeouts: Timeouts,
-    pooling: Pooling,
+    connection_runtime: ConnectionRuntime,
     current: Lazy<Arc<Server>, Error>,
 }
 
@@ -114,7 +115,7 @@ impl Sentinel {
                     certificates: settings.certificates.clone(),
                 },
                 timeouts: settings.timeouts,
-                pooling: settings.pooling,
+                connection_runtime: settings.connection_runtime,
                 current: Lazy::new(),
             }),
             watchers: OnceLock::new(),
@@ -356,7 +357,7 @@ impl Shared {
             info,
             master.certificates.clone(),
             self.timeouts,
-            self.pooling,
+            self.connection_runtime,
             |address| format!("Redis master `{service}` at {address}"),
         )
         .map_err(|e| config_error(&address, e))

@@ -1,15 +1,15 @@
-//! One Redis server through shared multiplexed connections (see
-//! [`Connections`] for which runtime drives them): the standalone store,
-//! and the current master of the Sentinel store.
+//! One Redis server through shared multiplexed connections (one per
+//! runtime, see [`Connections`]): the standalone store, and the current
+//! master of the Sentinel store.
 
 use ::redis::{ConnectionAddr, ConnectionInfo, FromRedisValue, RedisError};
 
 use super::commands::Request;
-use super::connections::Connections;
+use super::connections::{ConnectionRuntime, Connections};
 use super::error::{map_error, Failure};
 use super::retry::Retry;
 use super::scan::clear_server;
-use super::settings::{Pooling, Timeouts};
+use super::settings::Timeouts;
 use super::tls::client;
 use crate::{Error, Result};
 
@@ -29,7 +29,7 @@ impl Server {
         info: ConnectionInfo,
         certificates: Option<::redis::TlsCertificates>,
         timeouts: Timeouts,
-        pooling: Pooling,
+        placement: ConnectionRuntime,
         describe: impl FnOnce(&str) -> String,
     ) -> std::result::Result<Self, RedisError> {
         let client = client(info, certificates)?;
@@ -38,7 +38,7 @@ impl Server {
         Ok(Self {
             peer: describe(&address).into_boxed_str(),
             address: address.into_boxed_str(),
-            connections: Connections::new(client, timeouts, pooling.connections, pooling.runtime),
+            connections: Connections::new(client, timeouts, placement),
             timeouts,
         })
     }
