@@ -100,8 +100,9 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
 ///   in the URL.
 ///
 /// Options, for every form: `connect_timeout` and `response_timeout`
-/// (`2s`, `500ms`, `1m`, or a number of milliseconds) and `protocol`
-/// (`resp2`, the default, or `resp3`). User names and passwords are
+/// (`2s`, `500ms`, `1m`, or a number of milliseconds), `protocol`
+/// (`resp2`, the default, or `resp3`) and `connection_runtime` (`caller`,
+/// the default, or `shared`: see [`ConnectionRuntime`]). User names and passwords are
 /// percent-decoded. With TLS, the server's certificate is checked against
 /// the system's root certificates, or against the CA given to
 /// [`RedisBackendBuilder::tls_root_certificates`].
@@ -111,10 +112,12 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
 /// - **Connection**: nothing is connected until the first operation; if
 ///   that connection attempt fails, the error is returned and the next
 ///   operation tries again. A standalone server or a master is reached
-///   through one redis-rs `ConnectionManager` (one socket, requests
-///   pipelined on it), a cluster through one redis-rs cluster connection
-///   (one socket per node), shared by all clones of the backend. Lost
-///   connections are re-established in the background.
+///   through a redis-rs multiplexed connection (one socket, concurrent
+///   requests pipelined on it): one per tokio runtime that calls the
+///   store, and one for blocking calls (see **Runtime**). A cluster is
+///   reached through one redis-rs cluster connection (one socket per
+///   node). All clones of the backend share them. A connection found
+///   lost is replaced by the next operation.
 /// - **Retries**: operations that are safe to repeat (everything but
 ///   `add` and `incr`) are retried once on a fresh connection before
 ///   giving up. On a cluster, redis-rs follows `MOVED`/`ASK` redirections
@@ -136,10 +139,16 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
 ///   connection attempt (a cluster: connecting reaches a seed, reads the
 ///   slot map and reaches every node, within twice the connect timeout
 ///   plus the response timeout).
-/// - **Runtime**: connections and their background tasks live on a small
-///   runtime owned by this crate, so the backend works from any tokio
-///   runtime (either flavour, even one that is shut down later), from
-///   the blocking API, and from no runtime at all.
+/// - **Runtime**: an async call made on a tokio runtime (either flavour)
+///   uses a connection made and driven by that runtime, so that a request
+///   costs no switch to another thread; it closes when that runtime shuts
+///   down, without disturbing other runtimes' connections. Blocking
+///   calls, calls made outside any runtime, cluster connections, and
+///   every call under [`ConnectionRuntime::Shared`] use connections that
+///   live on a small runtime owned by this crate, which outlives any
+///   caller's. Timeouts are timed by that runtime too, so a caller's
+///   runtime needs no time driver. The backend works from any tokio
+///   runtime, from the blocking API, and from no runtime at all.
 /// - **Commands**: `GET`, `MGET`, `SET … PX`, a pipeline of `SET`s,
 ///   `SET … NX PX`, `UNLINK`, `EXISTS`, `EVAL` of a script running
 ///   `SET NX PX` and `INCRBY` (`incr` with a TTL; `INCRBY` without), and
