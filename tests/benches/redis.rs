@@ -3,7 +3,7 @@
 //! connection and the `cached` crate's `AsyncRedisCache`, on a
 //! current-thread (`_ct`) and a multi-thread (`_mt`) tokio runtime;
 //! throughput with 50 concurrent tasks, with small values and with large
-//! ones (and, raw, large values on one connection against a few); and
+//! ones (on one connection against a few, ours and raw); and
 //! single-flight under 100 concurrent misses.
 //!
 //! Uses the server at `BENCH_REDIS_URL` when set (scripts/bench.sh starts
@@ -44,11 +44,18 @@ static URL: LazyLock<String> = LazyLock::new(|| {
         .unwrap_or_else(|_| SERVER.as_ref().expect("started when no URL is given").url())
 });
 
-static REDIS: LazyLock<Cache> = LazyLock::new(|| {
-    // Large values queue behind each other: a timeout that lets them.
+static REDIS: LazyLock<Cache> = LazyLock::new(|| store(1));
+
+/// The same store with [`LARGE_POOL`] connections per runtime.
+static REDIS_POOLED: LazyLock<Cache> = LazyLock::new(|| store(LARGE_POOL));
+
+/// A cache on the bench server through `connections` connections per
+/// runtime, whose timeout lets large values queue behind each other.
+fn store(connections: usize) -> Cache {
     let backend = RedisBackend::builder()
         .url(URL.as_str())
         .response_timeout(Duration::from_secs(10))
+        .connections(connections)
         .build()
         .expect("a valid Redis URL");
     Cache::builder()
@@ -56,7 +63,7 @@ static REDIS: LazyLock<Cache> = LazyLock::new(|| {
         .key_prefix("bench:")
         .build()
         .expect("a cache on the backend")
-});
+}
 
 /// `x` zero-padded to `len` bytes.
 fn value_of(x: u64, len: usize) -> String {
@@ -243,7 +250,7 @@ fn latency(c: &mut Criterion) {
 const TASKS: usize = 50;
 const PER_TASK: usize = 100;
 
-/// Connections in the large-value comparisons' raw pool.
+/// Connections in the large-value comparisons' pools.
 const LARGE_POOL: usize = 4;
 
 /// The large values: name, size, reads per task.
@@ -279,9 +286,9 @@ fn throughput(c: &mut Criterion) {
     }
 }
 
-/// 50 tasks reading one large value: ours, and raw on one multiplexed
-/// connection (where a reply waits for the large replies ahead of it)
-/// against a few.
+/// 50 tasks reading one large value, ours and raw, on one multiplexed
+/// connection (where a reply waits for the large replies ahead of it) and
+/// on a few.
 fn large_values(c: &mut Criterion) {
     if paired_only() {
         return;
@@ -298,6 +305,10 @@ fn large_values(c: &mut Criterion) {
         group.throughput(Throughput::Bytes((TASKS * per_task * len) as u64));
         group.bench_function("cache_get", |b| {
             b.to_async(&rt).iter(|| tasks_ours(&REDIS, key, per_task));
+        });
+        group.bench_function("cache_get_4_connections", |b| {
+            b.to_async(&rt)
+                .iter(|| tasks_ours(&REDIS_POOLED, key, per_task));
         });
         group.bench_function("raw_redis_get", |b| {
             b.to_async(&rt)
@@ -461,8 +472,8 @@ fn paired_throughput(_: &mut Criterion) {
     }
 }
 
-/// The large-value comparisons, interleaved: ours against raw, and raw on
-/// [`LARGE_POOL`] connections against one.
+/// The large-value comparisons, interleaved: ours against raw, and
+/// [`LARGE_POOL`] connections against one, ours and raw.
 fn paired_large_values(_: &mut Criterion) {
     if skip_paired() {
         return;
@@ -476,11 +487,21 @@ fn paired_large_values(_: &mut Criterion) {
         let full = store_value(&rt, key, len);
         let (pooled, single) = paired_tasks(
             &rt,
+            || tasks_ours(&REDIS_POOLED, key, per_task),
+            || tasks_ours(&REDIS, key, per_task),
+        );
+        paired::write(
+            &format!("redis_throughput_50_tasks_{name}_4_connections_vs_1"),
+            &pooled,
+            &single,
+        );
+        let (pooled, single) = paired_tasks(
+            &rt,
             || tasks_raw(&raw, &full, per_task),
             || tasks_raw(&raw[..1], &full, per_task),
         );
         paired::write(
-            &format!("redis_throughput_50_tasks_{name}_4_connections_vs_1"),
+            &format!("redis_throughput_50_tasks_{name}_raw_4_connections_vs_1"),
             &pooled,
             &single,
         );

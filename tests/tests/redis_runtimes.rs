@@ -2,7 +2,7 @@
 //! runtime (one connection per runtime, closed when it shuts down, never
 //! touching the others'), the crate's I/O runtime for blocking calls and
 //! under `connection_runtime=shared`; timeouts on runtimes without timers;
-//! runtimes that cannot make connections.
+//! runtimes that cannot make connections; `connections=N`.
 
 use std::time::{Duration, Instant};
 
@@ -264,4 +264,67 @@ fn the_connection_runtime_comes_from_the_url_or_the_builder() {
         assert_eq!(err.kind(), ErrorKind::Config, "{bad}: {err}");
         assert!(err.to_string().contains("connection_runtime"), "{err}");
     }
+}
+
+#[test]
+fn connections_n_gives_each_runtime_n_connections_used_in_turn() {
+    let server = RedisServer::start();
+    let cache = Cache::from_url(&format!("{}?connections=3", server.url())).unwrap();
+    let rt = multi_thread_runtime(2);
+    rt.block_on(async {
+        cache.set("k", &1u32, None).await.unwrap();
+        for _ in 0..5 {
+            assert_eq!(cache.get::<u32>("k").await.unwrap(), Some(1));
+        }
+    });
+    await_clients(&server, 3);
+    // Each of the three carried requests: its last command is ours, not
+    // the connection handshake.
+    let list = server.cli(&["CLIENT", "LIST"]);
+    let ours: Vec<&str> = list
+        .lines()
+        .filter(|line| !line.contains("cmd=client|list"))
+        .collect();
+    assert_eq!(ours.len(), 3, "{list}");
+    for line in ours {
+        assert!(
+            line.contains("cmd=get") || line.contains("cmd=set"),
+            "a connection that carried no request: {line}"
+        );
+    }
+    // Blocking calls get three of their own.
+    for _ in 0..3 {
+        assert_eq!(cache.blocking().get::<u32>("k").unwrap(), Some(1));
+    }
+    await_clients(&server, 6);
+    drop(rt);
+    await_clients(&server, 3);
+}
+
+#[test]
+fn connections_must_be_from_1_to_64() {
+    for bad in ["0", "65", "-1", "two", ""] {
+        let url = format!("redis://127.0.0.1/0?connections={bad}");
+        let err = Cache::from_url(&url).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{url}: {err}");
+        assert!(err.to_string().contains("from 1 to 64"), "{err}");
+    }
+    for bad in [0, 65] {
+        let err = RedisBackend::builder()
+            .url("redis://127.0.0.1/0")
+            .connections(bad)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+        assert!(err.to_string().contains("from 1 to 64"), "{err}");
+    }
+    let backend = RedisBackend::builder()
+        .url("redis+sentinel://127.0.0.1/mymaster?connections=8")
+        .build()
+        .unwrap();
+    assert_eq!(backend.connections(), 8);
+    assert_eq!(
+        RedisBackend::from_url("redis://h").unwrap().connections(),
+        1
+    );
 }

@@ -32,7 +32,7 @@ use bytes::Bytes;
 
 use self::commands::{incr_cmd, key_cmd, set_cmd, Request, SetMode};
 use self::retry::Retry;
-use self::settings::{Settings, Timeouts};
+use self::settings::{Pooling, Settings, Timeouts};
 use self::topology::Topology;
 use crate::backend::{Backend, Ttl};
 use crate::key::key_for_message;
@@ -101,8 +101,10 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
 ///
 /// Options, for every form: `connect_timeout` and `response_timeout`
 /// (`2s`, `500ms`, `1m`, or a number of milliseconds), `protocol`
-/// (`resp2`, the default, or `resp3`) and `connection_runtime` (`caller`,
-/// the default, or `shared`: see [`ConnectionRuntime`]). User names and passwords are
+/// (`resp2`, the default, or `resp3`), `connection_runtime` (`caller`,
+/// the default, or `shared`: see [`ConnectionRuntime`]) and `connections`
+/// (per runtime, 1 by default: see [`RedisBackendBuilder::connections`]).
+/// User names and passwords are
 /// percent-decoded. With TLS, the server's certificate is checked against
 /// the system's root certificates, or against the CA given to
 /// [`RedisBackendBuilder::tls_root_certificates`].
@@ -114,7 +116,8 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
 ///   operation tries again. A standalone server or a master is reached
 ///   through a redis-rs multiplexed connection (one socket, concurrent
 ///   requests pipelined on it): one per tokio runtime that calls the
-///   store, and one for blocking calls (see **Runtime**). A cluster is
+///   store, and one for blocking calls (see **Runtime**); or a few, used
+///   in turn, with [`connections`](RedisBackendBuilder::connections). A cluster is
 ///   reached through one redis-rs cluster connection (one socket per
 ///   node). All clones of the backend share them. A connection found
 ///   lost is replaced by the next operation.
@@ -192,7 +195,7 @@ struct Inner {
     username: Option<Box<str>>,
     has_password: bool,
     timeouts: Timeouts,
-    connection_runtime: ConnectionRuntime,
+    pooling: Pooling,
 }
 
 impl fmt::Debug for RedisBackend {
@@ -206,7 +209,8 @@ impl fmt::Debug for RedisBackend {
             .field("password", &inner.has_password.then_some("<hidden>"))
             .field("connect_timeout", &inner.timeouts.connect)
             .field("response_timeout", &inner.timeouts.response)
-            .field("connection_runtime", &inner.connection_runtime);
+            .field("connections", &inner.pooling.connections)
+            .field("connection_runtime", &inner.pooling.runtime);
         if let Topology::Sentinel(sentinel) = &inner.topology {
             d.field("master", &sentinel.master_address());
         }
@@ -227,7 +231,7 @@ impl RedisBackend {
                 username: settings.username.as_deref().map(Box::from),
                 has_password: settings.password.is_some(),
                 timeouts: settings.timeouts,
-                connection_runtime: settings.connection_runtime,
+                pooling: settings.pooling,
             }),
         })
     }
@@ -309,7 +313,19 @@ impl RedisBackend {
         self.inner.timeouts.response
     }
 
-    /// Which runtime drives the connection of async calls (see
+    /// How many connections each runtime keeps to the server (see
+    /// [`RedisBackendBuilder::connections`]).
+    ///
+    /// ```
+    /// let backend = cache_core::backend::RedisBackend::from_url("redis://localhost?connections=2")?;
+    /// assert_eq!(backend.connections(), 2);
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn connections(&self) -> usize {
+        self.inner.pooling.connections.get()
+    }
+
+    /// Which runtime drives the connections of async calls (see
     /// [`ConnectionRuntime`]).
     ///
     /// ```
@@ -320,7 +336,7 @@ impl RedisBackend {
     /// # Ok::<(), cache_core::Error>(())
     /// ```
     pub fn connection_runtime(&self) -> ConnectionRuntime {
-        self.inner.connection_runtime
+        self.inner.pooling.runtime
     }
 
     fn topology(&self) -> &Topology {

@@ -1,4 +1,4 @@
-//! The connections to one Redis server: one per tokio runtime.
+//! The connections to one Redis server, kept per tokio runtime.
 //!
 //! A redis-rs multiplexed connection is driven by a task, spawned on the
 //! runtime that made the connection, which writes the requests it receives
@@ -7,22 +7,23 @@
 //! thread and is woken by it, and those two thread switches can cost more
 //! than the round trip to a Redis on the same host. So:
 //!
-//! - an async caller on a tokio runtime uses a connection made on that
+//! - an async caller on a tokio runtime uses connections made on that
 //!   runtime (by a task spawned there), which its own threads drive;
 //! - everything else (blocking calls, callers outside any runtime, tasks
 //!   of the crate's I/O runtime, and every call under
-//!   [`ConnectionRuntime::Shared`]) uses the connection made on the
-//!   crate's I/O runtime, which outlives any caller's runtime.
+//!   [`ConnectionRuntime::Shared`]) uses connections made on the crate's
+//!   I/O runtime, which outlive any caller's runtime.
 //!
-//! A runtime's connection is forgotten when it shuts down (a task spawned
-//! on it forgets it when the runtime drops it); other runtimes' are not
+//! A runtime's connections are forgotten when it shuts down (a task spawned
+//! on it forgets them when the runtime drops it); other runtimes' are not
 //! touched. Connect and response timeouts are timers of the crate's I/O
 //! runtime, so that a caller's runtime needs no time driver. A runtime that
 //! cannot make connections (one built without `enable_io`: tokio panics in
-//! the connecting task) falls back to the shared connection.
+//! the connecting task) falls back to the shared connections.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -39,7 +40,7 @@ use super::lazy::Lazy;
 use super::settings::Timeouts;
 use crate::runtime::io_handle;
 
-/// Which runtime drives the connection of an async call made on a tokio
+/// Which runtime drives the connections of an async call made on a tokio
 /// runtime (blocking calls and calls made outside any runtime always use
 /// the crate's own I/O runtime). Set with
 /// [`RedisBackendBuilder::connection_runtime`](super::RedisBackendBuilder::connection_runtime)
@@ -62,26 +63,28 @@ use crate::runtime::io_handle;
 #[non_exhaustive]
 pub enum ConnectionRuntime {
     /// The caller's runtime (the default): each tokio runtime that calls
-    /// the store gets its own connection, made on first use and driven by
-    /// its own threads, so that a request costs no switch to another
-    /// thread. It closes when that runtime shuts down. The runtime needs
-    /// its I/O driver (`enable_io` or `enable_all`, which
-    /// `#[tokio::main]`, `#[tokio::test]` and `Runtime::new` turn on), but
-    /// not its time driver; one without I/O driver uses the shared
-    /// connection instead (after tokio's panic message about it, printed
-    /// by the task that tried to connect: with `panic = "abort"`, choose
-    /// [`Shared`](Self::Shared) for such runtimes). A current-thread
-    /// runtime drives its connection only while its `block_on` runs: a
-    /// future polled elsewhere (by another executor inside
-    /// `Handle::enter`, or `Handle::block_on` on another thread) times
-    /// out.
+    /// the store gets its own connection (or
+    /// [`connections`](super::RedisBackendBuilder::connections)), made on
+    /// first use and driven by its own threads, so that a request costs no
+    /// switch to another thread. They close when that runtime shuts down.
+    /// The runtime needs its I/O driver (`enable_io` or `enable_all`,
+    /// which `#[tokio::main]`, `#[tokio::test]` and `Runtime::new` turn
+    /// on), but not its time driver; one without I/O driver uses the
+    /// shared connections instead, after tokio's panic message about it,
+    /// printed by the task that tried to connect (with `panic = "abort"`,
+    /// choose [`Shared`](Self::Shared) for such runtimes). A
+    /// current-thread runtime drives its connections only while its
+    /// `block_on` runs: a future polled elsewhere (by another executor
+    /// inside `Handle::enter`, or `Handle::block_on` on another thread)
+    /// times out.
     #[default]
     Caller,
-    /// The crate's I/O runtime, for every call: one connection for the
-    /// whole process, whatever runtime calls. Each request then switches
-    /// to the crate's I/O thread and back. For applications that start
-    /// many short-lived runtimes (each would connect anew, with a TLS
-    /// handshake for `rediss://`), or whose runtimes have no I/O driver.
+    /// The crate's I/O runtime, for every call: one set of connections for
+    /// the whole process, whatever runtime calls. Each request then
+    /// switches to the crate's I/O thread and back. For applications that
+    /// start many short-lived runtimes (each would connect anew, with a
+    /// TLS handshake for `rediss://`), or whose runtimes have no I/O
+    /// driver.
     Shared,
 }
 
@@ -96,28 +99,30 @@ impl ConnectionRuntime {
     }
 }
 
-/// The connections to one server, one per runtime.
+/// The connections to one server, per runtime.
 pub(super) struct Connections {
     client: ::redis::Client,
     timeouts: Timeouts,
+    per_runtime: NonZeroUsize,
     placement: ConnectionRuntime,
     homes: Arc<Homes>,
 }
 
-/// The runtimes that use a server, each with its connection. Read by every
-/// request without a lock; replaced whole, one writer at a time, when a
-/// runtime comes or goes.
+/// The runtimes that use a server, each with its connections. Read by
+/// every request without a lock; replaced whole, one writer at a time,
+/// when a runtime comes or goes.
 struct Homes {
     list: ArcSwap<Vec<Arc<Home>>>,
     edit: Mutex<()>,
 }
 
-/// The connection one runtime drives.
+/// The connections one runtime drives, used in turn.
 struct Home {
     runtime: runtime::Id,
-    connection: Lazy<Connected, RedisError>,
+    slots: Box<[Lazy<Connected, RedisError>]>,
+    next: AtomicUsize,
     /// Set when this runtime could not make a connection (no I/O driver):
-    /// its calls use the shared connection from then on.
+    /// its calls use the shared connections from then on.
     unable: AtomicBool,
     /// Dropped with the home (the store was dropped, or the home
     /// forgotten): ends the task that forgets the home when its runtime
@@ -133,7 +138,7 @@ struct Connected {
     conn: MultiplexedConnection,
 }
 
-/// Where a call's connection lives.
+/// Where a call's connections live.
 enum Place {
     /// The caller's runtime, through its handle.
     Caller(Handle),
@@ -152,34 +157,44 @@ impl Place {
 
 /// What a runtime's home offers a call.
 enum Found {
-    /// Its connection.
-    Ready(Connected),
-    /// Nothing yet: connect.
-    Connect(Arc<Home>),
+    /// A connection.
+    Ready(Connected, usize),
+    /// A slot to connect.
+    Connect(Arc<Home>, usize),
     /// Nothing: the runtime cannot make connections.
     Unable,
     /// Nothing: the runtime has no home yet.
     Missing,
 }
 
-/// A connection, for one request.
+/// Where [`Connections::ready`] found no connection to lend: the slot it
+/// chose, if the runtime has a home, so that the next one is not chosen
+/// in its place.
+pub(super) struct Unready {
+    slot: Option<usize>,
+}
+
+/// One connection, for one request.
 pub(super) struct Lease<'a> {
     owner: &'a Connections,
     runtime: runtime::Id,
+    slot: usize,
     connected: Connected,
 }
 
 impl Connections {
-    /// Connections to what `client` points at, made where `placement`
-    /// says. Does not connect.
+    /// Connections to what `client` points at, `per_runtime` on each
+    /// runtime that uses them. Does not connect.
     pub(super) fn new(
         client: ::redis::Client,
         timeouts: Timeouts,
+        per_runtime: NonZeroUsize,
         placement: ConnectionRuntime,
     ) -> Self {
         Self {
             client,
             timeouts,
+            per_runtime,
             placement,
             homes: Arc::new(Homes {
                 list: ArcSwap::from_pointee(Vec::new()),
@@ -190,33 +205,39 @@ impl Connections {
 
     /// Whether some runtime holds a connection.
     pub(super) fn is_connected(&self) -> bool {
-        self.homes
-            .list
-            .load()
-            .iter()
-            .any(|home| home.connection.with_current(|_| ()).is_some())
+        self.homes.list.load().iter().any(|home| {
+            home.slots
+                .iter()
+                .any(|slot| slot.with_current(|_| ()).is_some())
+        })
     }
 
-    /// The connection of the runtime of a call made here, if it is
+    /// The next connection of the runtime of a call made here, if it is
     /// connected: the path of almost every request, without a lock, an
-    /// allocation or an await.
-    pub(super) fn ready(&self) -> Option<Lease<'_>> {
+    /// allocation or an await. Otherwise, what [`lease`](Self::lease)
+    /// starts from.
+    pub(super) fn ready(&self) -> Result<Lease<'_>, Unready> {
         let runtime = self.place().handle().id();
-        match self.find(runtime) {
-            Found::Ready(connected) => Some(self.lent(runtime, connected)),
-            _ => None,
+        match self.find(runtime, None) {
+            Found::Ready(connected, slot) => Ok(self.lent(runtime, slot, connected)),
+            Found::Connect(_, slot) => Err(Unready { slot: Some(slot) }),
+            Found::Unable | Found::Missing => Err(Unready { slot: None }),
         }
     }
 
-    /// The connection of the runtime of a call made here, connecting
-    /// first if needed.
-    pub(super) async fn lease(&self) -> Result<Lease<'_>, RedisError> {
+    /// A connection for a call made here, connecting first if needed: the
+    /// slot [`ready`](Self::ready) found unconnected, or the next one of
+    /// this runtime's.
+    pub(super) async fn lease(&self, unready: Unready) -> Result<Lease<'_>, RedisError> {
         let mut place = self.place();
+        let mut slot = unready.slot;
         loop {
             let runtime = place.handle().id();
-            let home = match self.find(runtime) {
-                Found::Ready(connected) => return Ok(self.lent(runtime, connected)),
-                Found::Connect(home) => home,
+            let (home, at) = match self.find(runtime, slot.take()) {
+                Found::Ready(connected, at) => {
+                    return Ok(self.lent(runtime, at, connected));
+                }
+                Found::Connect(home, at) => (home, at),
                 Found::Unable => {
                     place = Place::Io;
                     continue;
@@ -226,28 +247,28 @@ impl Connections {
                     continue;
                 }
             };
-            let connected = home
-                .connection
+            let connected = home.slots[at]
                 .get(|| self.start_connecting(&place, &home))
                 .await;
             match connected {
-                Ok(connected) => return Ok(self.lent(runtime, connected)),
-                // This runtime cannot make connections: the shared one.
+                Ok(connected) => return Ok(self.lent(runtime, at, connected)),
+                // This runtime cannot make connections: the shared ones.
                 Err(_) if home.unable.load(Ordering::Relaxed) => place = Place::Io,
                 Err(e) => return Err(e),
             }
         }
     }
 
-    fn lent(&self, runtime: runtime::Id, connected: Connected) -> Lease<'_> {
+    fn lent(&self, runtime: runtime::Id, slot: usize, connected: Connected) -> Lease<'_> {
         Lease {
             owner: self,
             runtime,
+            slot,
             connected,
         }
     }
 
-    /// Where a call made here gets its connection.
+    /// Where a call made here gets its connections.
     fn place(&self) -> Place {
         if self.placement == ConnectionRuntime::Shared {
             return Place::Io;
@@ -258,8 +279,9 @@ impl Connections {
         }
     }
 
-    /// What `runtime`'s home offers, without a lock when it is connected.
-    fn find(&self, runtime: runtime::Id) -> Found {
+    /// What `runtime`'s home offers: its next connection, without a lock
+    /// when it is connected.
+    fn find(&self, runtime: runtime::Id, slot: Option<usize>) -> Found {
         let homes = self.homes.list.load();
         let Some(home) = homes.iter().find(|home| home.runtime == runtime) else {
             return Found::Missing;
@@ -267,9 +289,14 @@ impl Connections {
         if home.unable.load(Ordering::Relaxed) {
             return Found::Unable;
         }
-        match home.connection.current() {
-            Some(connected) => Found::Ready(connected),
-            None => Found::Connect(home.clone()),
+        let slot = match slot {
+            Some(slot) if slot < home.slots.len() => slot,
+            _ if home.slots.len() == 1 => 0,
+            _ => home.next.fetch_add(1, Ordering::Relaxed) % home.slots.len(),
+        };
+        match home.slots[slot].current() {
+            Some(connected) => Found::Ready(connected, slot),
+            None => Found::Connect(home.clone(), slot),
         }
     }
 
@@ -293,14 +320,16 @@ impl Connections {
                 }
                 Place::Io => (None, None),
             };
-            let mut list = Vec::with_capacity(homes.len() + 1);
-            list.extend(homes.iter().cloned());
-            list.push(Arc::new(Home {
+            let home = Home {
                 runtime,
-                connection: Lazy::new(),
+                slots: (0..self.per_runtime.get()).map(|_| Lazy::new()).collect(),
+                next: AtomicUsize::new(0),
                 unable: AtomicBool::new(false),
                 _stop: stop,
-            }));
+            };
+            let mut list = Vec::with_capacity(homes.len() + 1);
+            list.extend(homes.iter().cloned());
+            list.push(Arc::new(home));
             self.homes.list.store(Arc::new(list));
             stopped
         };
@@ -319,12 +348,12 @@ impl Connections {
         }
     }
 
-    /// Forgets `runtime`'s connection `serial`, if it is still there: the
-    /// next request connects anew.
-    fn forget(&self, runtime: runtime::Id, serial: u64) {
+    /// Forgets the connection `serial` of `runtime`'s slot `slot`, if it
+    /// is still there: the next request on that slot connects anew.
+    fn forget(&self, runtime: runtime::Id, slot: usize, serial: u64) {
         let homes = self.homes.list.load();
         if let Some(home) = homes.iter().find(|home| home.runtime == runtime) {
-            home.connection.reset_if(|current| current.serial == serial);
+            home.slots[slot].reset_if(|current| current.serial == serial);
         }
     }
 
@@ -366,7 +395,7 @@ impl Connections {
                         home.unable.store(true, Ordering::Relaxed);
                         tracing::warn!(
                             "a tokio runtime could not make a Redis connection (no I/O driver?): \
-                             its calls use the crate's shared connection"
+                             its calls use the crate's shared connections"
                         );
                     }
                     Err(task_failed(&join))
@@ -380,7 +409,7 @@ impl Connections {
 impl Lease<'_> {
     /// Sends `request` and parses the reply, within `timeout`. A
     /// connection that fails in a way that leaves it unusable is
-    /// forgotten: the next request connects anew.
+    /// forgotten: the next request on its slot connects anew.
     pub(super) async fn send<T: FromRedisValue>(
         mut self,
         request: Request<'_>,
@@ -397,14 +426,15 @@ impl Lease<'_> {
         .unwrap_or_else(|_| Err(timed_out("the request", timeout)));
         if let Err(e) = &reply {
             if e.is_unrecoverable_error() {
-                self.owner.forget(self.runtime, self.connected.serial);
+                self.owner
+                    .forget(self.runtime, self.slot, self.connected.serial);
             }
         }
         reply
     }
 }
 
-/// Forgets a runtime's connection when dropped: by that runtime, as it
+/// Forgets a runtime's connections when dropped: by that runtime, as it
 /// shuts down (or after the store is gone, when it does nothing).
 struct Forget {
     homes: Weak<Homes>,
@@ -429,7 +459,7 @@ impl Drop for Forget {
                 .collect();
             homes.list.swap(Arc::new(rest))
         };
-        // The forgotten home goes (with its connection) once no request
+        // The forgotten home goes (with its connections) once no request
         // holds it, with the lock released.
         drop(before);
     }

@@ -24,12 +24,11 @@ use futures_util::StreamExt;
 use tokio::task::AbortHandle;
 
 use super::commands::Request;
-use super::connections::ConnectionRuntime;
 use super::error::{config_error, is_read_only, map_error, Failure, Phase};
 use super::lazy::Lazy;
 use super::retry::Retry;
 use super::scan::clear_server;
-use super::settings::{with_credentials, Settings, Timeouts};
+use super::settings::{with_credentials, Pooling, Settings, Timeouts};
 use super::standalone::Server;
 use super::tls::client;
 use crate::runtime::io_handle;
@@ -53,7 +52,7 @@ struct Shared {
     sentinel_list: Box<str>,
     master: MasterSettings,
     timeouts: Timeouts,
-    connection_runtime: ConnectionRuntime,
+    pooling: Pooling,
     current: Lazy<Arc<Server>, Error>,
 }
 
@@ -115,7 +114,7 @@ impl Sentinel {
                     certificates: settings.certificates.clone(),
                 },
                 timeouts: settings.timeouts,
-                connection_runtime: settings.connection_runtime,
+                pooling: settings.pooling,
                 current: Lazy::new(),
             }),
             watchers: OnceLock::new(),
@@ -357,7 +356,7 @@ impl Shared {
             info,
             master.certificates.clone(),
             self.timeouts,
-            self.connection_runtime,
+            self.pooling,
             |address| format!("Redis master `{service}` at {address}"),
         )
         .map_err(|e| config_error(&address, e))

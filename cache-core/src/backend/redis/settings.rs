@@ -3,6 +3,7 @@
 //! URL's over the defaults) into one [`Settings`] value that every
 //! topology reads.
 
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use ::redis::{ConnectionInfo, RedisError};
@@ -15,6 +16,14 @@ use crate::{Error, ErrorKind};
 pub(super) struct Timeouts {
     pub(super) connect: Duration,
     pub(super) response: Duration,
+}
+
+/// How many connections to a server, and which runtime drives them.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Pooling {
+    /// Per runtime that uses the server.
+    pub(super) connections: NonZeroUsize,
+    pub(super) runtime: ConnectionRuntime,
 }
 
 /// Where the data is.
@@ -54,8 +63,7 @@ pub(super) struct Settings {
     /// The root certificates to trust instead of the system's.
     pub(super) certificates: Option<::redis::TlsCertificates>,
     pub(super) timeouts: Timeouts,
-    /// Which runtime drives the connection of an async call.
-    pub(super) connection_runtime: ConnectionRuntime,
+    pub(super) pooling: Pooling,
 }
 
 impl Settings {

@@ -1,15 +1,15 @@
-//! One Redis server through shared multiplexed connections (one per
-//! runtime, see [`Connections`]): the standalone store, and the current
-//! master of the Sentinel store.
+//! One Redis server through shared multiplexed connections (per runtime,
+//! see [`Connections`]): the standalone store, and the current master of
+//! the Sentinel store.
 
 use ::redis::{ConnectionAddr, ConnectionInfo, FromRedisValue, RedisError};
 
 use super::commands::Request;
-use super::connections::{ConnectionRuntime, Connections};
+use super::connections::Connections;
 use super::error::{map_error, Failure};
 use super::retry::Retry;
 use super::scan::clear_server;
-use super::settings::Timeouts;
+use super::settings::{Pooling, Timeouts};
 use super::tls::client;
 use crate::{Error, Result};
 
@@ -29,7 +29,7 @@ impl Server {
         info: ConnectionInfo,
         certificates: Option<::redis::TlsCertificates>,
         timeouts: Timeouts,
-        placement: ConnectionRuntime,
+        pooling: Pooling,
         describe: impl FnOnce(&str) -> String,
     ) -> std::result::Result<Self, RedisError> {
         let client = client(info, certificates)?;
@@ -38,7 +38,7 @@ impl Server {
         Ok(Self {
             peer: describe(&address).into_boxed_str(),
             address: address.into_boxed_str(),
-            connections: Connections::new(client, timeouts, placement),
+            connections: Connections::new(client, timeouts, pooling.connections, pooling.runtime),
             timeouts,
         })
     }
@@ -63,10 +63,10 @@ impl Server {
         request: Request<'_>,
     ) -> std::result::Result<T, Failure> {
         let lease = match self.connections.ready() {
-            Some(lease) => lease,
+            Ok(lease) => lease,
             // Boxed: the connecting path does not weigh on every request's
             // future.
-            None => Box::pin(self.connections.lease())
+            Err(unready) => Box::pin(self.connections.lease(unready))
                 .await
                 .map_err(Failure::connect)?,
         };

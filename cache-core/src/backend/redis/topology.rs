@@ -41,7 +41,7 @@ impl Topology {
                     info,
                     settings.certificates.clone(),
                     settings.timeouts,
-                    settings.connection_runtime,
+                    settings.pooling,
                     |address| format!("Redis at {address}"),
                 )
                 .map_err(|e| settings.invalid(e))?;
