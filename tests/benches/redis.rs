@@ -36,7 +36,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Thro
 static SERVER: LazyLock<Option<RedisServer>> = LazyLock::new(|| {
     std::env::var("BENCH_REDIS_URL")
         .is_err()
-        .then(RedisServer::start)
+        .then(RedisServer::start_for_process)
 });
 
 static URL: LazyLock<String> = LazyLock::new(|| {

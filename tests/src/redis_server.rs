@@ -129,6 +129,26 @@ impl RedisServer {
         Self::launch(args, false, Mode::Standalone, false)
     }
 
+    /// Like [`start`](Self::start), for a server kept in a `static`, which
+    /// is never dropped (the benches'): it runs under a watchdog that
+    /// kills it when this process exits, however it exits. It cannot be
+    /// [frozen](Self::freeze).
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    ///
+    /// ```no_run
+    /// use std::sync::LazyLock;
+    /// use cache_tests::redis_server::RedisServer;
+    ///
+    /// static SERVER: LazyLock<RedisServer> = LazyLock::new(RedisServer::start_for_process);
+    /// assert!(SERVER.url().starts_with("redis://"));
+    /// ```
+    pub fn start_for_process() -> Self {
+        Self::start_linked(Mode::Standalone, &[])
+    }
+
     /// Starts a server that accepts only TLS connections, with a
     /// certificate for `127.0.0.1` and `localhost` signed by a fresh test
     /// CA (see [`tls_ca_pem`](Self::tls_ca_pem)). [`url`](Self::url) is then

@@ -167,11 +167,12 @@ enum Found {
     Missing,
 }
 
-/// Where [`Connections::ready`] found no connection to lend: the slot it
-/// chose, if the runtime has a home, so that the next one is not chosen
-/// in its place.
+/// Where [`Connections::ready`] found no connection to lend: the runtime
+/// and slot it chose, if it found a home, so that [`Connections::lease`]
+/// connects that slot and not the next one (which would leave slots
+/// unused).
 pub(super) struct Unready {
-    slot: Option<usize>,
+    slot: Option<(runtime::Id, usize)>,
 }
 
 /// One connection, for one request.
@@ -217,10 +218,17 @@ impl Connections {
     /// allocation or an await. Otherwise, what [`lease`](Self::lease)
     /// starts from.
     pub(super) fn ready(&self) -> Result<Lease<'_>, Unready> {
-        let runtime = self.place().handle().id();
-        match self.find(runtime, None) {
+        let mut runtime = self.place().handle().id();
+        let mut found = self.find(runtime, None);
+        if matches!(found, Found::Unable) {
+            runtime = io_handle().id();
+            found = self.find(runtime, None);
+        }
+        match found {
             Found::Ready(connected, slot) => Ok(self.lent(runtime, slot, connected)),
-            Found::Connect(_, slot) => Err(Unready { slot: Some(slot) }),
+            Found::Connect(_, slot) => Err(Unready {
+                slot: Some((runtime, slot)),
+            }),
             Found::Unable | Found::Missing => Err(Unready { slot: None }),
         }
     }
@@ -230,10 +238,17 @@ impl Connections {
     /// this runtime's.
     pub(super) async fn lease(&self, unready: Unready) -> Result<Lease<'_>, RedisError> {
         let mut place = self.place();
-        let mut slot = unready.slot;
+        let mut hint = unready.slot;
         loop {
             let runtime = place.handle().id();
-            let (home, at) = match self.find(runtime, slot.take()) {
+            let slot = match hint {
+                Some((hinted, slot)) if hinted == runtime => {
+                    hint = None;
+                    Some(slot)
+                }
+                _ => None,
+            };
+            let (home, at) = match self.find(runtime, slot) {
                 Found::Ready(connected, at) => {
                     return Ok(self.lent(runtime, at, connected));
                 }
