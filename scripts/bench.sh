@@ -2,9 +2,11 @@
 # Runs the benchmarks side by side and prints the ratio table.
 #
 # Starts its own redis-server on a free loopback port (no persistence, temp
-# dir), runs the criterion benches against it, measures the same server
-# with redis-benchmark for the floor, stops the server, and writes the
-# table to tests/benches/RESULTS.md with the machine it ran on.
+# dir), runs the criterion benches against it, repeats the interleaved
+# Redis comparisons until they have PAIRED_RUNS runs (default 5: Redis
+# figures swing from one run to the next), measures the same server with
+# redis-benchmark for the floor, stops the server, and writes the table to
+# tests/benches/RESULTS.md with the machine it ran on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +37,12 @@ done
 echo "==> redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/') on 127.0.0.1:$port"
 
 export BENCH_REDIS_URL="redis://127.0.0.1:$port/0"
+# Interleaved results accumulate runs: start afresh.
+rm -rf target/criterion/paired
 cargo bench --bench memory --bench redis --bench footprint --bench codec --bench http
+for _ in $(seq 2 "${PAIRED_RUNS:-5}"); do
+    BENCH_PAIRED=only cargo bench --bench redis
+done
 
 floor="$dir/redis-benchmark.md"
 {

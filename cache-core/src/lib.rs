@@ -29,7 +29,7 @@
 //! |---|---|
 //! | `memory://?max_capacity=64MiB` | [`MemoryBackend`]: in-process, bounded by bytes, typed hits with no decoding |
 //! | `null://` | [`NullBackend`]: stores nothing (caching off) |
-//! | `redis://[[user]:pass@]host[:port][/db][?connect_timeout=2s&response_timeout=1s]`, `rediss://…` (TLS), and the same as `valkey://…`, `valkeys://…` | [`backend::RedisBackend`] (feature `redis`): one shared connection, reconnected automatically |
+//! | `redis://[[user]:pass@]host[:port][/db][?connect_timeout=2s&response_timeout=1s]`, `rediss://…` (TLS), and the same as `valkey://…`, `valkeys://…` | [`backend::RedisBackend`] (feature `redis`): a multiplexed connection per tokio runtime, reconnected automatically |
 //! | `redis+cluster://host:port,host:port…[?options]`, `rediss+cluster://…` | [`backend::RedisBackend`] on a Redis Cluster: keys routed by slot, `clear` on every primary |
 //! | `redis+sentinel://host:port,host:port…/<service>[/db][?options]`, `rediss+sentinel://…` | [`backend::RedisBackend`] on the master that Redis Sentinel names, followed across failovers |
 //!

@@ -1,14 +1,20 @@
 //! Redis costs, side by side in one run against one server: a `#[memoize]`
 //! hit against a raw redis-rs `GET` of the same bytes on a multiplexed
-//! connection and the `cached` crate's `AsyncRedisCache`; throughput with
-//! 50 concurrent tasks; and single-flight under 100 concurrent misses.
+//! connection and the `cached` crate's `AsyncRedisCache`, on a
+//! current-thread (`_ct`) and a multi-thread (`_mt`) tokio runtime;
+//! throughput with 50 concurrent tasks, with small values and with large
+//! ones (on one connection against a few, ours and raw); and
+//! single-flight under 100 concurrent misses.
 //!
 //! Uses the server at `BENCH_REDIS_URL` when set (scripts/bench.sh starts
 //! one so that redis-benchmark measures the same server), otherwise starts
-//! its own through the test harness.
+//! its own through the test harness. `BENCH_PAIRED=only` runs only the
+//! interleaved comparisons (scripts/bench.sh repeats them), and
+//! `BENCH_PAIRED=skip` only criterion's (for profiling one group).
 //!
 //! ```text
 //! cargo bench --bench redis
+//! cargo bench --bench redis -- redis_hit_100B_ct    # one group
 //! ```
 
 // The cached functions mirror user code (async bodies with nothing to
@@ -20,6 +26,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
+use cache_core::backend::RedisBackend;
 use cache_core::{memoize, Cache};
 use cache_tests::paired;
 use cache_tests::redis_server::RedisServer;
@@ -29,7 +36,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Thro
 static SERVER: LazyLock<Option<RedisServer>> = LazyLock::new(|| {
     std::env::var("BENCH_REDIS_URL")
         .is_err()
-        .then(RedisServer::start)
+        .then(RedisServer::start_for_process)
 });
 
 static URL: LazyLock<String> = LazyLock::new(|| {
@@ -37,16 +44,33 @@ static URL: LazyLock<String> = LazyLock::new(|| {
         .unwrap_or_else(|_| SERVER.as_ref().expect("started when no URL is given").url())
 });
 
-static REDIS: LazyLock<Cache> = LazyLock::new(|| {
-    Cache::builder()
+static REDIS: LazyLock<Cache> = LazyLock::new(|| store(1));
+
+/// The same store with [`LARGE_POOL`] connections per runtime.
+static REDIS_POOLED: LazyLock<Cache> = LazyLock::new(|| store(LARGE_POOL));
+
+/// A cache on the bench server through `connections` connections per
+/// runtime, whose timeout lets large values queue behind each other.
+fn store(connections: usize) -> Cache {
+    let backend = RedisBackend::builder()
         .url(URL.as_str())
+        .response_timeout(Duration::from_secs(10))
+        .connections(connections)
+        .build()
+        .expect("a valid Redis URL");
+    Cache::builder()
+        .backend(backend)
         .key_prefix("bench:")
         .build()
-        .expect("a valid Redis URL")
-});
+        .expect("a cache on the backend")
+}
 
+/// `x` zero-padded to `len` bytes.
 fn value_of(x: u64, len: usize) -> String {
-    format!("{x:0>len$}")
+    let digits = x.to_string();
+    let mut value = "0".repeat(len.saturating_sub(digits.len()));
+    value.push_str(&digits);
+    value
 }
 
 #[memoize(timeout = 600, cache = REDIS)]
@@ -77,10 +101,8 @@ async fn warm_key(len: usize, x: u64) -> String {
     } else {
         "profile_10kib"
     };
-    let mut key = String::from("bench:");
     let path = format!("{}::{name}", module_path!());
-    cache_core::key::write_function_key(&mut key, &path, 1, &(&x,)).unwrap();
-    key
+    cache_tests::keys::memoized_key(&REDIS, &path, 1, &(&x,))
 }
 
 static COMPUTATIONS: AtomicUsize = AtomicUsize::new(0);
@@ -102,18 +124,39 @@ fn configure<'a>(
     group
 }
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+/// The runtime flavours every Redis comparison runs on, by suffix.
+const FLAVOURS: [&str; 2] = ["ct", "mt"];
+
+/// A current-thread (`ct`) or two-worker multi-thread (`mt`) runtime.
+fn rt(flavour: &str) -> tokio::runtime::Runtime {
+    let mut builder = if flavour == "ct" {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(2);
+        builder
+    };
+    builder.enable_all().build().unwrap()
 }
 
+/// Whether only the interleaved comparisons run (`BENCH_PAIRED=only`).
+fn paired_only() -> bool {
+    std::env::var("BENCH_PAIRED").is_ok_and(|v| v == "only")
+}
+
+/// Whether the interleaved comparisons are skipped (`BENCH_PAIRED=skip`).
+fn skip_paired() -> bool {
+    std::env::var("BENCH_PAIRED").is_ok_and(|v| v == "skip")
+}
+
+/// A raw multiplexed connection, made on the calling runtime (which then
+/// drives it), as a user without a cache layer makes it.
 async fn raw_connection() -> redis::aio::MultiplexedConnection {
+    let config =
+        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(10)));
     redis::Client::open(URL.as_str())
         .unwrap()
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&config)
         .await
         .unwrap()
 }
@@ -127,13 +170,13 @@ async fn raw_get(mut conn: redis::aio::MultiplexedConnection, key: String) -> Ve
         .unwrap()
 }
 
-/// `TASKS` tasks doing `PER_TASK` reads of the "hot" entry through `REDIS`.
-async fn tasks_ours() {
+/// `TASKS` tasks doing `per_task` reads of the entry `key` through `cache`.
+async fn tasks_ours(cache: &'static Cache, key: &'static str, per_task: usize) {
     let tasks: Vec<_> = (0..TASKS)
         .map(|_| {
-            tokio::spawn(async {
-                for _ in 0..PER_TASK {
-                    black_box(REDIS.get::<String>("hot").await.unwrap());
+            tokio::spawn(async move {
+                for _ in 0..per_task {
+                    black_box(cache.get::<String>(key).await.unwrap());
                 }
             })
         })
@@ -143,13 +186,14 @@ async fn tasks_ours() {
     }
 }
 
-/// The same reads, raw, on one multiplexed connection.
-async fn tasks_raw(raw: &redis::aio::MultiplexedConnection, key: &str) {
+/// The same reads, raw, the tasks spread over the connections of `raw`
+/// (task `i` on connection `i % raw.len()`).
+async fn tasks_raw(raw: &[redis::aio::MultiplexedConnection], key: &str, per_task: usize) {
     let tasks: Vec<_> = (0..TASKS)
-        .map(|_| {
-            let (conn, key) = (raw.clone(), key.to_owned());
+        .map(|i| {
+            let (conn, key) = (raw[i % raw.len()].clone(), key.to_owned());
             tokio::spawn(async move {
-                for _ in 0..PER_TASK {
+                for _ in 0..per_task {
                     black_box(raw_get(conn.clone(), key.clone()).await);
                 }
             })
@@ -173,54 +217,116 @@ async fn theirs(len: usize) -> cached::AsyncRedisCache<u64, String> {
 }
 
 fn latency(c: &mut Criterion) {
-    let rt = rt();
-    for (name, len) in [("redis_hit_100B", 100usize), ("redis_hit_10KiB", 10 * 1024)] {
-        let key = rt.block_on(warm_key(len, 1));
-        let raw = rt.block_on(raw_connection());
-        let store = rt.block_on(theirs(len));
-        let mut group = configure(c, name);
-        group.bench_function("memoize_async", |b| {
-            b.to_async(&rt)
-                .iter(|| async { black_box(memoized(len, 1).await) });
-        });
-        group.bench_function("raw_redis_get", |b| {
-            b.to_async(&rt).iter(|| async {
-                let v = raw_get(raw.clone(), key.clone()).await;
-                assert!(v.len() >= len, "the memoized value is there");
-                black_box(v)
+    if paired_only() {
+        return;
+    }
+    for flavour in FLAVOURS {
+        let rt = rt(flavour);
+        for (name, len) in [("redis_hit_100B", 100usize), ("redis_hit_10KiB", 10 * 1024)] {
+            let key = rt.block_on(warm_key(len, 1));
+            let raw = rt.block_on(raw_connection());
+            let store = rt.block_on(theirs(len));
+            let mut group = configure(c, &format!("{name}_{flavour}"));
+            group.bench_function("memoize_async", |b| {
+                b.to_async(&rt)
+                    .iter(|| async { black_box(memoized(len, 1).await) });
             });
-        });
-        group.bench_function("cached_async_redis", |b| {
-            b.to_async(&rt)
-                .iter(|| async { black_box(store.async_cache_get(&1).await.unwrap()) });
-        });
-        group.finish();
+            group.bench_function("raw_redis_get", |b| {
+                b.to_async(&rt).iter(|| async {
+                    let v = raw_get(raw.clone(), key.clone()).await;
+                    assert!(v.len() >= len, "the memoized value is there");
+                    black_box(v)
+                });
+            });
+            group.bench_function("cached_async_redis", |b| {
+                b.to_async(&rt)
+                    .iter(|| async { black_box(store.async_cache_get(&1).await.unwrap()) });
+            });
+            group.finish();
+        }
     }
 }
 
 const TASKS: usize = 50;
 const PER_TASK: usize = 100;
 
+/// Connections in the large-value comparisons' pools.
+const LARGE_POOL: usize = 4;
+
+/// The large values: name, size, reads per task.
+const LARGE: [(&str, usize, usize); 2] = [("100KiB", 100 * 1024, 20), ("1MiB", 1024 * 1024, 4)];
+
+/// Stores a value of `len` bytes at `key` (through [`REDIS`]) and returns
+/// its full key.
+fn store_value(rt: &tokio::runtime::Runtime, key: &str, len: usize) -> String {
+    rt.block_on(async {
+        REDIS.set(key, &value_of(7, len), None).await.unwrap();
+        REDIS.full_key(key)
+    })
+}
+
 fn throughput(c: &mut Criterion) {
-    let rt = rt();
-    let key = rt.block_on(async {
-        REDIS.set("hot", &value_of(7, 100), None).await.unwrap();
-        REDIS.full_key("hot")
-    });
-    let raw = rt.block_on(raw_connection());
-    let mut group = configure(c, "redis_throughput_50_tasks");
-    group.sample_size(20);
-    group.throughput(Throughput::Elements((TASKS * PER_TASK) as u64));
-    group.bench_function("cache_get", |b| b.to_async(&rt).iter(tasks_ours));
-    group.bench_function("raw_redis_get", |b| {
-        b.to_async(&rt).iter(|| tasks_raw(&raw, &key));
-    });
-    group.finish();
+    if paired_only() {
+        return;
+    }
+    for flavour in FLAVOURS {
+        let rt = rt(flavour);
+        let key = store_value(&rt, "hot", 100);
+        let raw = [rt.block_on(raw_connection())];
+        let mut group = configure(c, &format!("redis_throughput_50_tasks_{flavour}"));
+        group.sample_size(20);
+        group.throughput(Throughput::Elements((TASKS * PER_TASK) as u64));
+        group.bench_function("cache_get", |b| {
+            b.to_async(&rt).iter(|| tasks_ours(&REDIS, "hot", PER_TASK));
+        });
+        group.bench_function("raw_redis_get", |b| {
+            b.to_async(&rt).iter(|| tasks_raw(&raw, &key, PER_TASK));
+        });
+        group.finish();
+    }
+}
+
+/// 50 tasks reading one large value, ours and raw, on one multiplexed
+/// connection (where a reply waits for the large replies ahead of it) and
+/// on a few.
+fn large_values(c: &mut Criterion) {
+    if paired_only() {
+        return;
+    }
+    let rt = rt("mt");
+    let raw: Vec<_> = (0..LARGE_POOL)
+        .map(|_| rt.block_on(raw_connection()))
+        .collect();
+    for (name, len, per_task) in LARGE {
+        let key: &'static str = Box::leak(format!("large_{name}").into_boxed_str());
+        let full = store_value(&rt, key, len);
+        let mut group = configure(c, &format!("redis_throughput_50_tasks_{name}"));
+        group.sample_size(10);
+        group.throughput(Throughput::Bytes((TASKS * per_task * len) as u64));
+        group.bench_function("cache_get", |b| {
+            b.to_async(&rt).iter(|| tasks_ours(&REDIS, key, per_task));
+        });
+        group.bench_function("cache_get_4_connections", |b| {
+            b.to_async(&rt)
+                .iter(|| tasks_ours(&REDIS_POOLED, key, per_task));
+        });
+        group.bench_function("raw_redis_get", |b| {
+            b.to_async(&rt)
+                .iter(|| tasks_raw(&raw[..1], &full, per_task));
+        });
+        group.bench_function("raw_redis_get_4_connections", |b| {
+            b.to_async(&rt).iter(|| tasks_raw(&raw, &full, per_task));
+        });
+        group.finish();
+    }
 }
 
 fn single_flight(c: &mut Criterion) {
     static ROUND: AtomicU64 = AtomicU64::new(0);
-    let rt = rt();
+    if paired_only() {
+        return;
+    }
+    let rt = rt("mt");
     let mut group = configure(c, "redis_single_flight_100_misses");
     group.sample_size(10);
     let mut rounds = 0usize;
@@ -279,67 +385,147 @@ const PAIRED_OPS: u32 = 400;
 /// drifts by 10-20% over a minute (VMs), criterion's one-after-the-other
 /// measurements of two contenders differ by that drift; pairing cancels it.
 fn paired_latency(_: &mut Criterion) {
-    let rt = rt();
-    for (name, len) in [("redis_hit_100B", 100usize), ("redis_hit_10KiB", 10 * 1024)] {
-        let key = rt.block_on(warm_key(len, 2));
-        let raw = rt.block_on(raw_connection());
-        let store = rt.block_on(theirs(len));
-        let (mut ours, mut raws, mut cached) = (vec![], vec![], vec![]);
-        rt.block_on(async {
-            for _ in 0..paired::ROUNDS {
-                ours.push(
-                    paired::per_call_async(PAIRED_OPS, || async {
-                        black_box(memoized(len, 2).await);
-                    })
-                    .await,
-                );
-                raws.push(
-                    paired::per_call_async(PAIRED_OPS, || async {
-                        let v = raw_get(raw.clone(), key.clone()).await;
-                        assert!(v.len() >= len, "the memoized value is there");
-                        black_box(v);
-                    })
-                    .await,
-                );
-                cached.push(
-                    paired::per_call_async(PAIRED_OPS, || async {
-                        black_box(store.async_cache_get(&1).await.unwrap());
-                    })
-                    .await,
-                );
-            }
-        });
-        paired::write(&format!("{name}_vs_raw"), &ours, &raws);
-        paired::write(&format!("{name}_vs_cached"), &ours, &cached);
+    if skip_paired() {
+        return;
+    }
+    for flavour in FLAVOURS {
+        let rt = rt(flavour);
+        for (name, len) in [("redis_hit_100B", 100usize), ("redis_hit_10KiB", 10 * 1024)] {
+            let key = rt.block_on(warm_key(len, 2));
+            let raw = rt.block_on(raw_connection());
+            let store = rt.block_on(theirs(len));
+            let (mut ours, mut raws, mut cached) = (vec![], vec![], vec![]);
+            rt.block_on(async {
+                for _ in 0..paired::ROUNDS {
+                    ours.push(
+                        paired::per_call_async(PAIRED_OPS, || async {
+                            black_box(memoized(len, 2).await);
+                        })
+                        .await,
+                    );
+                    raws.push(
+                        paired::per_call_async(PAIRED_OPS, || async {
+                            let v = raw_get(raw.clone(), key.clone()).await;
+                            assert!(v.len() >= len, "the memoized value is there");
+                            black_box(v);
+                        })
+                        .await,
+                    );
+                    cached.push(
+                        paired::per_call_async(PAIRED_OPS, || async {
+                            black_box(store.async_cache_get(&1).await.unwrap());
+                        })
+                        .await,
+                    );
+                }
+            });
+            paired::write(&format!("{name}_{flavour}_vs_raw"), &ours, &raws);
+            paired::write(&format!("{name}_{flavour}_vs_cached"), &ours, &cached);
+        }
     }
 }
 
-/// The throughput comparison, interleaved like [`paired_latency`].
-fn paired_throughput(_: &mut Criterion) {
-    let rt = rt();
-    let key = REDIS.full_key("hot");
-    let raw = rt.block_on(raw_connection());
-    let (mut ours, mut raws) = (vec![], vec![]);
+/// Times `TASKS` tasks reading through `ours`, then through `theirs`, for
+/// [`paired::ROUNDS`] rounds.
+fn paired_tasks<O, T>(
+    rt: &tokio::runtime::Runtime,
+    mut ours: impl FnMut() -> O,
+    mut theirs: impl FnMut() -> T,
+) -> (Vec<f64>, Vec<f64>)
+where
+    O: std::future::Future<Output = ()>,
+    T: std::future::Future<Output = ()>,
+{
+    let (mut o, mut t) = (vec![], vec![]);
     rt.block_on(async {
-        REDIS.set("hot", &value_of(7, 100), None).await.unwrap();
         for _ in 0..paired::ROUNDS {
             let start = Instant::now();
-            tasks_ours().await;
-            ours.push(start.elapsed().as_nanos() as f64);
+            ours().await;
+            o.push(start.elapsed().as_nanos() as f64);
             let start = Instant::now();
-            tasks_raw(&raw, &key).await;
-            raws.push(start.elapsed().as_nanos() as f64);
+            theirs().await;
+            t.push(start.elapsed().as_nanos() as f64);
         }
     });
-    paired::write("redis_throughput_50_tasks_vs_raw", &ours, &raws);
+    (o, t)
+}
+
+/// The throughput comparisons, interleaved like [`paired_latency`].
+fn paired_throughput(_: &mut Criterion) {
+    if skip_paired() {
+        return;
+    }
+    for flavour in FLAVOURS {
+        let rt = rt(flavour);
+        let key = store_value(&rt, "hot", 100);
+        let raw = [rt.block_on(raw_connection())];
+        let (ours, raws) = paired_tasks(
+            &rt,
+            || tasks_ours(&REDIS, "hot", PER_TASK),
+            || tasks_raw(&raw, &key, PER_TASK),
+        );
+        paired::write(
+            &format!("redis_throughput_50_tasks_{flavour}_vs_raw"),
+            &ours,
+            &raws,
+        );
+    }
+}
+
+/// The large-value comparisons, interleaved: ours against raw, and
+/// [`LARGE_POOL`] connections against one, ours and raw.
+fn paired_large_values(_: &mut Criterion) {
+    if skip_paired() {
+        return;
+    }
+    let rt = rt("mt");
+    let raw: Vec<_> = (0..LARGE_POOL)
+        .map(|_| rt.block_on(raw_connection()))
+        .collect();
+    for (name, len, per_task) in LARGE {
+        let key: &'static str = Box::leak(format!("large_{name}").into_boxed_str());
+        let full = store_value(&rt, key, len);
+        let (pooled, single) = paired_tasks(
+            &rt,
+            || tasks_ours(&REDIS_POOLED, key, per_task),
+            || tasks_ours(&REDIS, key, per_task),
+        );
+        paired::write(
+            &format!("redis_throughput_50_tasks_{name}_4_connections_vs_1"),
+            &pooled,
+            &single,
+        );
+        let (pooled, single) = paired_tasks(
+            &rt,
+            || tasks_raw(&raw, &full, per_task),
+            || tasks_raw(&raw[..1], &full, per_task),
+        );
+        paired::write(
+            &format!("redis_throughput_50_tasks_{name}_raw_4_connections_vs_1"),
+            &pooled,
+            &single,
+        );
+        let (ours, raws) = paired_tasks(
+            &rt,
+            || tasks_ours(&REDIS, key, per_task),
+            || tasks_raw(&raw[..1], &full, per_task),
+        );
+        paired::write(
+            &format!("redis_throughput_50_tasks_{name}_vs_raw"),
+            &ours,
+            &raws,
+        );
+    }
 }
 
 criterion_group!(
     benches,
     latency,
     throughput,
+    large_values,
     single_flight,
     paired_latency,
-    paired_throughput
+    paired_throughput,
+    paired_large_values
 );
 criterion_main!(benches);

@@ -6,7 +6,10 @@
 //! machine, so the ratio keeps only what differs between them.
 //!
 //! Results go to `target/criterion/paired/<id>.json`, where `bench_report`
-//! reads them.
+//! reads them. Each run of a comparison adds its result to that file's
+//! `runs`, so that a script can repeat the comparisons (at different
+//! moments of the machine's drift) and report the median run with the
+//! spread; delete the directory to start afresh.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -62,15 +65,15 @@ pub fn median(mut xs: Vec<f64>) -> f64 {
     xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Writes one comparison (per-round times of ours and theirs, in ns) for
-/// `bench_report`, and prints it.
+/// Adds one run of a comparison (per-round times of ours and theirs, in
+/// ns) to its file for `bench_report`, and prints it.
 ///
 /// # Panics
 ///
 /// If the results directory cannot be written.
 pub fn write(id: &str, ours: &[f64], theirs: &[f64]) {
     let ratios: Vec<f64> = ours.iter().zip(theirs).map(|(o, t)| o / t).collect();
-    let json = serde_json::json!({
+    let run = serde_json::json!({
         "ours_ns": median(ours.to_vec()),
         "theirs_ns": median(theirs.to_vec()),
         "ratio": median(ratios),
@@ -78,7 +81,25 @@ pub fn write(id: &str, ours: &[f64], theirs: &[f64]) {
     });
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/criterion/paired");
     std::fs::create_dir_all(&dir).expect("target/criterion is writable");
-    std::fs::write(dir.join(format!("{id}.json")), json.to_string())
-        .expect("target/criterion is writable");
-    println!("paired {id}: {json}");
+    let path = dir.join(format!("{id}.json"));
+    let mut runs = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|json| json["runs"].as_array().cloned())
+        .unwrap_or_default();
+    runs.push(run.clone());
+    let json = serde_json::json!({ "runs": runs });
+    std::fs::write(&path, json.to_string()).expect("target/criterion is writable");
+    println!("paired {id} (run {}): {run}", runs.len());
+}
+
+/// The spread of `xs`: `(median, min, max)` (`NaN`s for none).
+///
+/// ```
+/// assert_eq!(cache_tests::paired::spread(vec![1.2, 1.0, 1.1]), (1.1, 1.0, 1.2));
+/// ```
+pub fn spread(xs: Vec<f64>) -> (f64, f64, f64) {
+    let min = xs.iter().copied().reduce(f64::min).unwrap_or(f64::NAN);
+    let max = xs.iter().copied().reduce(f64::max).unwrap_or(f64::NAN);
+    (median(xs), min, max)
 }

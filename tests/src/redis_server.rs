@@ -4,7 +4,8 @@
 //! port, with persistence off and its working directory in a temporary
 //! directory, and waits until it answers. Dropping the value kills the
 //! process and reaps it. Fault tests can [`stop`](RedisServer::stop) and
-//! [`restart`](RedisServer::restart) it in place, on the same port, and
+//! [`restart`](RedisServer::restart) it in place, on the same port,
+//! [`freeze`](RedisServer::freeze) and [`thaw`](RedisServer::thaw) it, and
 //! talk to it out of band with [`cli`](RedisServer::cli).
 //!
 //! ```no_run
@@ -126,6 +127,26 @@ impl RedisServer {
     /// ```
     pub fn start_with_args(args: &[&str]) -> Self {
         Self::launch(args, false, Mode::Standalone, false)
+    }
+
+    /// Like [`start`](Self::start), for a server kept in a `static`, which
+    /// is never dropped (the benches'): it runs under a watchdog that
+    /// kills it when this process exits, however it exits. It cannot be
+    /// [frozen](Self::freeze).
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    ///
+    /// ```no_run
+    /// use std::sync::LazyLock;
+    /// use cache_tests::redis_server::RedisServer;
+    ///
+    /// static SERVER: LazyLock<RedisServer> = LazyLock::new(RedisServer::start_for_process);
+    /// assert!(SERVER.url().starts_with("redis://"));
+    /// ```
+    pub fn start_for_process() -> Self {
+        Self::start_linked(Mode::Standalone, &[])
     }
 
     /// Starts a server that accepts only TLS connections, with a
@@ -288,6 +309,63 @@ impl RedisServer {
         if let Some(mut child) = self.child.take() {
             kill(&mut child, self.linked);
         }
+    }
+
+    /// Freezes the server (`SIGSTOP`) until [`thaw`](Self::thaw): its
+    /// connections stay open and new ones are accepted by the kernel, but
+    /// nothing is answered, as when a server hangs or its host stalls.
+    /// Clients see timeouts, not errors. A frozen server is still killed
+    /// when dropped.
+    ///
+    /// # Panics
+    ///
+    /// If the server is not running, or runs under a watchdog (cluster
+    /// nodes, sentinel deployments), or `kill` cannot be run.
+    ///
+    /// ```no_run
+    /// let server = cache_tests::redis_server::RedisServer::start();
+    /// server.freeze();
+    /// // … requests time out …
+    /// server.thaw();
+    /// assert_eq!(server.cli(&["PING"]), "PONG");
+    /// ```
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a [frozen](Self::freeze) server run again (`SIGCONT`): it
+    /// answers what it received meanwhile.
+    ///
+    /// # Panics
+    ///
+    /// As [`freeze`](Self::freeze).
+    ///
+    /// ```no_run
+    /// let server = cache_tests::redis_server::RedisServer::start();
+    /// server.freeze();
+    /// server.thaw();
+    /// ```
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    /// Sends `SIG<name>` to the server process.
+    fn signal(&self, name: &str) {
+        assert!(
+            !self.linked,
+            "only a server started on its own can be frozen, not one under a watchdog"
+        );
+        let pid = self
+            .child
+            .as_ref()
+            .expect("the server is running")
+            .id()
+            .to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
+        assert!(status.success(), "kill -{name} {pid} failed: {status}");
     }
 
     /// Stops the server if it runs, then starts a new one on the same port

@@ -32,7 +32,7 @@ use bytes::Bytes;
 
 use self::commands::{incr_cmd, key_cmd, set_cmd, Request, SetMode};
 use self::retry::Retry;
-use self::settings::{Settings, Timeouts};
+use self::settings::{Pooling, Settings, Timeouts};
 use self::topology::Topology;
 use crate::backend::{Backend, Ttl};
 use crate::key::key_for_message;
@@ -41,6 +41,7 @@ use crate::{ErrorKind, Result};
 mod builder;
 mod cluster;
 mod commands;
+mod connections;
 mod error;
 mod lazy;
 mod options;
@@ -54,6 +55,7 @@ mod topology;
 mod url;
 
 pub use self::builder::RedisBackendBuilder;
+pub use self::connections::ConnectionRuntime;
 
 /// How long establishing a connection (TCP, TLS, `AUTH`, `SELECT`) may take
 /// before it fails with [`ErrorKind::Timeout`]: 2 seconds.
@@ -98,8 +100,11 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
 ///   in the URL.
 ///
 /// Options, for every form: `connect_timeout` and `response_timeout`
-/// (`2s`, `500ms`, `1m`, or a number of milliseconds) and `protocol`
-/// (`resp2`, the default, or `resp3`). User names and passwords are
+/// (`2s`, `500ms`, `1m`, or a number of milliseconds), `protocol`
+/// (`resp2`, the default, or `resp3`), `connection_runtime` (`caller`,
+/// the default, or `shared`: see [`ConnectionRuntime`]) and `connections`
+/// (per runtime, 1 by default: see [`RedisBackendBuilder::connections`]).
+/// User names and passwords are
 /// percent-decoded. With TLS, the server's certificate is checked against
 /// the system's root certificates, or against the CA given to
 /// [`RedisBackendBuilder::tls_root_certificates`].
@@ -109,10 +114,13 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
 /// - **Connection**: nothing is connected until the first operation; if
 ///   that connection attempt fails, the error is returned and the next
 ///   operation tries again. A standalone server or a master is reached
-///   through one redis-rs `ConnectionManager` (one socket, requests
-///   pipelined on it), a cluster through one redis-rs cluster connection
-///   (one socket per node), shared by all clones of the backend. Lost
-///   connections are re-established in the background.
+///   through a redis-rs multiplexed connection (one socket, concurrent
+///   requests pipelined on it): one per tokio runtime that calls the
+///   store, and one for blocking calls (see **Runtime**); or a few, used
+///   in turn, with [`connections`](RedisBackendBuilder::connections). A cluster is
+///   reached through one redis-rs cluster connection (one socket per
+///   node). All clones of the backend share them. A connection found
+///   lost is replaced by the next operation.
 /// - **Retries**: operations that are safe to repeat (everything but
 ///   `add` and `incr`) are retried once on a fresh connection before
 ///   giving up. On a cluster, redis-rs follows `MOVED`/`ASK` redirections
@@ -134,10 +142,16 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
 ///   connection attempt (a cluster: connecting reaches a seed, reads the
 ///   slot map and reaches every node, within twice the connect timeout
 ///   plus the response timeout).
-/// - **Runtime**: connections and their background tasks live on a small
-///   runtime owned by this crate, so the backend works from any tokio
-///   runtime (either flavour, even one that is shut down later), from
-///   the blocking API, and from no runtime at all.
+/// - **Runtime**: an async call made on a tokio runtime (either flavour)
+///   uses a connection made and driven by that runtime, so that a request
+///   costs no switch to another thread; it closes when that runtime shuts
+///   down, without disturbing other runtimes' connections. Blocking
+///   calls, calls made outside any runtime, cluster connections, and
+///   every call under [`ConnectionRuntime::Shared`] use connections that
+///   live on a small runtime owned by this crate, which outlives any
+///   caller's. Timeouts are timed by that runtime too, so a caller's
+///   runtime needs no time driver. The backend works from any tokio
+///   runtime, from the blocking API, and from no runtime at all.
 /// - **Commands**: `GET`, `MGET`, `SET … PX`, a pipeline of `SET`s,
 ///   `SET … NX PX`, `UNLINK`, `EXISTS`, `EVAL` of a script running
 ///   `SET NX PX` and `INCRBY` (`incr` with a TTL; `INCRBY` without), and
@@ -187,6 +201,7 @@ struct Inner {
     username: Option<Box<str>>,
     has_password: bool,
     timeouts: Timeouts,
+    pooling: Pooling,
 }
 
 impl fmt::Debug for RedisBackend {
@@ -199,7 +214,9 @@ impl fmt::Debug for RedisBackend {
             .field("username", &inner.username)
             .field("password", &inner.has_password.then_some("<hidden>"))
             .field("connect_timeout", &inner.timeouts.connect)
-            .field("response_timeout", &inner.timeouts.response);
+            .field("response_timeout", &inner.timeouts.response)
+            .field("connections", &inner.pooling.connections)
+            .field("connection_runtime", &inner.pooling.runtime);
         if let Topology::Sentinel(sentinel) = &inner.topology {
             d.field("master", &sentinel.master_address());
         }
@@ -220,6 +237,7 @@ impl RedisBackend {
                 username: settings.username.as_deref().map(Box::from),
                 has_password: settings.password.is_some(),
                 timeouts: settings.timeouts,
+                pooling: settings.pooling,
             }),
         })
     }
@@ -301,6 +319,32 @@ impl RedisBackend {
         self.inner.timeouts.response
     }
 
+    /// How many connections each runtime keeps to the server (see
+    /// [`RedisBackendBuilder::connections`]).
+    ///
+    /// ```
+    /// let backend = cache_core::backend::RedisBackend::from_url("redis://localhost?connections=2")?;
+    /// assert_eq!(backend.connections(), 2);
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn connections(&self) -> usize {
+        self.inner.pooling.connections.get()
+    }
+
+    /// Which runtime drives the connections of async calls (see
+    /// [`ConnectionRuntime`]).
+    ///
+    /// ```
+    /// use cache_core::backend::redis::ConnectionRuntime;
+    ///
+    /// let backend = cache_core::backend::RedisBackend::from_url("redis://localhost")?;
+    /// assert_eq!(backend.connection_runtime(), ConnectionRuntime::Caller);
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn connection_runtime(&self) -> ConnectionRuntime {
+        self.inner.pooling.runtime
+    }
+
     fn topology(&self) -> &Topology {
         &self.inner.topology
     }
@@ -312,9 +356,13 @@ impl RedisBackend {
 impl Backend for RedisBackend {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let cmd = key_cmd("GET", key);
-        self.topology()
+        // Read as a `Vec` and moved into `Bytes`: redis-rs's own `Bytes`
+        // conversion takes a longer road to the same bytes.
+        let value: Option<Vec<u8>> = self
+            .topology()
             .query(Request::Cmd(&cmd), Retry::Idempotent)
-            .await
+            .await?;
+        Ok(value.map(Bytes::from))
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {

@@ -8,6 +8,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use cache_tests::paired::{median, spread};
+
 /// One comparison: ours against what a user would pick instead.
 struct Row {
     what: &'static str,
@@ -62,34 +64,88 @@ const ROWS: &[Row] = &[
         target: 1.5,
     },
     Row {
-        what: "Redis hit 100 B, c=1",
-        ours: "redis_hit_100B/memoize_async",
-        theirs: "redis_hit_100B/raw_redis_get",
+        what: "Redis hit 100 B, c=1, current-thread runtime",
+        ours: "redis_hit_100B_ct/memoize_async",
+        theirs: "redis_hit_100B_ct/raw_redis_get",
         target: 1.10,
     },
     Row {
-        what: "Redis hit 10 KiB, c=1",
-        ours: "redis_hit_10KiB/memoize_async",
-        theirs: "redis_hit_10KiB/raw_redis_get",
+        what: "Redis hit 100 B, c=1, multi-thread runtime",
+        ours: "redis_hit_100B_mt/memoize_async",
+        theirs: "redis_hit_100B_mt/raw_redis_get",
         target: 1.10,
     },
     Row {
-        what: "Redis hit 100 B vs cached AsyncRedisCache",
-        ours: "redis_hit_100B/memoize_async",
-        theirs: "redis_hit_100B/cached_async_redis",
+        what: "Redis hit 10 KiB, c=1, current-thread runtime",
+        ours: "redis_hit_10KiB_ct/memoize_async",
+        theirs: "redis_hit_10KiB_ct/raw_redis_get",
+        target: 1.10,
+    },
+    Row {
+        what: "Redis hit 10 KiB, c=1, multi-thread runtime",
+        ours: "redis_hit_10KiB_mt/memoize_async",
+        theirs: "redis_hit_10KiB_mt/raw_redis_get",
+        target: 1.10,
+    },
+    Row {
+        what: "Redis hit 100 B vs cached AsyncRedisCache, multi-thread",
+        ours: "redis_hit_100B_mt/memoize_async",
+        theirs: "redis_hit_100B_mt/cached_async_redis",
         target: 1.0,
     },
     Row {
-        what: "Redis hit 10 KiB vs cached AsyncRedisCache",
-        ours: "redis_hit_10KiB/memoize_async",
-        theirs: "redis_hit_10KiB/cached_async_redis",
+        what: "Redis hit 10 KiB vs cached AsyncRedisCache, multi-thread",
+        ours: "redis_hit_10KiB_mt/memoize_async",
+        theirs: "redis_hit_10KiB_mt/cached_async_redis",
         target: 1.0,
     },
     Row {
-        what: "Redis throughput, 50 tasks (time per 5000 GETs)",
-        ours: "redis_throughput_50_tasks/cache_get",
-        theirs: "redis_throughput_50_tasks/raw_redis_get",
-        target: 1.0 / 0.9,
+        what: "Redis throughput, 50 tasks, current-thread (time per 5000 GETs)",
+        ours: "redis_throughput_50_tasks_ct/cache_get",
+        theirs: "redis_throughput_50_tasks_ct/raw_redis_get",
+        target: 1.0 / 0.95,
+    },
+    Row {
+        what: "Redis throughput, 50 tasks, multi-thread (time per 5000 GETs)",
+        ours: "redis_throughput_50_tasks_mt/cache_get",
+        theirs: "redis_throughput_50_tasks_mt/raw_redis_get",
+        target: 1.0 / 0.95,
+    },
+    Row {
+        what: "Redis throughput, 50 tasks, 100 KiB values",
+        ours: "redis_throughput_50_tasks_100KiB/cache_get",
+        theirs: "redis_throughput_50_tasks_100KiB/raw_redis_get",
+        target: f64::INFINITY,
+    },
+    Row {
+        what: "Redis throughput, 50 tasks, 100 KiB values, 4 connections vs 1",
+        ours: "redis_throughput_50_tasks_100KiB/cache_get_4_connections",
+        theirs: "redis_throughput_50_tasks_100KiB/cache_get",
+        target: f64::INFINITY,
+    },
+    Row {
+        what: "Redis throughput, 50 tasks, 100 KiB values, raw: 4 connections vs 1",
+        ours: "redis_throughput_50_tasks_100KiB/raw_redis_get_4_connections",
+        theirs: "redis_throughput_50_tasks_100KiB/raw_redis_get",
+        target: f64::INFINITY,
+    },
+    Row {
+        what: "Redis throughput, 50 tasks, 1 MiB values",
+        ours: "redis_throughput_50_tasks_1MiB/cache_get",
+        theirs: "redis_throughput_50_tasks_1MiB/raw_redis_get",
+        target: f64::INFINITY,
+    },
+    Row {
+        what: "Redis throughput, 50 tasks, 1 MiB values, 4 connections vs 1",
+        ours: "redis_throughput_50_tasks_1MiB/cache_get_4_connections",
+        theirs: "redis_throughput_50_tasks_1MiB/cache_get",
+        target: f64::INFINITY,
+    },
+    Row {
+        what: "Redis throughput, 50 tasks, 1 MiB values, raw: 4 connections vs 1",
+        ours: "redis_throughput_50_tasks_1MiB/raw_redis_get_4_connections",
+        theirs: "redis_throughput_50_tasks_1MiB/raw_redis_get",
+        target: f64::INFINITY,
     },
     Row {
         what: "HTTP: cached 1 KiB through CacheLayer vs a trivial handler (axum, no network)",
@@ -174,34 +230,100 @@ const PAIRED: &[(&str, &str, &str, f64)] = &[
         f64::INFINITY,
     ),
     (
-        "Redis hit 100 B, c=1",
-        "redis_hit_100B_vs_raw",
+        "Redis hit 100 B, c=1, current-thread runtime",
+        "redis_hit_100B_ct_vs_raw",
         "raw_redis_get",
         1.10,
     ),
     (
-        "Redis hit 10 KiB, c=1",
-        "redis_hit_10KiB_vs_raw",
+        "Redis hit 100 B, c=1, multi-thread runtime",
+        "redis_hit_100B_mt_vs_raw",
         "raw_redis_get",
         1.10,
     ),
     (
-        "Redis hit 100 B vs cached AsyncRedisCache",
-        "redis_hit_100B_vs_cached",
-        "cached_async_redis",
-        1.0,
-    ),
-    (
-        "Redis hit 10 KiB vs cached AsyncRedisCache",
-        "redis_hit_10KiB_vs_cached",
-        "cached_async_redis",
-        1.0,
-    ),
-    (
-        "Redis throughput, 50 tasks (time per 5000 GETs)",
-        "redis_throughput_50_tasks_vs_raw",
+        "Redis hit 10 KiB, c=1, current-thread runtime",
+        "redis_hit_10KiB_ct_vs_raw",
         "raw_redis_get",
-        1.0 / 0.9,
+        1.10,
+    ),
+    (
+        "Redis hit 10 KiB, c=1, multi-thread runtime",
+        "redis_hit_10KiB_mt_vs_raw",
+        "raw_redis_get",
+        1.10,
+    ),
+    (
+        "Redis hit 100 B vs cached AsyncRedisCache, current-thread",
+        "redis_hit_100B_ct_vs_cached",
+        "cached_async_redis",
+        1.0,
+    ),
+    (
+        "Redis hit 100 B vs cached AsyncRedisCache, multi-thread",
+        "redis_hit_100B_mt_vs_cached",
+        "cached_async_redis",
+        1.0,
+    ),
+    (
+        "Redis hit 10 KiB vs cached AsyncRedisCache, current-thread",
+        "redis_hit_10KiB_ct_vs_cached",
+        "cached_async_redis",
+        1.0,
+    ),
+    (
+        "Redis hit 10 KiB vs cached AsyncRedisCache, multi-thread",
+        "redis_hit_10KiB_mt_vs_cached",
+        "cached_async_redis",
+        1.0,
+    ),
+    (
+        "Redis throughput, 50 tasks, current-thread (time per 5000 GETs)",
+        "redis_throughput_50_tasks_ct_vs_raw",
+        "raw_redis_get",
+        1.0 / 0.95,
+    ),
+    (
+        "Redis throughput, 50 tasks, multi-thread (time per 5000 GETs)",
+        "redis_throughput_50_tasks_mt_vs_raw",
+        "raw_redis_get",
+        1.0 / 0.95,
+    ),
+    (
+        "Redis throughput, 50 tasks, 100 KiB values",
+        "redis_throughput_50_tasks_100KiB_vs_raw",
+        "raw_redis_get",
+        f64::INFINITY,
+    ),
+    (
+        "Redis throughput, 50 tasks, 100 KiB values, 4 connections vs 1",
+        "redis_throughput_50_tasks_100KiB_4_connections_vs_1",
+        "1 connection",
+        f64::INFINITY,
+    ),
+    (
+        "Redis throughput, 50 tasks, 100 KiB values, raw: 4 connections vs 1",
+        "redis_throughput_50_tasks_100KiB_raw_4_connections_vs_1",
+        "raw, 1 connection",
+        f64::INFINITY,
+    ),
+    (
+        "Redis throughput, 50 tasks, 1 MiB values",
+        "redis_throughput_50_tasks_1MiB_vs_raw",
+        "raw_redis_get",
+        f64::INFINITY,
+    ),
+    (
+        "Redis throughput, 50 tasks, 1 MiB values, 4 connections vs 1",
+        "redis_throughput_50_tasks_1MiB_4_connections_vs_1",
+        "1 connection",
+        f64::INFINITY,
+    ),
+    (
+        "Redis throughput, 50 tasks, 1 MiB values, raw: 4 connections vs 1",
+        "redis_throughput_50_tasks_1MiB_raw_4_connections_vs_1",
+        "raw, 1 connection",
+        f64::INFINITY,
     ),
     (
         "HTTP: cached 1 KiB through CacheLayer vs a trivial handler (axum, no network)",
@@ -241,16 +363,36 @@ fn human(ns: f64) -> String {
     }
 }
 
-/// `(ours, theirs, median ratio, rounds)` of one interleaved comparison.
-fn paired(root: &Path, id: &str) -> Option<(f64, f64, f64, u64)> {
+/// The runs of one interleaved comparison, summed up: the medians over
+/// the runs of ours, theirs and the ratio (each run's ratio is the median
+/// of its per-round ratios), the lowest and highest run ratios, how many
+/// runs, and rounds per run.
+struct Paired {
+    ours: f64,
+    theirs: f64,
+    ratio: f64,
+    low: f64,
+    high: f64,
+    runs: usize,
+    rounds: u64,
+}
+
+fn paired(root: &Path, id: &str) -> Option<Paired> {
     let text = std::fs::read_to_string(root.join("paired").join(format!("{id}.json"))).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    Some((
-        json["ours_ns"].as_f64()?,
-        json["theirs_ns"].as_f64()?,
-        json["ratio"].as_f64()?,
-        json["rounds"].as_u64()?,
-    ))
+    let runs = json["runs"].as_array()?;
+    let field =
+        |name: &str| -> Option<Vec<f64>> { runs.iter().map(|run| run[name].as_f64()).collect() };
+    let (ratio, low, high) = spread(field("ratio")?);
+    Some(Paired {
+        ours: median(field("ours_ns")?),
+        theirs: median(field("theirs_ns")?),
+        ratio,
+        low,
+        high,
+        runs: runs.len(),
+        rounds: runs.first()?["rounds"].as_u64()?,
+    })
 }
 
 /// One table line: `ratio` of ours/theirs times against `target`
@@ -298,18 +440,25 @@ fn main() {
     let rounds = PAIRED
         .iter()
         .find_map(|(_, id, _, _)| paired(&root, id))
-        .map_or(0, |p| p.3);
+        .map_or(0, |p| p.rounds);
     let _ = write!(
         out,
         "\nInterleaved: each of {rounds} rounds times ours and theirs back to back; \
-         medians of the times and of the per-round ratios, so that drift in the \
-         machine's loopback latency between two criterion runs cancels out.\n\n\
+         a run's ratio is the median of its per-round ratios, so that drift in the \
+         machine's loopback latency between two criterion runs cancels out. \
+         Comparisons run several times are given as the median run, with the \
+         lowest and highest run ratios and the number of runs.\n\n\
          | comparison (interleaved) | ours | theirs | ratio | target | |\n|---|---|---|---|---|---|\n"
     );
     for (what, id, name, target) in PAIRED {
         match paired(&root, id) {
-            Some((ours, theirs, ratio, _)) => {
-                line(&mut out, what, ours, theirs, name, ratio, *target);
+            Some(p) => {
+                let what = if p.runs > 1 {
+                    format!("{what} [{:.2}–{:.2}×, {} runs]", p.low, p.high, p.runs)
+                } else {
+                    (*what).to_owned()
+                };
+                line(&mut out, &what, p.ours, p.theirs, name, p.ratio, *target);
             }
             None => {
                 let _ = writeln!(out, "| {what} | not measured | | | | |");

@@ -1,7 +1,8 @@
 //! A connection made once, on first use, for every caller.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use arc_swap::ArcSwapOption;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 
 /// A connection (or anything costly to set up) made on first use and
@@ -11,12 +12,16 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 /// error (a clone: [`crate::Error`] and redis-rs errors share their
 /// cause). [`reset`](Self::reset) forgets the value (the Sentinel store
 /// does, when the master changes).
+///
+/// Reading a value that is set takes no lock (an `ArcSwap` load): the
+/// connections of a store are read by every request of every thread.
 pub(super) struct Lazy<C, E> {
+    /// The value; written only with `state` locked.
+    current: ArcSwapOption<C>,
     state: Mutex<LazyState<C, E>>,
 }
 
 struct LazyState<C, E> {
-    current: Option<C>,
     pending: Option<Shared<BoxFuture<'static, std::result::Result<C, E>>>>,
     /// Bumped by every reset, so that an attempt started before a reset
     /// does not install a value the reset meant to forget.
@@ -30,8 +35,8 @@ where
 {
     pub(super) fn new() -> Self {
         Self {
+            current: ArcSwapOption::empty(),
             state: Mutex::new(LazyState {
-                current: None,
                 pending: None,
                 generation: 0,
             }),
@@ -44,7 +49,12 @@ where
 
     /// The value, if one is set.
     pub(super) fn current(&self) -> Option<C> {
-        self.lock().current.clone()
+        self.current.load().as_deref().cloned()
+    }
+
+    /// What `read` makes of the value, if one is set, without cloning it.
+    pub(super) fn with_current<R>(&self, read: impl FnOnce(&C) -> R) -> Option<R> {
+        self.current.load().as_deref().map(read)
     }
 
     /// How many times the value was reset.
@@ -58,10 +68,13 @@ where
         &self,
         start: impl FnOnce() -> BoxFuture<'static, std::result::Result<C, E>>,
     ) -> std::result::Result<C, E> {
+        if let Some(current) = self.current() {
+            return Ok(current);
+        }
         let (attempt, generation) = {
             let mut state = self.lock();
-            if let Some(current) = &state.current {
-                return Ok(current.clone());
+            if let Some(current) = self.current() {
+                return Ok(current);
             }
             let attempt = state
                 .pending
@@ -74,7 +87,7 @@ where
         if state.generation == generation {
             if let Ok(value) = &result {
                 // Every waiter of this attempt gets the same value.
-                state.current = Some(value.clone());
+                self.current.store(Some(Arc::new(value.clone())));
             }
         }
         // Forget a settled attempt (a failure in particular, so that the
@@ -92,7 +105,7 @@ where
     /// Forgets the value, and any attempt under way.
     pub(super) fn reset(&self) {
         let mut state = self.lock();
-        state.current = None;
+        self.current.store(None);
         state.pending = None;
         state.generation += 1;
     }
@@ -100,8 +113,8 @@ where
     /// Forgets the value if `is_stale` says it is stale; returns whether it did.
     pub(super) fn reset_if(&self, is_stale: impl FnOnce(&C) -> bool) -> bool {
         let mut state = self.lock();
-        if state.current.as_ref().is_some_and(is_stale) {
-            state.current = None;
+        if self.current.load().as_deref().is_some_and(is_stale) {
+            self.current.store(None);
             state.pending = None;
             state.generation += 1;
             true

@@ -1,11 +1,17 @@
 //! The options every Redis URL takes (`connect_timeout`,
-//! `response_timeout`, `protocol`), and the timeouts they resolve to.
+//! `response_timeout`, `protocol`, `connections`, `connection_runtime`),
+//! and the settings they resolve to.
 
 use std::borrow::Cow;
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
-use super::settings::Timeouts;
+use super::connections::ConnectionRuntime;
+use super::settings::{Pooling, Timeouts};
 use crate::{Error, Result};
+
+/// The most connections per runtime that `connections` accepts.
+pub(super) const MAX_CONNECTIONS: usize = 64;
 
 /// The options every Redis URL takes, and the timeouts they give.
 #[derive(Debug, Clone, Default)]
@@ -14,11 +20,13 @@ pub(super) struct UrlOptions {
     pub(super) response_timeout: Option<Duration>,
     /// `resp2` or `resp3`, passed on to redis-rs as written.
     pub(super) protocol: Option<String>,
+    pub(super) connections: Option<NonZeroUsize>,
+    pub(super) connection_runtime: Option<ConnectionRuntime>,
 }
 
 impl UrlOptions {
-    /// Reads `connect_timeout`, `response_timeout` and `protocol`; any
-    /// other name is an error quoting `shown` (the redacted URL).
+    /// Reads the options; any other name is an error quoting `shown` (the
+    /// redacted URL).
     pub(super) fn parse<'q>(
         shown: &str,
         pairs: impl IntoIterator<Item = (Cow<'q, str>, Cow<'q, str>)>,
@@ -33,9 +41,25 @@ impl UrlOptions {
                     options.response_timeout = Some(parse_timeout(shown, &name, &value)?);
                 }
                 "protocol" => options.protocol = Some(value.into_owned()),
+                "connections" => {
+                    options.connections = Some(parse_connections(&value).ok_or_else(|| {
+                        Error::config(format!(
+                            "`{shown}`: connections `{value}` is not a number of connections from 1 to {MAX_CONNECTIONS}"
+                        ))
+                    })?);
+                }
+                "connection_runtime" => {
+                    options.connection_runtime =
+                        Some(ConnectionRuntime::parse(&value).ok_or_else(|| {
+                            Error::config(format!(
+                                "`{shown}`: connection_runtime `{value}` is neither `caller` nor `shared`"
+                            ))
+                        })?);
+                }
                 other => {
                     return Err(Error::config(format!(
-                        "`{shown}`: unknown option `{other}` for Redis (known: connect_timeout, response_timeout, protocol)"
+                        "`{shown}`: unknown option `{other}` for Redis (known: connect_timeout, \
+                         response_timeout, protocol, connections, connection_runtime)"
                     )))
                 }
             }
@@ -59,6 +83,41 @@ impl UrlOptions {
                 .unwrap_or(super::DEFAULT_RESPONSE_TIMEOUT),
         })
     }
+
+    /// How many connections and where: the builder's over the URL's over
+    /// the defaults (one connection, on the caller's runtime).
+    pub(super) fn pooling(
+        &self,
+        connections: Option<usize>,
+        runtime: Option<ConnectionRuntime>,
+    ) -> Result<Pooling> {
+        let connections = match connections {
+            Some(n) => Some(
+                NonZeroUsize::new(n)
+                    .filter(|n| n.get() <= MAX_CONNECTIONS)
+                    .ok_or_else(|| {
+                        Error::config(format!(
+                            "Redis connections must be from 1 to {MAX_CONNECTIONS}, not {n}"
+                        ))
+                    })?,
+            ),
+            None => self.connections,
+        };
+        Ok(Pooling {
+            connections: connections.unwrap_or(NonZeroUsize::MIN),
+            runtime: runtime.or(self.connection_runtime).unwrap_or_default(),
+        })
+    }
+}
+
+/// A whole number from 1 to [`MAX_CONNECTIONS`].
+fn parse_connections(text: &str) -> Option<NonZeroUsize> {
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse()
+        .ok()
+        .filter(|n: &NonZeroUsize| n.get() <= MAX_CONNECTIONS)
 }
 
 fn nonzero(name: &str, timeout: Option<Duration>) -> Result<Option<Duration>> {
@@ -93,6 +152,77 @@ pub(super) fn parse_duration(text: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(query: &str) -> Result<UrlOptions> {
+        UrlOptions::parse(
+            "redis://h",
+            query
+                .split('&')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                    (Cow::Borrowed(name), Cow::Borrowed(value))
+                }),
+        )
+    }
+
+    #[test]
+    fn connections_take_a_whole_number_up_to_the_maximum() {
+        let pooling = |query: &str| parse(query).unwrap().pooling(None, None).unwrap();
+        assert_eq!(pooling("connections=4").connections.get(), 4);
+        assert_eq!(pooling("connections=64").connections.get(), 64);
+        assert_eq!(pooling("protocol=resp2").connections.get(), 1);
+        for bad in [
+            "0",
+            "65",
+            "-1",
+            "+2",
+            "2.0",
+            "two",
+            "",
+            "99999999999999999999999",
+        ] {
+            let err = parse(&format!("connections={bad}")).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Config);
+            assert!(
+                err.to_string().contains(&format!("connections `{bad}`")),
+                "{err}"
+            );
+        }
+        let builder = parse("connections=4").unwrap();
+        assert_eq!(builder.pooling(Some(2), None).unwrap().connections.get(), 2);
+        for bad in [0, 65] {
+            let err = builder.pooling(Some(bad), None).unwrap_err();
+            assert!(err.to_string().contains("from 1 to 64"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_connection_runtime_is_caller_or_shared() {
+        let runtime = |query: &str| parse(query).unwrap().pooling(None, None).unwrap().runtime;
+        assert_eq!(runtime(""), ConnectionRuntime::Caller);
+        assert_eq!(
+            runtime("connection_runtime=caller"),
+            ConnectionRuntime::Caller
+        );
+        assert_eq!(
+            runtime("connection_runtime=shared"),
+            ConnectionRuntime::Shared
+        );
+        let err = parse("connection_runtime=io").unwrap_err();
+        assert!(
+            err.to_string().contains("neither `caller` nor `shared`"),
+            "{err}"
+        );
+        let url = parse("connection_runtime=shared").unwrap();
+        assert_eq!(
+            url.pooling(None, Some(ConnectionRuntime::Caller))
+                .unwrap()
+                .runtime,
+            ConnectionRuntime::Caller,
+            "the builder's setting wins"
+        );
+    }
 
     #[test]
     fn durations_parse_in_the_usual_spellings() {

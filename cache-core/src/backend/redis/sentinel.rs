@@ -28,10 +28,10 @@ use super::error::{config_error, is_read_only, map_error, Failure, Phase};
 use super::lazy::Lazy;
 use super::retry::Retry;
 use super::scan::clear_server;
-use super::settings::{with_credentials, Settings, Timeouts};
+use super::settings::{with_credentials, Pooling, Settings, Timeouts};
 use super::standalone::Server;
 use super::tls::client;
-use crate::runtime::{io_handle, on_io};
+use crate::runtime::io_handle;
 use crate::{Error, ErrorKind, Result};
 
 /// How long a watcher waits before subscribing again to a sentinel it
@@ -52,6 +52,7 @@ struct Shared {
     sentinel_list: Box<str>,
     master: MasterSettings,
     timeouts: Timeouts,
+    pooling: Pooling,
     current: Lazy<Arc<Server>, Error>,
 }
 
@@ -113,6 +114,7 @@ impl Sentinel {
                     certificates: settings.certificates.clone(),
                 },
                 timeouts: settings.timeouts,
+                pooling: settings.pooling,
                 current: Lazy::new(),
             }),
             watchers: OnceLock::new(),
@@ -151,22 +153,19 @@ impl Sentinel {
         request: Request<'_>,
         retry: Retry,
     ) -> Result<T> {
-        on_io(async {
-            let server = self.master().await?;
-            let failure = match server.attempt(request).await {
-                Ok(value) => return Ok(value),
-                Err(failure) => failure,
-            };
-            if !self.forget_if_failed_over(&server, &failure) || !retry.allows_elsewhere(&failure) {
-                return Err(server.error(failure));
-            }
-            let server = self.master().await?;
-            server.attempt(request).await.map_err(|failure| {
-                self.forget_if_failed_over(&server, &failure);
-                server.error(failure)
-            })
+        let server = self.master().await?;
+        let failure = match server.attempt(request).await {
+            Ok(value) => return Ok(value),
+            Err(failure) => failure,
+        };
+        if !self.forget_if_failed_over(&server, &failure) || !retry.allows_elsewhere(&failure) {
+            return Err(server.error(failure));
+        }
+        let server = self.master().await?;
+        server.attempt(request).await.map_err(|failure| {
+            self.forget_if_failed_over(&server, &failure);
+            server.error(failure)
         })
-        .await
     }
 
     /// Removes the keys under any of `prefixes` from the master: one
@@ -200,8 +199,8 @@ impl Sentinel {
         Ok(removed)
     }
 
-    /// The current master, looked up through the sentinels if there is
-    /// none. Must run inside [`on_io`].
+    /// The current master, looked up through the sentinels (on the crate's
+    /// I/O runtime) if there is none.
     async fn master(&self) -> Result<Arc<Server>> {
         let shared = self.shared.clone();
         let server = self
@@ -357,6 +356,7 @@ impl Shared {
             info,
             master.certificates.clone(),
             self.timeouts,
+            self.pooling,
             |address| format!("Redis master `{service}` at {address}"),
         )
         .map_err(|e| config_error(&address, e))

@@ -3,10 +3,12 @@
 //! URL's over the defaults) into one [`Settings`] value that every
 //! topology reads.
 
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use ::redis::{ConnectionInfo, RedisError};
 
+use super::connections::ConnectionRuntime;
 use crate::{Error, ErrorKind};
 
 /// Connect and response timeouts, as configured.
@@ -14,6 +16,14 @@ use crate::{Error, ErrorKind};
 pub(super) struct Timeouts {
     pub(super) connect: Duration,
     pub(super) response: Duration,
+}
+
+/// How many connections to a server, and which runtime drives them.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Pooling {
+    /// Per runtime that uses the server.
+    pub(super) connections: NonZeroUsize,
+    pub(super) runtime: ConnectionRuntime,
 }
 
 /// Where the data is.
@@ -53,6 +63,7 @@ pub(super) struct Settings {
     /// The root certificates to trust instead of the system's.
     pub(super) certificates: Option<::redis::TlsCertificates>,
     pub(super) timeouts: Timeouts,
+    pub(super) pooling: Pooling,
 }
 
 impl Settings {

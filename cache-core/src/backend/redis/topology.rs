@@ -15,12 +15,6 @@ use super::standalone::Server;
 use crate::backend::Ttl;
 use crate::Result;
 
-// Built once per backend and kept behind the backend's `Arc`: the
-// variants' sizes do not matter.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "built once per backend and kept behind an Arc"
-)]
 pub(super) enum Topology {
     Standalone(Server),
     Cluster(Cluster),
@@ -41,6 +35,7 @@ impl Topology {
                     info,
                     settings.certificates.clone(),
                     settings.timeouts,
+                    settings.pooling,
                     |address| format!("Redis at {address}"),
                 )
                 .map_err(|e| settings.invalid(e))?;
