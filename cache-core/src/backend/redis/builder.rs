@@ -243,10 +243,11 @@ impl RedisBackendBuilder {
     /// bench machine (2 cores, Redis on the same host), 50 tasks reading
     /// 100-byte values took 30 to 40% longer on 4 connections. Replies
     /// come back in order on a connection and are read by one task, so
-    /// with values of about 100 KiB read concurrently on a multi-thread
-    /// runtime a few connections can help: 4 took 0.76 to 1.02 times as
-    /// long there (median 0.88), but made no difference for 1 MiB values.
-    /// Measure with your values before raising it.
+    /// with values of 100 KiB or more read concurrently on a multi-thread
+    /// runtime a few connections can help: 4 saved about 5% there for
+    /// 100 KiB and 1 MiB values (the medians of two series of runs ranged
+    /// from 0.88 to 0.99 times the time of one connection). Measure with
+    /// your values and machine before raising it.
     ///
     /// ```
     /// let backend = cache_core::backend::RedisBackend::builder()
