@@ -263,6 +263,17 @@ impl Cache {
         result
     }
 
+    /// [`remove_full`](Self::remove_full) of several full keys: how many
+    /// existed.
+    pub(super) async fn remove_many_full(&self, full: &[&str]) -> Result<u64> {
+        let result = self.inner.backend.delete_many(full).await;
+        self.observe(&result);
+        if let Ok(n) = result {
+            self.inner.stats.deleted(n);
+        }
+        result
+    }
+
     #[inline]
     pub(crate) fn get_local<T>(&self, local: &LocalTier, key: &str) -> Option<T>
     where

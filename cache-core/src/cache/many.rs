@@ -139,13 +139,8 @@ impl Cache {
     ) -> Result<u64> {
         let full = self.full_keys(keys);
         let refs: Vec<&str> = full.iter().map(String::as_str).collect();
-        let result = self.inner.backend.delete_many(&refs).await;
-        self.observe(&result);
-        match result {
-            Ok(n) => {
-                self.inner.stats.deleted(n);
-                Ok(n)
-            }
+        match self.remove_many_full(&refs).await {
+            Ok(n) => Ok(n),
             Err(e) => self.on_error(OnError::Configured, e, "delete_many", &batch(&full), 0),
         }
     }

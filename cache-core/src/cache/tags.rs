@@ -223,13 +223,8 @@ impl Cache {
             return Ok(0);
         }
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let result = self.inner.backend.delete_many(&refs).await;
-        self.observe(&result);
-        match result {
-            Ok(n) => {
-                self.inner.stats.deleted(n);
-                Ok(n)
-            }
+        match self.remove_many_full(&refs).await {
+            Ok(n) => Ok(n),
             Err(e) => {
                 // The index is gone: list the keys again, so that the
                 // entries still there stay reachable by their tag.
