@@ -63,6 +63,7 @@ pub mod http;
 pub mod key;
 mod local;
 mod memo;
+pub mod policy;
 mod runtime;
 mod stats;
 pub mod tags;
@@ -81,11 +82,12 @@ pub use backend::RedisBackend;
 pub use backend::{Backend, MemoryBackend, NullBackend, Ttl};
 pub use blocking::Blocking;
 pub use cache::{
-    global, init, Cache, CacheBuilder, CacheValue, KeyValue, StoreValue, DEFAULT_KEY_PREFIX,
+    global, init, Cache, CacheBuilder, DEFAULT_BREAKER_PAUSE, CacheValue, KeyValue, StoreValue, DEFAULT_KEY_PREFIX,
     DEFAULT_TIMEOUT,
 };
 pub use codec::Codec;
 pub use error::{Error, ErrorKind, Result};
+pub use policy::{Lock, Policy};
 pub use stats::Stats;
 
 /// Re-exported so a custom [`Backend`] can be written with only this crate
@@ -113,7 +115,7 @@ pub mod __private {
     //! The generated code names everything through this module, so a
     //! crate that re-exports it can offer the macros with `crate = path`.
     pub use crate::memo::*;
-    pub use crate::{global, Cache, Result};
+    pub use crate::{global, Cache, Lock, Policy, Result};
 
     /// A key argument: `Serialize`, with a compile error that says what to do.
     #[diagnostic::on_unimplemented(

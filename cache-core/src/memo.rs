@@ -30,6 +30,9 @@ pub struct Memo {
     pub version: u32,
     /// The `timeout = N` option in seconds; `None` uses the cache's default.
     pub timeout: Option<u64>,
+    /// The resilience options (`fail_safe = …`, `hard_timeout = …`,
+    /// `lock = distributed`, …); `None` uses the cache's default policy.
+    pub policy: Option<&'static crate::Policy>,
 }
 
 impl Memo {
@@ -322,11 +325,38 @@ where
     let ttl = cache.ttl(memo.timeout());
     let coalesce = Coalesce::for_blocking_call();
     let Target { full, tags } = &target;
+    if let Some(policy) = memo.policy {
+        let policy = policy_of(cache, policy, ttl);
+        return cache.block_on(cache.compute_policy(
+            full,
+            tags,
+            &policy,
+            coalesce,
+            seen(looked),
+            store_if,
+            None,
+            || async { f() },
+        ));
+    }
     cache.block_on(
         cache.compute(full, ttl, tags, coalesce, looked, store_if, || async {
             f()
         }),
     )
+}
+
+/// A function's policy with the cache's defaults, and its timeout.
+fn policy_of(cache: &Cache, policy: &crate::Policy, ttl: crate::Ttl) -> crate::Policy {
+    let mut policy = cache.resolve(Some(policy));
+    policy.timeout = Some(ttl.duration().unwrap_or(Duration::ZERO));
+    policy
+}
+
+fn seen<T>(looked: Looked) -> crate::cache::Seen<T> {
+    match looked {
+        Looked::No => crate::cache::Seen::Nothing,
+        Looked::Missed => crate::cache::Seen::Uncounted,
+    }
 }
 
 /// A memoized call of an async function; see [`call_sync`].
@@ -351,6 +381,21 @@ where
         }
     };
     let ttl = cache.ttl(memo.timeout());
+    if let Some(policy) = memo.policy {
+        let policy = policy_of(cache, policy, ttl);
+        return cache
+            .compute_policy(
+                &full,
+                &tags,
+                &policy,
+                Coalesce::Wait,
+                seen(looked),
+                store_if,
+                None,
+                f,
+            )
+            .await;
+    }
     cache
         .compute(&full, ttl, &tags, Coalesce::Wait, looked, store_if, f)
         .await

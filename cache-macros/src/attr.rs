@@ -10,7 +10,7 @@ use syn::ext::IdentExt as _;
 use syn::meta::ParseNestedMeta;
 use syn::parse::{ParseStream, Parser as _};
 use syn::punctuated::Punctuated;
-use syn::{parenthesized, Expr, Ident, Lit, LitStr, Path, Token};
+use syn::{parenthesized, Expr, ExprLit, Ident, Lit, LitStr, Path, Token};
 
 /// Which attribute is being expanded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,9 +109,12 @@ pub(crate) struct Options {
     pub(crate) krate: Option<Path>,
     /// `tags = ["user:{id}", …]`: templates of the tags every entry carries.
     pub(crate) tags: Option<Vec<LitStr>>,
+    /// `fail_safe = 3600`, `hard_timeout = "2s"`, `lock = distributed`, …:
+    /// the `Policy` builder calls they stand for, in order.
+    pub(crate) policy: Vec<(Ident, TokenStream)>,
 }
 
-const OPTIONS: &str = "`timeout`, `cache`, `key`, `ignore`, `unless`, `store_if`, `version`, `result`, `option`, `cache_none`, `method`, `tags` and `crate`";
+const OPTIONS: &str = "`timeout`, `cache`, `key`, `ignore`, `unless`, `store_if`, `version`, `result`, `option`, `cache_none`, `method`, `tags`, `fail_safe`, `fail_safe_throttle`, `hard_timeout`, `lock`, `lock_expiry` and `crate`";
 
 impl Options {
     /// Parses the attribute's arguments, recording every problem in `errors`.
@@ -189,6 +192,36 @@ impl Options {
                 let value = parse_crate(meta, &name, errors)?;
                 set_once(&mut self.krate, &name, value, errors);
             }
+            "fail_safe" | "fail_safe_throttle" | "hard_timeout" | "lock_expiry" => {
+                let value = value(meta, &name, "fail_safe = 3600")?.parse::<Expr>()?;
+                if let Some(millis) = parse_duration(&name, &value, errors) {
+                    self.policy_option(&name, quote::quote!(::core::time::Duration::from_millis(#millis)), errors);
+                }
+            }
+            "lock" => {
+                let value = value(meta, &name, "lock = distributed")?.parse::<Expr>()?;
+                let variant = match &value {
+                    Expr::Path(p) if p.path.is_ident("distributed") => Some(quote::quote!(Distributed)),
+                    Expr::Path(p) if p.path.is_ident("local") => Some(quote::quote!(Local)),
+                    _ => None,
+                };
+                match variant {
+                    Some(v) => self.policy_option(&name, quote::quote!(__LOCK::#v), errors),
+                    None => errors.error_spanned_by(
+                        &value,
+                        "`lock` is `local` (one computation per key in each process, the default) or `distributed` (one across every process sharing the store)",
+                    ),
+                }
+            }
+            "refresh_ahead" | "stale_while_revalidate" | "soft_timeout" => {
+                errors.error_spanned_by(
+                    &name,
+                    format_args!(
+                        "`{name}` runs the computation in the background, after the call returns, which a function's borrowed arguments cannot follow; use `Cache::get_or_set_with_policy` with `Policy::{name}` for this value"
+                    ),
+                );
+                skip_value(meta)?;
+            }
             "tags" => {
                 let value =
                     crate::tags::parse_tags(value(meta, &name, crate::tags::EXAMPLE)?, errors)?;
@@ -206,6 +239,14 @@ impl Options {
             }
         }
         Ok(())
+    }
+
+    fn policy_option(&mut self, name: &Ident, arg: TokenStream, errors: &mut Errors) {
+        if self.policy.iter().any(|(n, _)| n == name) {
+            duplicate(name, errors);
+        } else {
+            self.policy.push((name.clone(), arg));
+        }
     }
 
     fn flag(
@@ -388,6 +429,47 @@ fn parse_count(
             format_args!("`{name}` expects {what} that fits in `{ty}`, e.g. `{example}`"),
         );
         Ok(None)
+    }
+}
+
+/// A duration option: an integer number of seconds, or a string with a
+/// unit (`"250ms"`, `"2s"`, `"5m"`, `"1h"`); its milliseconds.
+fn parse_duration(name: &Ident, expr: &Expr, errors: &mut Errors) -> Option<u64> {
+    let complain = |errors: &mut Errors| {
+        errors.error_spanned_by(
+            expr,
+            format_args!("`{name}` expects a number of seconds (`{name} = 30`) or a string with a unit: `{name} = \"250ms\"`, `\"2s\"`, `\"5m\"`, `\"1h\"`"),
+        );
+        None
+    };
+    let Expr::Lit(ExprLit { lit, .. }) = expr else {
+        return complain(errors);
+    };
+    let millis = match lit {
+        Lit::Int(int) => int.base10_parse::<u64>().ok().and_then(|s| s.checked_mul(1000)),
+        Lit::Str(s) => {
+            let text = s.value();
+            let text = text.trim();
+            let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+            let (n, unit) = text.split_at(split);
+            let scale = match unit.trim() {
+                "ms" => 1,
+                "s" => 1000,
+                "m" => 60_000,
+                "h" => 3_600_000,
+                _ => return complain(errors),
+            };
+            n.parse::<u64>().ok().and_then(|n| n.checked_mul(scale))
+        }
+        _ => None,
+    };
+    match millis {
+        Some(0) if name != "fail_safe_throttle" => {
+            errors.error_spanned_by(expr, format_args!("`{name}` must be longer than zero"));
+            None
+        }
+        Some(ms) => Some(ms),
+        None => complain(errors),
     }
 }
 

@@ -184,6 +184,17 @@ impl Func<'_> {
                 quote_spanned!(span=> &(#cache_expr))
             },
         );
+        let policy = if self.options.policy.is_empty() {
+            quote!(::core::option::Option::None)
+        } else {
+            let (names, args): (Vec<_>, Vec<_>) = self.options.policy.iter().cloned().unzip();
+            quote!(::core::option::Option::Some({
+                #[allow(unused_imports)]
+                use #private::Lock as __LOCK;
+                static POLICY: #private::Policy = #private::Policy::new() #(.#names(#args))*;
+                &POLICY
+            }))
+        };
         quote! {
             let #cache: &#private::Cache = #cache_ref;
             #clone
@@ -193,6 +204,7 @@ impl Func<'_> {
                 prefix: #prefix,
                 version: #version,
                 timeout: #timeout,
+                policy: #policy,
             };
         }
     }

@@ -265,6 +265,7 @@ async fn previous_deployment_stored(cache: &Cache, id: u64, tags: Vec<String>) {
         prefix: None,
         version: 1,
         timeout: None,
+        policy: None,
     };
     let full = full_key(cache, &memo, &Hashed(&(&id,)));
     let stored = refresh_async(

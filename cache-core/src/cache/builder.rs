@@ -38,7 +38,12 @@ pub struct CacheBuilder {
     codec: Codec,
     max_value_size: usize,
     signing_key: Option<Vec<u8>>,
+    policy: crate::Policy,
+    breaker: Duration,
 }
+
+/// How long the circuit breaker stays open before each probe, unless set.
+pub const DEFAULT_BREAKER_PAUSE: Duration = Duration::from_secs(1);
 
 impl Default for CacheBuilder {
     fn default() -> Self {
@@ -51,6 +56,8 @@ impl Default for CacheBuilder {
             codec: Codec::default(),
             max_value_size: codec::MAX_VALUE_SIZE,
             signing_key: None,
+            policy: crate::Policy::new(),
+            breaker: DEFAULT_BREAKER_PAUSE,
         }
     }
 }
@@ -212,6 +219,51 @@ impl CacheBuilder {
         self
     }
 
+    /// The default [`Policy`](crate::Policy) of read-through calls
+    /// (memoized functions, `get_or_set_with*`): fail-safe stale values,
+    /// refresh ahead, computation timeouts, the distributed lock. Each
+    /// option a function or a call leaves unset comes from here. Checked
+    /// by [`build`](Self::build).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::{Cache, Policy};
+    ///
+    /// let cache = Cache::builder()
+    ///     .policy(Policy::new().fail_safe(Duration::from_secs(3600)).hard_timeout(Duration::from_secs(2)))
+    ///     .build()?;
+    /// let err = Cache::builder().policy(Policy::new().refresh_ahead(2.0)).build().unwrap_err();
+    /// assert_eq!(err.kind(), cache_core::ErrorKind::Config);
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn policy(mut self, policy: crate::Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// How long calls skip a remote store after it failed with a connection
+    /// error or a timeout, before a background probe checks it again
+    /// (default [`DEFAULT_BREAKER_PAUSE`]); the probe repeats at this
+    /// interval until the store answers. While the breaker is open, calls
+    /// fail at once with [`ErrorKind::CircuitOpen`](crate::ErrorKind::CircuitOpen),
+    /// which read-through calls and `ignore_errors` absorb like any store
+    /// error: a memoized call costs the function's own time, not a store
+    /// timeout. `Duration::ZERO` turns the breaker off. The memory store
+    /// never has one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = cache_core::Cache::builder()
+    ///     .url("redis://127.0.0.1:6379/?response_timeout=300ms")
+    ///     .circuit_breaker(Duration::from_millis(500))
+    ///     .build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn circuit_breaker(mut self, pause: Duration) -> Self {
+        self.breaker = pause;
+        self
+    }
+
     /// Builds the cache. Fails with [`ErrorKind::Config`](crate::ErrorKind::Config) on an invalid URL.
     /// Does not connect: see [`Cache::ping`].
     ///
@@ -228,6 +280,14 @@ impl CacheBuilder {
                 (Arc::new(memory.clone()) as Arc<dyn Backend>, Some(memory))
             }
         };
+        self.policy.check()?;
+        let (backend, breaker) = if local.is_some() || self.breaker.is_zero() {
+            (backend, None)
+        } else {
+            let breaker = crate::backend::breaker::Breaker::new(backend, self.breaker, None);
+            let state = breaker.state();
+            (Arc::new(breaker) as Arc<dyn Backend>, Some(state))
+        };
         let keys = crate::key::Namespace::new(&self.prefix);
         Ok(Cache {
             inner: Arc::new(Inner {
@@ -241,6 +301,8 @@ impl CacheBuilder {
                     .configure(self.max_value_size, self.signing_key.as_deref())?,
                 stats: Counters::default(),
                 flights: Flights::default(),
+                policy: self.policy,
+                breaker,
                 degraded: AtomicBool::new(false),
                 warned: AtomicBool::new(false),
                 warnings: super::outage::RateLimit::default(),
