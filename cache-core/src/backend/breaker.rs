@@ -8,7 +8,8 @@
 //! the function's own value). Meanwhile one background probe pings the
 //! store, first after the configured break and then every break after
 //! that; when it answers, the breaker *closes* and calls reach the store
-//! again. The open and close transitions are logged once each.
+//! again. The open and close transitions are logged once each, at
+//! `info` (the cache's outage warning says what failed).
 //!
 //! Other errors (a value the store refuses, a wrong type under a key, a
 //! codec error) say nothing about the store's health and leave the breaker
@@ -42,6 +43,10 @@ pub(crate) struct State {
     opened: AtomicU64,
     /// Called on every transition with `true` when it opens.
     on_change: Option<Box<dyn Fn(bool) + Send + Sync>>,
+    /// Bumped at each opening: a probe of an earlier one stops.
+    generation: AtomicU64,
+    /// The failure that opened the breaker, for the errors of skipped calls.
+    cause: std::sync::Mutex<Arc<str>>,
 }
 
 impl State {
@@ -58,6 +63,20 @@ impl State {
     /// Times the breaker opened, since the cache was built.
     pub(crate) fn opened(&self) -> u64 {
         self.opened.load(Ordering::Relaxed)
+    }
+
+    /// Closes the breaker (the store answered); logs it if it was open.
+    fn close(&self) {
+        if self
+            .open
+            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            tracing::info!("cache store answered: circuit breaker closed");
+            if let Some(f) = &self.on_change {
+                f(false);
+            }
+        }
     }
 }
 
@@ -76,6 +95,8 @@ impl Breaker {
                 skipped: AtomicU64::new(0),
                 opened: AtomicU64::new(0),
                 on_change,
+                generation: AtomicU64::new(0),
+                cause: std::sync::Mutex::new(Arc::from("")),
             }),
         }
     }
@@ -88,13 +109,25 @@ impl Breaker {
     #[inline]
     fn check(&self) -> Result<()> {
         if self.state.is_open() {
-            self.state.skipped.fetch_add(1, Ordering::Relaxed);
-            return Err(Error::new(
-                ErrorKind::CircuitOpen,
-                "skipped: the store failed recently and has not answered a probe since",
-            ));
+            return Err(self.skip());
         }
         Ok(())
+    }
+
+    #[cold]
+    fn skip(&self) -> Error {
+        self.state.skipped.fetch_add(1, Ordering::Relaxed);
+        let cause = Arc::clone(
+            &self
+                .state
+                .cause
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        Error::new(
+            ErrorKind::CircuitOpen,
+            format!("skipped: the store failed moments ago ({cause}) and has not answered a probe since"),
+        )
     }
 
     /// Opens the breaker when `result` says the store is unreachable.
@@ -110,11 +143,19 @@ impl Breaker {
 
     #[cold]
     fn trip(&self, error: &Error) {
+        *self
+            .state
+            .cause
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::from(Chain(error).to_string());
         if self.state.open.swap(true, Ordering::AcqRel) {
             return; // already open: its probe runs
         }
+        let generation = self.state.generation.fetch_add(1, Ordering::AcqRel) + 1;
         self.state.opened.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(
+        // At `info`: the cache's outage warning (one per outage) says what
+        // failed; this says what the cache does about it.
+        tracing::info!(
             error = %Chain(error),
             pause_ms = u64::try_from(self.state.pause.as_millis()).unwrap_or(u64::MAX),
             "cache store unreachable: circuit breaker open, calls skip the store until a probe answers"
@@ -126,17 +167,19 @@ impl Breaker {
         crate::runtime::io_handle().spawn(async move {
             loop {
                 tokio::time::sleep(state.pause).await;
+                let current = state.generation.load(Ordering::Acquire) == generation;
+                if !current || !state.is_open() {
+                    return; // closed by a ping, or a later opening probes
+                }
                 match store.ping().await {
-                    Ok(()) => break,
+                    Ok(()) => {
+                        state.close();
+                        return;
+                    }
                     Err(e) => {
                         tracing::debug!(error = %Chain(&e), "cache store probe failed; circuit breaker stays open");
                     }
                 }
-            }
-            state.open.store(false, Ordering::Release);
-            tracing::info!("cache store answered a probe: circuit breaker closed");
-            if let Some(f) = &state.on_change {
-                f(false);
             }
         });
     }
@@ -185,9 +228,14 @@ impl Backend for Breaker {
     async fn clear_prefixes(&self, prefixes: &[&str]) -> Result<u64> {
         guarded!(self.clear_prefixes(prefixes))
     }
-    /// A ping always reaches the store: it is how a caller checks it.
+    /// A ping always reaches the store: it is how a caller checks it. An
+    /// answer closes the breaker.
     async fn ping(&self) -> Result<()> {
-        self.watch(self.store.ping().await)
+        let answered = self.watch(self.store.ping().await);
+        if answered.is_ok() {
+            self.state.close();
+        }
+        answered
     }
     async fn set_tagged(&self, key: &str, value: Bytes, ttl: Ttl, tags: &[&str]) -> Result<()> {
         guarded!(self.set_tagged(key, value, ttl, tags))

@@ -242,6 +242,11 @@ impl RedisBackend {
         })
     }
 
+    /// Whether the store is a Redis Cluster.
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self.inner.topology, Topology::Cluster(_))
+    }
+
     /// A backend for the server, cluster or Sentinel deployment named by
     /// `url` (see the [type-level docs](RedisBackend) for the formats).
     /// Does not connect.

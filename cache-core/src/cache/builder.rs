@@ -39,7 +39,13 @@ pub struct CacheBuilder {
     max_value_size: usize,
     signing_key: Option<Vec<u8>>,
     policy: crate::Policy,
-    breaker: Duration,
+    /// The breaker's pause; `None`: the default for the store.
+    breaker: Option<Duration>,
+    /// Whether the store given to [`backend`](Self::backend) spreads keys
+    /// over nodes (a Redis Cluster).
+    spread: bool,
+    /// Whether the store never fails (null).
+    infallible: bool,
 }
 
 /// How long the circuit breaker stays open before each probe, unless set.
@@ -57,7 +63,9 @@ impl Default for CacheBuilder {
             max_value_size: codec::MAX_VALUE_SIZE,
             signing_key: None,
             policy: crate::Policy::new(),
-            breaker: DEFAULT_BREAKER_PAUSE,
+            breaker: None,
+            spread: false,
+            infallible: false,
         }
     }
 }
@@ -85,9 +93,15 @@ impl CacheBuilder {
     /// # Ok::<(), cache_core::Error>(())
     /// ```
     pub fn backend(mut self, backend: impl Backend) -> Self {
-        let local = (&backend as &dyn Any)
-            .downcast_ref::<MemoryBackend>()
-            .cloned();
+        let any = &backend as &dyn Any;
+        let local = any.downcast_ref::<MemoryBackend>().cloned();
+        #[cfg(feature = "redis")]
+        {
+            self.spread = any
+                .downcast_ref::<crate::backend::RedisBackend>()
+                .is_some_and(crate::backend::RedisBackend::is_cluster);
+        }
+        self.infallible = any.is::<crate::NullBackend>();
         self.backend = Some((Arc::new(backend), local));
         self.url = None;
         self
@@ -248,8 +262,13 @@ impl CacheBuilder {
     /// fail at once with [`ErrorKind::CircuitOpen`](crate::ErrorKind::CircuitOpen),
     /// which read-through calls and `ignore_errors` absorb like any store
     /// error: a memoized call costs the function's own time, not a store
-    /// timeout. `Duration::ZERO` turns the breaker off. The memory store
-    /// never has one.
+    /// timeout. `Duration::ZERO` turns the breaker off. The memory and
+    /// null stores never have one.
+    ///
+    /// On a Redis Cluster the breaker is off unless set: it guards the
+    /// whole store, and one dead primary would make every call skip the
+    /// live nodes too. Set it there to guard against losing the whole
+    /// cluster (a partition between the application and its nodes).
     ///
     /// ```
     /// use std::time::Duration;
@@ -260,7 +279,7 @@ impl CacheBuilder {
     /// # Ok::<(), cache_core::Error>(())
     /// ```
     pub fn circuit_breaker(mut self, pause: Duration) -> Self {
-        self.breaker = pause;
+        self.breaker = Some(pause);
         self
     }
 
@@ -272,19 +291,28 @@ impl CacheBuilder {
     /// assert!(err.to_string().contains("max_capacity"));
     /// ```
     pub fn build(self) -> Result<Cache> {
-        let (backend, local) = match (self.backend, self.url) {
+        let (backend, local) = match (self.backend, self.url.as_deref()) {
             (Some(b), _) => b,
-            (None, Some(url)) => config::backend_from_url(&url)?,
+            (None, Some(url)) => config::backend_from_url(url)?,
             (None, None) => {
                 let memory = MemoryBackend::new();
                 (Arc::new(memory.clone()) as Arc<dyn Backend>, Some(memory))
             }
         };
         self.policy.check()?;
-        let (backend, breaker) = if local.is_some() || self.breaker.is_zero() {
+        let spread = self.spread || self.url.as_deref().is_some_and(is_cluster_url);
+        let infallible = self.infallible
+            || self
+                .url
+                .as_deref()
+                .is_some_and(|u| u.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("null://")));
+        let pause = self
+            .breaker
+            .unwrap_or(if spread { Duration::ZERO } else { DEFAULT_BREAKER_PAUSE });
+        let (backend, breaker) = if local.is_some() || infallible || pause.is_zero() {
             (backend, None)
         } else {
-            let breaker = crate::backend::breaker::Breaker::new(backend, self.breaker, None);
+            let breaker = crate::backend::breaker::Breaker::new(backend, pause, None);
             let state = breaker.state();
             (Arc::new(breaker) as Arc<dyn Backend>, Some(state))
         };
@@ -309,5 +337,27 @@ impl CacheBuilder {
                 decode_warnings: super::outage::RateLimit::default(),
             }),
         })
+    }
+}
+
+/// Whether `url` names a Redis Cluster.
+fn is_cluster_url(url: &str) -> bool {
+    #[cfg(feature = "redis")]
+    {
+        use crate::backend::scheme::{Store, Topology};
+        crate::backend::scheme::of_url(url).is_some_and(|s| {
+            matches!(
+                s.store,
+                Store::Redis {
+                    topology: Topology::Cluster,
+                    ..
+                }
+            )
+        })
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = url;
+        false
     }
 }
