@@ -63,6 +63,7 @@ pub mod http;
 pub mod key;
 mod local;
 mod memo;
+mod memo_policy;
 pub mod policy;
 mod runtime;
 mod stats;
@@ -82,8 +83,8 @@ pub use backend::RedisBackend;
 pub use backend::{Backend, MemoryBackend, NullBackend, Ttl};
 pub use blocking::Blocking;
 pub use cache::{
-    global, init, Cache, CacheBuilder, DEFAULT_BREAKER_PAUSE, CacheValue, KeyValue, StoreValue, DEFAULT_KEY_PREFIX,
-    DEFAULT_TIMEOUT,
+    global, init, Cache, CacheBuilder, CacheValue, KeyValue, StoreValue, DEFAULT_BREAKER_PAUSE,
+    DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT,
 };
 pub use codec::Codec;
 pub use error::{Error, ErrorKind, Result};
@@ -115,6 +116,7 @@ pub mod __private {
     //! The generated code names everything through this module, so a
     //! crate that re-exports it can offer the macros with `crate = path`.
     pub use crate::memo::*;
+    pub use crate::memo_policy::*;
     pub use crate::{global, Cache, Lock, Policy, Result};
 
     /// A key argument: `Serialize`, with a compile error that says what to do.

@@ -36,7 +36,7 @@ pub struct Memo {
 }
 
 impl Memo {
-    fn timeout(&self) -> Option<Duration> {
+    pub(crate) fn timeout(&self) -> Option<Duration> {
         self.timeout.map(Duration::from_secs)
     }
 
@@ -138,8 +138,8 @@ pub struct NotCached;
 /// with `tags = [...]`, the full index keys of its rendered tags.
 #[derive(Debug)]
 pub struct Target {
-    full: String,
-    tags: Vec<String>,
+    pub(crate) full: String,
+    pub(crate) tags: Vec<String>,
 }
 
 impl From<String> for Target {
@@ -223,7 +223,7 @@ fn text_lookup<T: CacheValue>(
     }
 }
 
-fn key_error(memo: &Memo, e: &crate::Error) {
+pub(crate) fn key_error(memo: &Memo, e: &crate::Error) {
     tracing::warn!(function = memo.name, owner = memo.owner, error = %e, "cannot build the cache key; calling the function uncached");
 }
 
@@ -308,6 +308,7 @@ pub fn call_sync<T, E>(
     memo: &Memo,
     lookup: Lookup<T>,
     store_if: impl Fn(&T) -> bool,
+    on_timeout: Option<fn(crate::Error) -> E>,
     f: impl FnOnce() -> Result<T, E>,
 ) -> Result<T, E>
 where
@@ -325,8 +326,8 @@ where
     let ttl = cache.ttl(memo.timeout());
     let coalesce = Coalesce::for_blocking_call();
     let Target { full, tags } = &target;
-    if let Some(policy) = memo.policy {
-        let policy = policy_of(cache, policy, ttl);
+    if memo.policy.is_some() {
+        let policy = policy_of(cache, memo, ttl);
         return cache.block_on(cache.compute_policy(
             full,
             tags,
@@ -334,7 +335,7 @@ where
             coalesce,
             seen(looked),
             store_if,
-            None,
+            on_timeout,
             || async { f() },
         ));
     }
@@ -346,8 +347,8 @@ where
 }
 
 /// A function's policy with the cache's defaults, and its timeout.
-fn policy_of(cache: &Cache, policy: &crate::Policy, ttl: crate::Ttl) -> crate::Policy {
-    let mut policy = cache.resolve(Some(policy));
+pub(crate) fn policy_of(cache: &Cache, memo: &Memo, ttl: crate::Ttl) -> crate::Policy {
+    let mut policy = cache.resolve(memo.policy);
     policy.timeout = Some(ttl.duration().unwrap_or(Duration::ZERO));
     policy
 }
@@ -365,6 +366,7 @@ pub async fn call_async<T, E, Fut>(
     memo: &Memo,
     lookup: Lookup<T>,
     store_if: impl Fn(&T) -> bool,
+    on_timeout: Option<fn(crate::Error) -> E>,
     f: impl FnOnce() -> Fut,
 ) -> Result<T, E>
 where
@@ -381,8 +383,8 @@ where
         }
     };
     let ttl = cache.ttl(memo.timeout());
-    if let Some(policy) = memo.policy {
-        let policy = policy_of(cache, policy, ttl);
+    if memo.policy.is_some() {
+        let policy = policy_of(cache, memo, ttl);
         return cache
             .compute_policy(
                 &full,
@@ -391,7 +393,7 @@ where
                 Coalesce::Wait,
                 seen(looked),
                 store_if,
-                None,
+                on_timeout,
                 f,
             )
             .await;

@@ -112,9 +112,17 @@ pub(crate) struct Options {
     /// `fail_safe = 3600`, `hard_timeout = "2s"`, `lock = distributed`, …:
     /// the `Policy` builder calls they stand for, in order.
     pub(crate) policy: Vec<(Ident, TokenStream)>,
+    /// The first option that runs the computation in the background
+    /// (`refresh_ahead`, `stale_while_revalidate`, `soft_timeout`): the
+    /// computation then owns its arguments.
+    pub(crate) background: Option<Ident>,
 }
 
-const OPTIONS: &str = "`timeout`, `cache`, `key`, `ignore`, `unless`, `store_if`, `version`, `result`, `option`, `cache_none`, `method`, `tags`, `fail_safe`, `fail_safe_throttle`, `hard_timeout`, `lock`, `lock_expiry` and `crate`";
+fn value_span(expr: &Expr) -> proc_macro2::Span {
+    syn::spanned::Spanned::span(expr)
+}
+
+const OPTIONS: &str = "`timeout`, `cache`, `key`, `ignore`, `unless`, `store_if`, `version`, `result`, `option`, `cache_none`, `method`, `tags`, `fail_safe`, `fail_safe_throttle`, `refresh_ahead`, `stale_while_revalidate`, `soft_timeout`, `hard_timeout`, `lock`, `lock_expiry` and `crate`";
 
 impl Options {
     /// Parses the attribute's arguments, recording every problem in `errors`.
@@ -195,13 +203,19 @@ impl Options {
             "fail_safe" | "fail_safe_throttle" | "hard_timeout" | "lock_expiry" => {
                 let value = value(meta, &name, "fail_safe = 3600")?.parse::<Expr>()?;
                 if let Some(millis) = parse_duration(&name, &value, errors) {
-                    self.policy_option(&name, quote::quote!(::core::time::Duration::from_millis(#millis)), errors);
+                    self.policy_option(
+                        &name,
+                        quote::quote!(::core::time::Duration::from_millis(#millis)),
+                        errors,
+                    );
                 }
             }
             "lock" => {
                 let value = value(meta, &name, "lock = distributed")?.parse::<Expr>()?;
                 let variant = match &value {
-                    Expr::Path(p) if p.path.is_ident("distributed") => Some(quote::quote!(Distributed)),
+                    Expr::Path(p) if p.path.is_ident("distributed") => {
+                        Some(quote::quote!(Distributed))
+                    }
                     Expr::Path(p) if p.path.is_ident("local") => Some(quote::quote!(Local)),
                     _ => None,
                 };
@@ -213,14 +227,36 @@ impl Options {
                     ),
                 }
             }
-            "refresh_ahead" | "stale_while_revalidate" | "soft_timeout" => {
-                errors.error_spanned_by(
-                    &name,
-                    format_args!(
-                        "`{name}` runs the computation in the background, after the call returns, which a function's borrowed arguments cannot follow; use `Cache::get_or_set_with_policy` with `Policy::{name}` for this value"
+            "stale_while_revalidate" | "soft_timeout" => {
+                let value = value(meta, &name, "soft_timeout = \"100ms\"")?.parse::<Expr>()?;
+                if let Some(millis) = parse_duration(&name, &value, errors) {
+                    self.policy_option(
+                        &name,
+                        quote::quote!(::core::time::Duration::from_millis(#millis)),
+                        errors,
+                    );
+                    self.background.get_or_insert(name);
+                }
+            }
+            "refresh_ahead" => {
+                let value = value(meta, &name, "refresh_ahead = 0.8")?.parse::<Expr>()?;
+                let fraction = match &value {
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Float(f), ..
+                    }) => f.base10_parse::<f64>().ok(),
+                    _ => None,
+                };
+                match fraction {
+                    Some(f) if f > 0.0 && f < 1.0 => {
+                        let lit = syn::LitFloat::new(&format!("{f}f64"), value_span(&value));
+                        self.policy_option(&name, quote::quote!(#lit), errors);
+                        self.background.get_or_insert(name);
+                    }
+                    _ => errors.error_spanned_by(
+                        &value,
+                        "`refresh_ahead` is the fraction of the timeout after which a hit refreshes the value in the background: a number strictly between 0 and 1, e.g. `refresh_ahead = 0.8`",
                     ),
-                );
-                skip_value(meta)?;
+                }
             }
             "tags" => {
                 let value =
@@ -446,11 +482,16 @@ fn parse_duration(name: &Ident, expr: &Expr, errors: &mut Errors) -> Option<u64>
         return complain(errors);
     };
     let millis = match lit {
-        Lit::Int(int) => int.base10_parse::<u64>().ok().and_then(|s| s.checked_mul(1000)),
+        Lit::Int(int) => int
+            .base10_parse::<u64>()
+            .ok()
+            .and_then(|s| s.checked_mul(1000)),
         Lit::Str(s) => {
             let text = s.value();
             let text = text.trim();
-            let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+            let split = text
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(text.len());
             let (n, unit) = text.split_at(split);
             let scale = match unit.trim() {
                 "ms" => 1,

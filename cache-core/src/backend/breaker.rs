@@ -147,7 +147,8 @@ impl Breaker {
             .state
             .cause
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::from(Chain(error).to_string());
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Arc::from(Chain(error).to_string());
         if self.state.open.swap(true, Ordering::AcqRel) {
             return; // already open: its probe runs
         }
@@ -318,18 +319,28 @@ mod tests {
         );
         flaky.down.store(true, Ordering::SeqCst);
         flaky.timeout.store(true, Ordering::SeqCst);
-        assert_eq!(breaker.get("k").await.unwrap_err().kind(), ErrorKind::Timeout);
+        assert_eq!(
+            breaker.get("k").await.unwrap_err().kind(),
+            ErrorKind::Timeout
+        );
         for _ in 0..10 {
             let e = breaker.get("k").await.unwrap_err();
             assert_eq!(e.kind(), ErrorKind::CircuitOpen);
         }
-        assert_eq!(flaky.calls.load(Ordering::SeqCst), 1, "open: no call reaches the store");
+        assert_eq!(
+            flaky.calls.load(Ordering::SeqCst),
+            1,
+            "open: no call reaches the store"
+        );
         assert_eq!(breaker.state.skipped(), 10);
         assert_eq!(changes.load(Ordering::SeqCst), 1);
         flaky.down.store(false, Ordering::SeqCst);
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while breaker.state.is_open() {
-            assert!(std::time::Instant::now() < deadline, "the probe never closed it");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the probe never closed it"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         assert_eq!(breaker.get("k").await.unwrap(), None);
@@ -347,7 +358,10 @@ mod tests {
         );
         flaky.down.store(true, Ordering::SeqCst);
         for _ in 0..3 {
-            assert_eq!(breaker.get("k").await.unwrap_err().kind(), ErrorKind::Backend);
+            assert_eq!(
+                breaker.get("k").await.unwrap_err().kind(),
+                ErrorKind::Backend
+            );
         }
         assert!(!breaker.state.is_open());
         assert_eq!(flaky.calls.load(Ordering::SeqCst), 3);

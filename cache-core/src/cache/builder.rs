@@ -302,13 +302,15 @@ impl CacheBuilder {
         self.policy.check()?;
         let spread = self.spread || self.url.as_deref().is_some_and(is_cluster_url);
         let infallible = self.infallible
-            || self
-                .url
-                .as_deref()
-                .is_some_and(|u| u.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("null://")));
-        let pause = self
-            .breaker
-            .unwrap_or(if spread { Duration::ZERO } else { DEFAULT_BREAKER_PAUSE });
+            || self.url.as_deref().is_some_and(|u| {
+                u.get(..7)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("null://"))
+            });
+        let pause = self.breaker.unwrap_or(if spread {
+            Duration::ZERO
+        } else {
+            DEFAULT_BREAKER_PAUSE
+        });
         let (backend, breaker) = if local.is_some() || infallible || pause.is_zero() {
             (backend, None)
         } else {

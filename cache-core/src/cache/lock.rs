@@ -46,8 +46,20 @@ fn token() -> String {
 }
 
 impl Cache {
+    /// The store key of the distributed lock of `key` (a key given to this
+    /// cache's API): for operators who look at the store.
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::builder().key_prefix("app").build()?;
+    /// assert_eq!(cache.lock_key("report"), "app#@lock:app|report");
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn lock_key(&self, key: &str) -> String {
+        self.lock_key_full(&self.full_key(key))
+    }
+
     /// The lock key of the value key `full`.
-    pub(crate) fn lock_key(&self, full: &str) -> String {
+    pub(crate) fn lock_key_full(&self, full: &str) -> String {
         let ns = self.memo_prefix();
         let mut key = String::with_capacity(ns.len() + 6 + full.len());
         key.push_str(ns);
@@ -66,7 +78,7 @@ impl Cache {
         if !lock_applies(self, policy) {
             return Some(None);
         }
-        let key = self.lock_key(full);
+        let key = self.lock_key_full(full);
         let token = token();
         let expiry = policy.lock_expiry.unwrap_or(DEFAULT_LOCK_EXPIRY);
         let taken = self

@@ -133,7 +133,11 @@ impl Cache {
         else {
             return;
         };
-        let throttle = millis(policy.fail_safe_throttle.unwrap_or(DEFAULT_FAIL_SAFE_THROTTLE));
+        let throttle = millis(
+            policy
+                .fail_safe_throttle
+                .unwrap_or(DEFAULT_FAIL_SAFE_THROTTLE),
+        );
         let left = deadline.saturating_sub(now);
         if left == 0 || throttle == 0 {
             return;
@@ -433,7 +437,8 @@ fn within<T>(d: &Decoded<T>, window: Option<Duration>, now: u64) -> bool {
 
 /// Whether a fresh value is past the refresh-ahead point of its life.
 fn refresh_due<T>(d: &Decoded<T>, policy: &Policy, ttl: Ttl, now: u64) -> bool {
-    let (Some(fraction), Some(until), Ttl::After(timeout)) = (policy.refresh_ahead, d.fresh_until, ttl)
+    let (Some(fraction), Some(until), Ttl::After(timeout)) =
+        (policy.refresh_ahead, d.fresh_until, ttl)
     else {
         return false;
     };
