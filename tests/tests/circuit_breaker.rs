@@ -47,7 +47,10 @@ async fn a_frozen_server_costs_one_timeout_then_calls_skip_it_until_it_answers()
     // write is skipped.
     let started = Instant::now();
     assert_eq!(profile(1).await, "user 1");
-    assert!(started.elapsed() >= RESPONSE_TIMEOUT / 2, "the first call met the frozen server");
+    assert!(
+        started.elapsed() >= RESPONSE_TIMEOUT / 2,
+        "the first call met the frozen server"
+    );
     assert!(cache.circuit_open());
 
     // Every later call skips the store: no timeout at all.
@@ -62,15 +65,24 @@ async fn a_frozen_server_costs_one_timeout_then_calls_skip_it_until_it_answers()
     );
     let stats = cache.stats();
     assert_eq!(stats.circuit_opens, 1, "{stats:?}");
-    assert!(stats.circuit_skips >= 100, "each skipped read and write is counted: {stats:?}");
+    assert!(
+        stats.circuit_skips >= 100,
+        "each skipped read and write is counted: {stats:?}"
+    );
     let err = cache.get::<String>("x").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::CircuitOpen);
-    assert!(err.to_string().contains("did not answer in time"), "says what opened it: {err}");
+    assert!(
+        err.to_string().contains("did not answer in time"),
+        "says what opened it: {err}"
+    );
 
     server.thaw();
     let deadline = Instant::now() + Duration::from_secs(10);
     while cache.circuit_open() {
-        assert!(Instant::now() < deadline, "the probe never closed the breaker");
+        assert!(
+            Instant::now() < deadline,
+            "the probe never closed the breaker"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let runs = RUNS.load(Ordering::SeqCst);
@@ -104,7 +116,10 @@ async fn a_stopped_server_opens_it_and_a_restart_closes_it() {
     server.restart();
     let deadline = Instant::now() + Duration::from_secs(10);
     while cache.circuit_open() {
-        assert!(Instant::now() < deadline, "the probe never closed the breaker");
+        assert!(
+            Instant::now() < deadline,
+            "the probe never closed the breaker"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     cache.set("k", &3u8, None).await.unwrap();

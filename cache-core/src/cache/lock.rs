@@ -7,7 +7,10 @@
 //! expiring after [`Policy::lock_expiry`](crate::Policy::lock_expiry) so
 //! that a holder that dies frees it. The holder removes it by
 //! compare-and-delete ([`Backend::delete_if_equals`](crate::Backend::delete_if_equals)),
-//! so a holder that outlived its lock never removes another's. Waiters
+//! so a holder that outlived its lock never removes another's. A holder
+//! stores its value before it releases the lock, and whoever takes the
+//! lock looks for the value first, so a lock taken just after a release
+//! never computes again. Waiters
 //! poll the value with backoff, try the lock on each round (taking it over
 //! once it expires), and compute themselves when the wait passes the
 //! lock's expiry.
@@ -109,7 +112,15 @@ impl Cache {
         let mut pause = FIRST_PAUSE;
         loop {
             match self.try_lock_once(full, policy).await {
-                Some(Some(held)) => return Locked::Held(held),
+                Some(Some(held)) => {
+                    // The previous holder stores its value before it
+                    // releases the lock: look once more, under the lock.
+                    if let Some(value) = self.fresh_uncounted::<T>(full).await {
+                        self.release_lock(&held).await;
+                        return Locked::Value(value);
+                    }
+                    return Locked::Held(held);
+                }
                 Some(None) => return Locked::Without,
                 None => {}
             }

@@ -236,44 +236,71 @@ impl Cache {
                 Some(limit) => runtime::timeout(limit, f()).await.ok(),
                 None => Some(f().await),
             };
+            let value = self
+                .settle(
+                    full, tags, policy, outcome, fallback, hard, on_timeout, &store_if,
+                )
+                .await;
+            // Released once the value is stored: whoever takes the lock
+            // next finds it.
             if let Some(lock) = held {
                 self.release_lock(&lock).await;
             }
-            let value = match (outcome, fallback) {
-                (Some(Ok(value)), _) => {
-                    if store_if(&value) {
-                        self.store_computed(full, &value, policy, tags).await;
-                    }
-                    value
-                }
-                (Some(Err(e)), None) => return Err(e),
-                (Some(Err(_)), Some(stale)) => {
-                    self.serve_stale(full, &stale, policy, tags, "computation failed")
-                        .await;
-                    stale.value
-                }
-                (None, Some(stale)) => {
-                    self.serve_stale(full, &stale, policy, tags, "computation timed out")
-                        .await;
-                    stale.value
-                }
-                (None, None) => {
-                    let to_error = on_timeout.expect("a hard timeout applies only when it can end");
-                    return Err(to_error(Error::new(
-                        ErrorKind::Timeout,
-                        format!(
-                            "the computation of `{}` took longer than its hard timeout ({:?})",
-                            key_for_message(full),
-                            hard.unwrap_or_default()
-                        ),
-                    )));
-                }
-            };
+            let value = value?;
             if let Some(leader) = leader {
                 leader.finish(|| Arc::new(value.clone()));
             }
             return Ok(value);
         }
+    }
+
+    /// What a computation's outcome gives the caller: its value (stored),
+    /// the stale value instead of an error or a timeout, or the error.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the engine's state at the end of a computation"
+    )]
+    async fn settle<T: CacheValue, E>(
+        &self,
+        full: &str,
+        tags: &[String],
+        policy: &Policy,
+        outcome: Option<Result<T, E>>,
+        fallback: Option<Decoded<T>>,
+        hard: Option<Duration>,
+        on_timeout: OnTimeout<E>,
+        store_if: impl Fn(&T) -> bool,
+    ) -> Result<T, E> {
+        Ok(match (outcome, fallback) {
+            (Some(Ok(value)), _) => {
+                if store_if(&value) {
+                    self.store_computed(full, &value, policy, tags).await;
+                }
+                value
+            }
+            (Some(Err(e)), None) => return Err(e),
+            (Some(Err(_)), Some(stale)) => {
+                self.serve_stale(full, &stale, policy, tags, "computation failed")
+                    .await;
+                stale.value
+            }
+            (None, Some(stale)) => {
+                self.serve_stale(full, &stale, policy, tags, "computation timed out")
+                    .await;
+                stale.value
+            }
+            (None, None) => {
+                let to_error = on_timeout.expect("a hard timeout applies only when it can end");
+                return Err(to_error(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "the computation of `{}` took longer than its hard timeout ({:?})",
+                        key_for_message(full),
+                        hard.unwrap_or_default()
+                    ),
+                )));
+            }
+        })
     }
 
     /// A fresh value under `full`, uncounted (a second look).
@@ -406,22 +433,24 @@ impl Cache {
                 Some(limit) => runtime::timeout(limit, f()).await.ok(),
                 None => Some(f().await),
             };
-            if let Some(lock) = held {
-                this.release_lock(&lock).await;
-            }
-            match refreshed {
-                Some(Ok(value)) => {
-                    if store_if(&value) {
-                        this.store_computed(&full, &value, &policy, &tags).await;
-                    }
-                    leader.finish(|| Arc::new(value));
+            match &refreshed {
+                Some(Ok(value)) if store_if(value) => {
+                    this.store_computed(&full, value, &policy, &tags).await;
                 }
+                Some(Ok(_)) => {}
                 Some(Err(_)) => {
                     tracing::debug!(key = %key_for_message(&full), "background refresh failed; the current value stays");
                 }
                 None => {
                     tracing::debug!(key = %key_for_message(&full), "background refresh timed out; the current value stays");
                 }
+            }
+            // Released once the value is stored (see `lock.rs`).
+            if let Some(lock) = held {
+                this.release_lock(&lock).await;
+            }
+            if let Some(Ok(value)) = refreshed {
+                leader.finish(|| Arc::new(value));
             }
         });
     }
