@@ -453,3 +453,48 @@ async fn a_dead_lock_holder_is_taken_over_after_the_lock_expires() {
     );
     assert_eq!(server.cli(&["GET", &lock]), "", "released after");
 }
+
+// --- Redis Cluster ----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_a_cluster_fail_safe_and_the_distributed_lock_hold() {
+    let cluster = cache_tests::redis_cluster::RedisCluster::shared();
+    let caches: Vec<Cache> = (0..2)
+        .map(|_| {
+            Cache::builder()
+                .url(cluster.url())
+                .key_prefix("resilience")
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let policy = Policy::new()
+        .timeout(Duration::from_millis(300))
+        .fail_safe(Duration::from_secs(30))
+        .lock(Lock::Distributed);
+    let source = Arc::new(Source::default());
+    source.version.store(3, Ordering::SeqCst);
+    let mut tasks = Vec::new();
+    for cache in &caches {
+        for _ in 0..25 {
+            let (cache, source) = (cache.clone(), Arc::clone(&source));
+            tasks.push(tokio::spawn(async move {
+                cache
+                    .try_get_or_set_with_policy("k", &policy, move || async move {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        source.load().await
+                    })
+                    .await
+            }));
+        }
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap(), 3);
+    }
+    assert_eq!(source.calls(), 1, "one computation across both caches");
+    source.failing.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    for cache in &caches {
+        assert_eq!(fetch(cache, &source, &policy).await.unwrap(), 3, "stale, not the error");
+    }
+}
