@@ -190,7 +190,13 @@ where
     // A counted read: a value kept as a `T` is cloned, anything else (bytes,
     // another type of the same shape) is decoded, and what cannot be read
     // is logged; the computation that follows a miss does not read again.
-    if let Some(value) = cache.read_local::<T>(local, &Ident::new(group, form, tail)) {
+    let ident = Ident::new(group, form, tail);
+    let hit = if cache.reads_timed(memo.policy) {
+        cache.read_local_fresh::<T>(local, &ident)
+    } else {
+        cache.read_local::<T>(local, &ident)
+    };
+    if let Some(value) = hit {
         return Some(Lookup::Hit(value));
     }
     let mut full = String::with_capacity(group.text().len() + 2 * tail.len() + 1);

@@ -495,6 +495,10 @@ async fn on_a_cluster_fail_safe_and_the_distributed_lock_hold() {
     source.failing.store(true, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(350)).await;
     for cache in &caches {
-        assert_eq!(fetch(cache, &source, &policy).await.unwrap(), 3, "stale, not the error");
+        assert_eq!(
+            fetch(cache, &source, &policy).await.unwrap(),
+            3,
+            "stale, not the error"
+        );
     }
 }

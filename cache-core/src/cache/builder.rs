@@ -332,6 +332,7 @@ impl CacheBuilder {
                 stats: Counters::default(),
                 flights: Flights::default(),
                 policy: self.policy,
+                policy_timed: self.policy.is_timed(),
                 breaker,
                 degraded: AtomicBool::new(false),
                 warned: AtomicBool::new(false),

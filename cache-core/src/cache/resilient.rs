@@ -52,6 +52,29 @@ impl Cache {
         }
     }
 
+    /// Whether entries of a function with `policy` carry a logical expiry
+    /// (its options or the cache's default keep stale values).
+    #[inline]
+    pub(crate) fn reads_timed(&self, policy: Option<&Policy>) -> bool {
+        self.inner.policy_timed || policy.is_some_and(Policy::is_timed)
+    }
+
+    /// A typed read of the memory store that sees values kept with a
+    /// logical expiry as themselves (no decoding): a fresh value is a hit,
+    /// a stale one a miss. Counted.
+    pub(crate) fn read_local_fresh<T: CacheValue>(
+        &self,
+        local: &crate::local::LocalTier,
+        ident: &crate::local::Ident<'_>,
+    ) -> Option<T> {
+        let value = match local.read_entry::<T>(ident) {
+            Read::Hit(d) => d.is_fresh(now_millis()).then_some(d.value),
+            Read::Miss => None,
+            Read::Refused(e) => self.logged::<T>(ident.text().as_bytes(), Err(e)),
+        };
+        self.counted(value)
+    }
+
     /// The physical TTL and the logical expiry of a value computed now.
     fn lifetimes(&self, policy: &Policy) -> (Ttl, Option<u64>) {
         let ttl = self.ttl(policy.timeout);

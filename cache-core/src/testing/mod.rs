@@ -148,28 +148,17 @@ impl Suite {
         let k = self.key("lock");
         self.set(&k, b(b"token-1"), LONG).await;
         assert!(
-            !self
-                .backend
-                .delete_if_equals(&k, b"token-2")
-                .await
-                .unwrap(),
+            !self.backend.delete_if_equals(&k, b"token-2").await.unwrap(),
             "delete_if_equals must leave a key holding another value"
         );
         assert_eq!(self.get(&k).await, Some(b(b"token-1")));
         assert!(
-            self.backend
-                .delete_if_equals(&k, b"token-1")
-                .await
-                .unwrap(),
+            self.backend.delete_if_equals(&k, b"token-1").await.unwrap(),
             "delete_if_equals must remove a key holding the value"
         );
         assert_eq!(self.get(&k).await, None);
         assert!(
-            !self
-                .backend
-                .delete_if_equals(&k, b"token-1")
-                .await
-                .unwrap(),
+            !self.backend.delete_if_equals(&k, b"token-1").await.unwrap(),
             "delete_if_equals of a missing key removes nothing"
         );
     }
