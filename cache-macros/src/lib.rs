@@ -78,16 +78,13 @@ use crate::attr::Kind;
 /// | `stale_while_revalidate = 30` | an expired value, up to this long, at once, while one background computation replaces it |
 /// | `soft_timeout = "100ms"` | with a stale value at hand, a body slower than this finishes in the background while the caller gets the stale value |
 /// | `lock = distributed` | one computation per argument list across every process sharing the store; `lock_expiry = "5s"` (default 10 s) bounds how long a dead holder blocks others |
+/// | `crate = path` | where the generated code finds cache-core (default `::cache_core`): the path of a crate or module that re-exports it, such as `crate = my_framework::cache`; `crate = "path"` also works (see "From a crate that re-exports cache-core") |
 ///
 /// The three background options (`refresh_ahead`, `stale_while_revalidate`,
 /// `soft_timeout`) run the body after the call returns, so it gets its own
 /// copies of the arguments: a borrowed argument `&T` is copied with
 /// `ToOwned` (`&str` becomes a `String`), and a `&self` method's receiver
 /// with `Clone`; the arguments must be `Send + 'static` once owned.
-///
-/// | option | meaning |
-/// |---|---|
-/// | `crate = path` | where the generated code finds cache-core (default `::cache_core`): the path of a crate or module that re-exports it, such as `crate = my_framework::cache`; `crate = "path"` also works (see "From a crate that re-exports cache-core") |
 ///
 /// # Return types
 ///
