@@ -197,6 +197,33 @@ pub(crate) async fn on_io<F: Future>(fut: F) -> F::Output {
     .await
 }
 
+/// `fut`, or `Err(Elapsed)` once `limit` has passed, timed by the crate's
+/// I/O runtime (the caller's runtime may have no timers).
+pub(crate) fn timeout<F: Future>(limit: Duration, fut: F) -> tokio::time::Timeout<F> {
+    let _io = io_handle().enter();
+    tokio::time::timeout(limit, fut)
+}
+
+/// A sleep timed by the crate's I/O runtime (the caller's runtime may have
+/// no timers).
+pub(crate) fn sleep(duration: Duration) -> tokio::time::Sleep {
+    let _io = io_handle().enter();
+    tokio::time::sleep(duration)
+}
+
+/// Runs `fut` in the background: on the caller's runtime when there is
+/// one, on the crate's I/O runtime otherwise.
+pub(crate) fn spawn<F>(fut: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match Handle::try_current() {
+        Ok(handle) => handle.spawn(fut),
+        Err(_) => io_handle().spawn(fut),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::future::Future;
@@ -263,32 +290,5 @@ mod tests {
             .recv_timeout(Duration::from_secs(10))
             .expect("the outer call never woke up");
         assert_eq!(out, (1, 2));
-    }
-}
-
-/// `fut`, or `Err(Elapsed)` once `limit` has passed, timed by the crate's
-/// I/O runtime (the caller's runtime may have no timers).
-pub(crate) fn timeout<F: Future>(limit: Duration, fut: F) -> tokio::time::Timeout<F> {
-    let _io = io_handle().enter();
-    tokio::time::timeout(limit, fut)
-}
-
-/// A sleep timed by the crate's I/O runtime (the caller's runtime may have
-/// no timers).
-pub(crate) fn sleep(duration: Duration) -> tokio::time::Sleep {
-    let _io = io_handle().enter();
-    tokio::time::sleep(duration)
-}
-
-/// Runs `fut` in the background: on the caller's runtime when there is
-/// one, on the crate's I/O runtime otherwise.
-pub(crate) fn spawn<F>(fut: F) -> tokio::task::JoinHandle<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    match Handle::try_current() {
-        Ok(handle) => handle.spawn(fut),
-        Err(_) => io_handle().spawn(fut),
     }
 }

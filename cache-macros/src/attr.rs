@@ -10,7 +10,7 @@ use syn::ext::IdentExt as _;
 use syn::meta::ParseNestedMeta;
 use syn::parse::{ParseStream, Parser as _};
 use syn::punctuated::Punctuated;
-use syn::{parenthesized, Expr, ExprLit, Ident, Lit, LitStr, Path, Token};
+use syn::{parenthesized, Expr, Ident, Lit, LitStr, Path, Token};
 
 /// Which attribute is being expanded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,10 +118,6 @@ pub(crate) struct Options {
     pub(crate) background: Option<Ident>,
 }
 
-fn value_span(expr: &Expr) -> proc_macro2::Span {
-    syn::spanned::Spanned::span(expr)
-}
-
 const OPTIONS: &str = "`timeout`, `cache`, `key`, `ignore`, `unless`, `store_if`, `version`, `result`, `option`, `cache_none`, `method`, `tags`, `fail_safe`, `fail_safe_throttle`, `refresh_ahead`, `stale_while_revalidate`, `soft_timeout`, `hard_timeout`, `lock`, `lock_expiry` and `crate`";
 
 impl Options {
@@ -200,69 +196,12 @@ impl Options {
                 let value = parse_crate(meta, &name, errors)?;
                 set_once(&mut self.krate, &name, value, errors);
             }
-            "fail_safe" | "fail_safe_throttle" | "hard_timeout" | "lock_expiry" => {
-                let value = value(meta, &name, "fail_safe = 3600")?.parse::<Expr>()?;
-                if let Some(millis) = parse_duration(&name, &value, errors) {
-                    self.policy_option(
-                        &name,
-                        quote::quote!(::core::time::Duration::from_millis(#millis)),
-                        errors,
-                    );
-                }
-            }
-            "lock" => {
-                let value = value(meta, &name, "lock = distributed")?.parse::<Expr>()?;
-                let variant = match &value {
-                    Expr::Path(p) if p.path.is_ident("distributed") => {
-                        Some(quote::quote!(Distributed))
-                    }
-                    Expr::Path(p) if p.path.is_ident("local") => Some(quote::quote!(Local)),
-                    _ => None,
-                };
-                match variant {
-                    Some(v) => self.policy_option(&name, quote::quote!(__LOCK::#v), errors),
-                    None => errors.error_spanned_by(
-                        &value,
-                        "`lock` is `local` (one computation per key in each process, the default) or `distributed` (one across every process sharing the store)",
-                    ),
-                }
-            }
-            "stale_while_revalidate" | "soft_timeout" => {
-                let value = value(meta, &name, "soft_timeout = \"100ms\"")?.parse::<Expr>()?;
-                if let Some(millis) = parse_duration(&name, &value, errors) {
-                    self.policy_option(
-                        &name,
-                        quote::quote!(::core::time::Duration::from_millis(#millis)),
-                        errors,
-                    );
-                    self.background.get_or_insert(name);
-                }
-            }
-            "refresh_ahead" => {
-                let value = value(meta, &name, "refresh_ahead = 0.8")?.parse::<Expr>()?;
-                let fraction = match &value {
-                    Expr::Lit(ExprLit {
-                        lit: Lit::Float(f), ..
-                    }) => f.base10_parse::<f64>().ok(),
-                    _ => None,
-                };
-                match fraction {
-                    Some(f) if f > 0.0 && f < 1.0 => {
-                        let lit = syn::LitFloat::new(&format!("{f}f64"), value_span(&value));
-                        self.policy_option(&name, quote::quote!(#lit), errors);
-                        self.background.get_or_insert(name);
-                    }
-                    _ => errors.error_spanned_by(
-                        &value,
-                        "`refresh_ahead` is the fraction of the timeout after which a hit refreshes the value in the background: a number strictly between 0 and 1, e.g. `refresh_ahead = 0.8`",
-                    ),
-                }
-            }
             "tags" => {
                 let value =
                     crate::tags::parse_tags(value(meta, &name, crate::tags::EXAMPLE)?, errors)?;
                 set_once(&mut self.tags, &name, value, errors);
             }
+            _ if self.parse_policy(&name, meta, errors)? => {}
             _ => {
                 errors.error_spanned_by(
                     &name,
@@ -275,14 +214,6 @@ impl Options {
             }
         }
         Ok(())
-    }
-
-    fn policy_option(&mut self, name: &Ident, arg: TokenStream, errors: &mut Errors) {
-        if self.policy.iter().any(|(n, _)| n == name) {
-            duplicate(name, errors);
-        } else {
-            self.policy.push((name.clone(), arg));
-        }
     }
 
     fn flag(
@@ -365,7 +296,7 @@ fn set_once<T>(slot: &mut Option<T>, name: &Ident, value: Option<T>, errors: &mu
     }
 }
 
-fn duplicate(name: &Ident, errors: &mut Errors) {
+pub(crate) fn duplicate(name: &Ident, errors: &mut Errors) {
     errors.error_spanned_by(
         name,
         format_args!("duplicate option `{name}`: give it once"),
@@ -374,7 +305,7 @@ fn duplicate(name: &Ident, errors: &mut Errors) {
 
 /// Consumes the value of an option we report an error for, so parsing can
 /// go on and report the next problem too.
-fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+pub(crate) fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
     if meta.input.peek(Token![=]) {
         meta.value()?.parse::<Expr>()?;
     } else if meta.input.peek(syn::token::Paren) {
@@ -465,52 +396,6 @@ fn parse_count(
             format_args!("`{name}` expects {what} that fits in `{ty}`, e.g. `{example}`"),
         );
         Ok(None)
-    }
-}
-
-/// A duration option: an integer number of seconds, or a string with a
-/// unit (`"250ms"`, `"2s"`, `"5m"`, `"1h"`); its milliseconds.
-fn parse_duration(name: &Ident, expr: &Expr, errors: &mut Errors) -> Option<u64> {
-    let complain = |errors: &mut Errors| {
-        errors.error_spanned_by(
-            expr,
-            format_args!("`{name}` expects a number of seconds (`{name} = 30`) or a string with a unit: `{name} = \"250ms\"`, `\"2s\"`, `\"5m\"`, `\"1h\"`"),
-        );
-        None
-    };
-    let Expr::Lit(ExprLit { lit, .. }) = expr else {
-        return complain(errors);
-    };
-    let millis = match lit {
-        Lit::Int(int) => int
-            .base10_parse::<u64>()
-            .ok()
-            .and_then(|s| s.checked_mul(1000)),
-        Lit::Str(s) => {
-            let text = s.value();
-            let text = text.trim();
-            let split = text
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(text.len());
-            let (n, unit) = text.split_at(split);
-            let scale = match unit.trim() {
-                "ms" => 1,
-                "s" => 1000,
-                "m" => 60_000,
-                "h" => 3_600_000,
-                _ => return complain(errors),
-            };
-            n.parse::<u64>().ok().and_then(|n| n.checked_mul(scale))
-        }
-        _ => None,
-    };
-    match millis {
-        Some(0) if name != "fail_safe_throttle" => {
-            errors.error_spanned_by(expr, format_args!("`{name}` must be longer than zero"));
-            None
-        }
-        Some(ms) => Some(ms),
-        None => complain(errors),
     }
 }
 

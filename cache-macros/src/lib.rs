@@ -16,6 +16,7 @@ mod expand;
 mod fallback;
 mod helpers;
 mod key;
+mod policy;
 mod ret;
 mod tags;
 mod template;

@@ -27,6 +27,7 @@ static RUNS: AtomicUsize = AtomicUsize::new(0);
 #[memoize(cache = FROZEN, timeout = 60)]
 async fn profile(id: u64) -> String {
     RUNS.fetch_add(1, Ordering::SeqCst);
+    tokio::task::yield_now().await;
     format!("user {id}")
 }
 

@@ -16,7 +16,7 @@ use cache_tests::redis_server::RedisServer;
 /// Set in a child: the Redis URL, and what to do.
 const CHILD_URL: &str = "CACHE_LOCK_CHILD_URL";
 const CHILD_ROLE: &str = "CACHE_LOCK_CHILD_ROLE";
-const PROCESSES: usize = 4;
+const PROCESSES: i64 = 4;
 const TASKS: usize = 50;
 
 fn rounds() -> usize {
@@ -145,18 +145,12 @@ async fn four_processes_missing_one_key_compute_it_once() {
         wait_for(
             &cache,
             &format!("ready:{round}"),
-            PROCESSES as i64,
+            PROCESSES,
             "children ready",
         )
         .await;
         cache.incr(&format!("go:{round}"), 1).await.unwrap();
-        wait_for(
-            &cache,
-            &format!("done:{round}"),
-            PROCESSES as i64,
-            "round done",
-        )
-        .await;
+        wait_for(&cache, &format!("done:{round}"), PROCESSES, "round done").await;
         computations.push(counter(&cache, &format!("computed:{round}")).await);
     }
     eprintln!(

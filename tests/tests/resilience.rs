@@ -293,6 +293,7 @@ static QUOTE_DOWN: AtomicBool = AtomicBool::new(false);
 #[memoize(cache = MEMO, timeout = 1, fail_safe = 60, fail_safe_throttle = "100ms")]
 async fn quote(symbol: &str) -> Result<String, String> {
     let n = QUOTE_RUNS.fetch_add(1, Ordering::SeqCst);
+    tokio::task::yield_now().await;
     if QUOTE_DOWN.load(Ordering::SeqCst) {
         return Err("feed down".into());
     }
@@ -363,6 +364,9 @@ struct Catalog {
 impl Catalog {
     #[memoize(cache = RATES, ignore(self), timeout = 1, stale_while_revalidate = 30, hard_timeout = "2s")]
     fn price(&self, sku: &str) -> Result<u64, Error> {
+        if sku.is_empty() {
+            return Err(Error::new(ErrorKind::InvalidInput, "no SKU"));
+        }
         let n = self.runs.fetch_add(1, Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(20));
         Ok(sku.len() as u64 * 100 + n as u64)

@@ -84,13 +84,13 @@ impl Cache {
         let key = self.lock_key_full(full);
         let token = token();
         let expiry = policy.lock_expiry.unwrap_or(DEFAULT_LOCK_EXPIRY);
-        let taken = self
+        let outcome = self
             .inner
             .backend
             .add(&key, Bytes::from(token.clone()), Ttl::from_duration(expiry))
             .await;
-        self.observe(&taken);
-        match taken {
+        self.observe(&outcome);
+        match outcome {
             Ok(true) => Some(Some(HeldLock { key, token })),
             Ok(false) => None,
             Err(e) => {

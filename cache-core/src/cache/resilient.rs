@@ -214,19 +214,19 @@ impl Cache {
         loop {
             let leader = if coalesce == Coalesce::Wait {
                 match self.inner.flights.join(full) {
-                    Join::Follower(flight) => match flight.wait().await {
-                        Some(shared) => match shared.downcast_ref::<T>() {
-                            Some(v) => return Ok(v.clone()),
-                            None => None, // another type under the key: compute alone
-                        },
-                        None => {
+                    Join::Follower(flight) => {
+                        let Some(shared) = flight.wait().await else {
                             // The leader gave up: its value may be stored anyway.
                             if let Some(d) = self.fresh_uncounted::<T>(full).await {
                                 return Ok(d);
                             }
                             continue;
+                        };
+                        if let Some(v) = shared.downcast_ref::<T>() {
+                            return Ok(v.clone());
                         }
-                    },
+                        None // another type under the key: compute alone
+                    }
                     Join::Leader(leader) => {
                         // A computation may have finished between our read and our join.
                         if let Some(v) = self.fresh_uncounted::<T>(full).await {
@@ -448,9 +448,8 @@ impl Cache {
             let Join::Leader(leader) = this.inner.flights.join(&full) else {
                 return;
             };
-            let held = match this.try_lock_once(&full, &policy).await {
-                Some(held) => held,
-                None => return, // another process refreshes it
+            let Some(held) = this.try_lock_once(&full, &policy).await else {
+                return; // another process refreshes it
             };
             let refreshed = match policy.hard_timeout {
                 Some(limit) => runtime::timeout(limit, f()).await.ok(),
