@@ -135,11 +135,16 @@ async fn outage(secs: u64) -> (usize, usize, usize, Duration) {
     let down = Arc::new(AtomicBool::new(false));
     let version = Arc::new(AtomicUsize::new(1));
     let db_calls = Arc::new(AtomicUsize::new(0));
-    let call = |cache: Cache| {
+    let shared = (
+        Arc::clone(&down),
+        Arc::clone(&version),
+        Arc::clone(&db_calls),
+    );
+    let call = move |cache: Cache| {
         let (down, version, db_calls) = (
-            Arc::clone(&down),
-            Arc::clone(&version),
-            Arc::clone(&db_calls),
+            Arc::clone(&shared.0),
+            Arc::clone(&shared.1),
+            Arc::clone(&shared.2),
         );
         async move {
             cache
