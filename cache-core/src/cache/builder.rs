@@ -38,6 +38,9 @@ pub struct CacheBuilder {
     codec: Codec,
     max_value_size: usize,
     signing_key: Option<Vec<u8>>,
+    store: &'static str,
+    name: Option<String>,
+    listener: Option<Arc<dyn crate::observe::Listener>>,
 }
 
 impl Default for CacheBuilder {
@@ -51,6 +54,9 @@ impl Default for CacheBuilder {
             codec: Codec::default(),
             max_value_size: codec::MAX_VALUE_SIZE,
             signing_key: None,
+            store: "memory",
+            name: None,
+            listener: None,
         }
     }
 }
@@ -65,6 +71,8 @@ impl fmt::Debug for CacheBuilder {
             .field("codec", &self.codec)
             .field("max_value_size", &self.max_value_size)
             .field("signed", &self.signing_key.is_some())
+            .field("name", &self.name)
+            .field("listener", &self.listener.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -81,6 +89,7 @@ impl CacheBuilder {
         let local = (&backend as &dyn Any)
             .downcast_ref::<MemoryBackend>()
             .cloned();
+        self.store = crate::observe::store_label(&backend);
         self.backend = Some((Arc::new(backend), local));
         self.url = None;
         self
@@ -94,7 +103,9 @@ impl CacheBuilder {
     /// # Ok::<(), cache_core::Error>(())
     /// ```
     pub fn url(mut self, url: impl Into<String>) -> Self {
-        self.url = Some(url.into());
+        let url = url.into();
+        self.store = store_of_url(&url);
+        self.url = Some(url);
         self.backend = None;
         self
     }
@@ -145,6 +156,37 @@ impl CacheBuilder {
     /// ```
     pub fn ignore_errors(mut self, ignore: bool) -> Self {
         self.ignore_errors = ignore;
+        self
+    }
+
+    /// The name of this cache in spans, metrics (`cache.name`) and events
+    /// (default: the key prefix). Name each cache of an application
+    /// differently to tell them apart on a dashboard.
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::builder().name("sessions").build()?;
+    /// assert_eq!(cache.name(), "sessions");
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Calls `listener` for every [`Event`](crate::observe::Event) of this
+    /// cache: hits, misses, coalesced waits, stale values served, writes,
+    /// invalidations, errors and circuit-breaker transitions. Without one,
+    /// events cost nothing beyond the statistics.
+    ///
+    /// ```
+    /// use cache_core::observe::Event;
+    /// let cache = cache_core::Cache::builder()
+    ///     .listener(|event: &Event<'_>| eprintln!("{} {:?}", event.kind.as_str(), event.key))
+    ///     .build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn listener(mut self, listener: impl crate::observe::Listener) -> Self {
+        self.listener = Some(Arc::new(listener));
         self
     }
 
@@ -229,6 +271,9 @@ impl CacheBuilder {
             }
         };
         let keys = crate::key::Namespace::new(&self.prefix);
+        let name = self.name.unwrap_or_else(|| self.prefix.clone());
+        let observer =
+            crate::observe::Observer::new(name.into_boxed_str(), self.store, self.listener);
         Ok(Cache {
             inner: Arc::new(Inner {
                 backend,
@@ -240,6 +285,7 @@ impl CacheBuilder {
                 format: Format::new(self.codec)
                     .configure(self.max_value_size, self.signing_key.as_deref())?,
                 stats: Counters::default(),
+                observer,
                 flights: Flights::default(),
                 degraded: AtomicBool::new(false),
                 warned: AtomicBool::new(false),
@@ -247,5 +293,15 @@ impl CacheBuilder {
                 decode_warnings: super::outage::RateLimit::default(),
             }),
         })
+    }
+}
+
+/// The store label of a URL (see [`crate::observe`]).
+fn store_of_url(url: &str) -> &'static str {
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    match scheme.to_ascii_lowercase().as_str() {
+        "memory" => "memory",
+        "null" => "null",
+        _ => "redis",
     }
 }

@@ -184,6 +184,8 @@ pub(crate) struct Inner {
     pub(crate) ignore_errors: bool,
     pub(crate) format: Format,
     pub(crate) stats: Counters,
+    /// Its name, store label, listener and per-function statistics.
+    pub(crate) observer: crate::observe::Observer,
     pub(crate) flights: Flights,
     /// Whether the last backend call failed: errors are logged at `warn`
     /// once per outage, then at `debug` until a call succeeds again.
@@ -210,6 +212,7 @@ impl fmt::Debug for Cache {
             .field("ignore_errors", &self.inner.ignore_errors)
             .field("format", &self.inner.format)
             .field("in_memory", &self.inner.local.is_some())
+            .field("name", &self.inner.observer.name)
             .finish_non_exhaustive()
     }
 }
@@ -294,7 +297,9 @@ impl Cache {
         &*self.inner.backend
     }
 
-    /// A snapshot of the counters.
+    /// A snapshot of the counters of the whole cache (see [`Stats`]);
+    /// [`function_stats`](Cache::function_stats) splits them by memoized
+    /// function.
     ///
     /// ```
     /// let stats = cache_core::Cache::default().stats();

@@ -76,8 +76,8 @@ impl Cache {
     /// A store that fails some calls and answers others (full with
     /// `noeviction`, a read-only replica) starts an "outage" at every
     /// failure: warnings are also spaced by [`WARN_INTERVAL`].
-    pub(super) fn note_error(&self, error: &Error, op: &str, key: &str) {
-        self.inner.stats.error();
+    pub(super) fn note_error(&self, error: &Error, op: &'static str, key: &str) {
+        self.error_event(error, op, key);
         let new_outage = !self.inner.degraded.swap(true, Ordering::Relaxed);
         if new_outage && self.inner.warnings.due() {
             self.inner.warned.store(true, Ordering::Relaxed);
@@ -85,10 +85,11 @@ impl Cache {
                 op,
                 key = %key_for_message(key),
                 error = %Chain(error),
+                error.type = crate::observe::kind_label(error.kind()),
                 "cache backend error; cache calls that fail are skipped while it lasts (further errors are logged at debug level until it recovers)"
             );
         } else {
-            tracing::debug!(op, key = %key_for_message(key), error = %Chain(error), "cache backend error");
+            tracing::debug!(op, key = %key_for_message(key), error = %Chain(error), error.type = crate::observe::kind_label(error.kind()), "cache backend error");
         }
     }
 
@@ -99,7 +100,7 @@ impl Cache {
         &self,
         policy: OnError,
         error: Error,
-        op: &str,
+        op: &'static str,
         key: &str,
         fallback: T,
     ) -> Result<T> {
@@ -112,8 +113,22 @@ impl Cache {
             self.note_error(&error, op, key);
             Ok(fallback)
         } else {
-            self.inner.stats.error();
+            self.error_event(&error, op, key);
+            tracing::debug!(op, key = %key_for_message(key), error = %Chain(&error), error.type = crate::observe::kind_label(error.kind()), "cache backend error returned to the caller");
             Err(error.context(format_args!("{op} `{}`", key_for_message(key))))
         }
+    }
+
+    /// Reports a store or codec error to every consumer (statistics by
+    /// kind, metrics, listener).
+    pub(crate) fn error_event(&self, error: &Error, op: &'static str, key: &str) {
+        self.emit(
+            None,
+            (!key.is_empty()).then_some(key),
+            crate::observe::Emit::Error {
+                kind: error.kind(),
+                op,
+            },
+        );
     }
 }
