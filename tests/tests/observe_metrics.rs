@@ -157,7 +157,7 @@ async fn memory_script_gives_exact_counters() {
     let snapshotter = recorder.snapshotter();
     let _local = metrics::set_default_local_recorder(&recorder);
 
-    let path = script(&MEMORY, |id| profile_memory(id)).await;
+    let path = script(&MEMORY, profile_memory).await;
     assert!(path.ends_with("::profile_memory"), "{path}");
     let stats = profile_memory_stats();
     assert_eq!((stats.hits, stats.misses, stats.coalesced), (2, 2, 2));
@@ -199,7 +199,7 @@ async fn redis_script_gives_exact_counters_and_counts_an_outage_by_kind() {
         .unwrap();
     REDIS.set(redis.clone()).unwrap();
 
-    let path = script(&redis, |id| profile_redis(id)).await;
+    let path = script(&redis, profile_redis).await;
     let stats = profile_redis_stats();
     assert_eq!((stats.hits, stats.misses, stats.coalesced), (2, 2, 2));
     let metrics = snapshot(&snapshotter);

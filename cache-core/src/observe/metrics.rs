@@ -10,19 +10,14 @@ use metrics::{Counter, Gauge, Label};
 use super::{kind_label, Emit, Function, Observer, Outcome};
 use crate::Cache;
 
-/// The counters and gauge of one cache, or of one function in it.
+/// The lookup counters of one cache, or of one function in it, and the
+/// labels they carry.
 pub(crate) struct Handles {
     labels: Vec<Label>,
     hit: Counter,
     miss: Counter,
     coalesced: Counter,
     stale: Counter,
-    sets: Counter,
-    deletes: Counter,
-    opened: Counter,
-    closed: Counter,
-    skipped: Counter,
-    open: Gauge,
 }
 
 impl Handles {
@@ -33,23 +28,43 @@ impl Handles {
             labels.push(Label::new("cache.outcome", outcome));
             metrics::counter!("cache.lookups", labels)
         };
+        Self {
+            hit: lookup("hit"),
+            miss: lookup("miss"),
+            coalesced: lookup("coalesced"),
+            stale: lookup("stale"),
+            labels,
+        }
+    }
+}
+
+/// The handles of one cache: its lookups, and what only the cache counts
+/// (writes, deletes and the breaker belong to the store, not a function).
+pub(crate) struct CacheHandles {
+    lookups: Handles,
+    sets: Counter,
+    deletes: Counter,
+    opened: Counter,
+    closed: Counter,
+    skipped: Counter,
+    open: Gauge,
+}
+
+impl CacheHandles {
+    fn new(labels: Vec<Label>) -> Self {
         let transition = |state: &'static str| {
             let mut labels = labels.clone();
             labels.push(Label::new("cache.breaker.state", state));
             metrics::counter!("cache.breaker.transitions", labels)
         };
         Self {
-            hit: lookup("hit"),
-            miss: lookup("miss"),
-            coalesced: lookup("coalesced"),
-            stale: lookup("stale"),
             sets: metrics::counter!("cache.sets", labels.clone()),
             deletes: metrics::counter!("cache.deletes", labels.clone()),
             opened: transition("open"),
             closed: transition("closed"),
             skipped: metrics::counter!("cache.breaker.skipped", labels.clone()),
             open: metrics::gauge!("cache.breaker.open", labels.clone()),
-            labels,
+            lookups: Handles::new(labels),
         }
     }
 }
@@ -110,10 +125,16 @@ impl Observer {
     }
 
     #[inline]
+    fn cache_handles(&self) -> &CacheHandles {
+        self.metrics
+            .get_or_init(|| CacheHandles::new(self.labels(None)))
+    }
+
+    #[inline]
     fn handles<'a>(&'a self, function: Option<&'a Function>) -> &'a Handles {
         match function {
             Some(f) => f.metrics.get_or_init(|| Handles::new(self.labels(Some(f)))),
-            None => self.metrics.get_or_init(|| Handles::new(self.labels(None))),
+            None => &self.cache_handles().lookups,
         }
     }
 
@@ -128,29 +149,35 @@ impl Cache {
     #[inline]
     pub(super) fn emit_metrics(&self, function: Option<&Function>, event: Emit) {
         let observer = &self.inner.observer;
-        let handles = observer.handles(function);
         match event {
-            Emit::Outcome(Outcome::Hit) => handles.hit.increment(1),
-            Emit::Outcome(Outcome::Miss) => handles.miss.increment(1),
-            Emit::Outcome(Outcome::Coalesced) => handles.coalesced.increment(1),
-            Emit::Outcome(Outcome::Stale) => handles.stale.increment(1),
-            Emit::Set(n) => handles.sets.increment(n),
-            Emit::Deleted(n) => handles.deletes.increment(n),
+            Emit::Outcome(outcome) => {
+                let handles = observer.handles(function);
+                match outcome {
+                    Outcome::Hit => handles.hit.increment(1),
+                    Outcome::Miss => handles.miss.increment(1),
+                    Outcome::Coalesced => handles.coalesced.increment(1),
+                    Outcome::Stale => handles.stale.increment(1),
+                }
+            }
+            Emit::Set(n) => observer.cache_handles().sets.increment(n),
+            Emit::Deleted(n) => observer.cache_handles().deletes.increment(n),
             Emit::Error { kind, op } => {
-                let mut labels = handles.labels.clone();
+                let mut labels = observer.handles(function).labels.clone();
                 labels.push(Label::new("error.type", kind_label(kind)));
                 labels.push(Label::new("cache.operation", op));
                 metrics::counter!("cache.errors", labels).increment(1);
             }
             Emit::BreakerOpened => {
+                let handles = observer.cache_handles();
                 handles.opened.increment(1);
                 handles.open.set(1.0);
             }
             Emit::BreakerClosed => {
+                let handles = observer.cache_handles();
                 handles.closed.increment(1);
                 handles.open.set(0.0);
             }
-            Emit::BreakerSkipped { .. } => handles.skipped.increment(1),
+            Emit::BreakerSkipped { .. } => observer.cache_handles().skipped.increment(1),
         }
     }
 

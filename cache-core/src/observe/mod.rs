@@ -42,15 +42,16 @@
 //! | `cache.errors` | counter | `error.type`, `cache.operation` | store and codec errors |
 //! | `cache.store.duration` | histogram (s) | `cache.operation` | calls to a store outside the process |
 //! | `cache.compute.duration` | histogram (s) | | the computation a miss runs |
-//! | `cache.breaker.transitions` | counter | `cache.breaker.state` = `open`, `closed` | circuit-breaker transitions |
+//! | `cache.breaker.transitions` | counter | `cache.breaker.state` = `open`, `closed` | circuit-breaker transitions (per cache) |
 //! | `cache.breaker.skipped` | counter | | store calls skipped while the breaker is open |
 //! | `cache.breaker.open` | gauge | | 1 while the breaker is open, 0 otherwise |
 //!
 //! Every metric carries `cache.name` (see
 //! [`CacheBuilder::name`](crate::CacheBuilder::name); the key prefix by
 //! default) and `cache.store` (`memory`, `redis`, `null` or `custom`);
-//! those of a memoized function carry `cache.function`, its path
-//! (`module::function`). Metric handles are registered at a cache's (or a
+//! lookups, errors and computations of a memoized function carry
+//! `cache.function`, its path (`module::function`); writes, deletes,
+//! store calls and the breaker are counted per cache. Metric handles are registered at a cache's (or a
 //! function's) first event: install the recorder before the first call.
 //!
 //! OpenTelemetry: export the metrics with the `metrics` → OpenTelemetry
@@ -256,7 +257,7 @@ pub(crate) struct Observer {
     listener: Option<Arc<dyn Listener>>,
     pub(crate) functions: Functions,
     #[cfg(feature = "metrics")]
-    metrics: std::sync::OnceLock<metrics::Handles>,
+    metrics: std::sync::OnceLock<metrics::CacheHandles>,
 }
 
 impl Observer {
