@@ -94,6 +94,27 @@ impl Stats {
     }
 }
 
+impl Stats {
+    /// Adds `other`'s counts to these (the cache's own and its functions').
+    pub(crate) fn add(&mut self, other: &Stats) {
+        self.hits += other.hits;
+        self.misses += other.misses;
+        self.coalesced += other.coalesced;
+        self.stale += other.stale;
+        self.sets += other.sets;
+        self.deletes += other.deletes;
+        self.errors += other.errors;
+        for (mine, theirs) in self.errors_by_kind.0.iter_mut().zip(other.errors_by_kind.0) {
+            *mine += theirs;
+        }
+        self.breaker_opened += other.breaker_opened;
+        self.breaker_closed += other.breaker_closed;
+        self.breaker_skipped += other.breaker_skipped;
+        self.store.add(&other.store);
+        self.compute.add(&other.compute);
+    }
+}
+
 /// Error counts by [`ErrorKind`].
 ///
 /// ```
@@ -166,6 +187,12 @@ impl Latency {
     pub fn mean(&self) -> Option<Duration> {
         let count = u32::try_from(self.count).unwrap_or(u32::MAX);
         (count > 0).then(|| self.total / count)
+    }
+
+    fn add(&mut self, other: &Latency) {
+        self.count += other.count;
+        self.total += other.total;
+        self.max = self.max.max(other.max);
     }
 }
 

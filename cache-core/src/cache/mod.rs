@@ -306,7 +306,11 @@ impl Cache {
     /// assert_eq!(stats.hits, 0);
     /// ```
     pub fn stats(&self) -> Stats {
-        self.inner.stats.snapshot()
+        let mut stats = self.inner.stats.snapshot();
+        for function in self.inner.observer.functions.all() {
+            stats.add(&function.stats.snapshot());
+        }
+        stats
     }
 
     /// The same operations for sync code. See the [`Blocking`] type.

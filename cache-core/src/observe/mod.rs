@@ -325,16 +325,15 @@ impl Cache {
         &self.inner.observer
     }
 
-    /// Hands an event to every consumer: the cache's statistics and, with
-    /// `function`, that function's; the metrics; the listener. `key` is
+    /// Hands an event to every consumer: the statistics (of `function`
+    /// when there is one, else of the cache: [`Cache::stats`] adds the
+    /// functions' up, so the hit path counts once); the metrics; the
+    /// listener. `key` is
     /// the full key the event concerns, for the listener. The crate's one
     /// entry point for events: the engine calls it at each outcome.
     #[inline]
     pub(crate) fn emit(&self, function: Option<&Function>, key: Option<&str>, event: Emit) {
-        count(&self.inner.stats, event);
-        if let Some(function) = function {
-            count(&function.stats, event);
-        }
+        count(function.map_or(&self.inner.stats, |f| &f.stats), event);
         #[cfg(feature = "metrics")]
         self.emit_metrics(function, event);
         if self.inner.observer.listener.is_some() {
@@ -391,10 +390,9 @@ impl Cache {
 
     /// Records how long a computation run on a miss took.
     pub(crate) fn compute_latency(&self, function: Option<&Function>, elapsed: Duration) {
-        self.inner.stats.computation(elapsed);
-        if let Some(function) = function {
-            function.stats.computation(elapsed);
-        }
+        function
+            .map_or(&self.inner.stats, |f| &f.stats)
+            .computation(elapsed);
         #[cfg(feature = "metrics")]
         self.compute_duration(function, elapsed.as_secs_f64());
     }

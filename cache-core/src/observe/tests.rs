@@ -172,3 +172,112 @@ fn the_store_label_follows_the_backend() {
     assert_eq!(redis.observer().store, "redis");
     assert_eq!(Cache::default().name(), crate::DEFAULT_KEY_PREFIX);
 }
+
+#[cfg(feature = "metrics")]
+#[test]
+fn stale_serves_and_breaker_events_reach_the_metrics() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let cache = Cache::builder().name("breaker").build().unwrap();
+    let memo = crate::memo::Memo {
+        owner: "app",
+        name: "profile",
+        prefix: None,
+        version: 1,
+        timeout: None,
+    };
+    metrics::with_local_recorder(&recorder, || {
+        let function = cache.observer().functions.of(&memo);
+        cache.outcome(Some(&function), Some("k"), Outcome::Stale);
+        cache.outcome(Some(&function), Some("k"), Outcome::Stale);
+        cache.emit(None, None, Emit::BreakerOpened);
+        cache.emit(None, Some("k"), Emit::BreakerSkipped { op: "get" });
+    });
+    let metrics: Vec<(String, Vec<String>, DebugValue)> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let mut labels: Vec<String> = key
+                .key()
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            labels.sort();
+            (key.key().name().to_owned(), labels, value)
+        })
+        .collect();
+    let find = |name: &str, labels: &[&str]| {
+        metrics
+            .iter()
+            .find(|(n, l, _)| n == name && l.iter().map(String::as_str).eq(labels.iter().copied()))
+            .map_or_else(
+                || panic!("no {name} {labels:?} in {metrics:?}"),
+                |(_, _, v)| v.clone_value(),
+            )
+    };
+    assert_eq!(
+        find(
+            "cache.lookups",
+            &[
+                "cache.function=app::profile",
+                "cache.name=breaker",
+                "cache.outcome=stale",
+                "cache.store=memory"
+            ]
+        ),
+        Counted::Counter(2)
+    );
+    assert_eq!(
+        find(
+            "cache.breaker.transitions",
+            &[
+                "cache.breaker.state=open",
+                "cache.name=breaker",
+                "cache.store=memory"
+            ]
+        ),
+        Counted::Counter(1)
+    );
+    assert_eq!(
+        find(
+            "cache.breaker.open",
+            &["cache.name=breaker", "cache.store=memory"]
+        ),
+        Counted::Gauge(1.0)
+    );
+    assert_eq!(
+        find(
+            "cache.breaker.skipped",
+            &["cache.name=breaker", "cache.store=memory"]
+        ),
+        Counted::Counter(1)
+    );
+}
+
+/// A debugging recorder's value, comparable.
+#[cfg(feature = "metrics")]
+#[derive(Debug, PartialEq)]
+enum Counted {
+    Counter(u64),
+    Gauge(f64),
+    Other,
+}
+
+#[cfg(feature = "metrics")]
+trait CloneValue {
+    fn clone_value(&self) -> Counted;
+}
+
+#[cfg(feature = "metrics")]
+impl CloneValue for metrics_util::debugging::DebugValue {
+    fn clone_value(&self) -> Counted {
+        match self {
+            Self::Counter(n) => Counted::Counter(*n),
+            Self::Gauge(g) => Counted::Gauge(g.into_inner()),
+            Self::Histogram(_) => Counted::Other,
+        }
+    }
+}
