@@ -241,10 +241,17 @@ fn hit(cache: &Cache, function: &Function, span: &tracing::Span, key: impl Fn() 
     spans::outcome(span, Outcome::Hit);
     spans::key(span, &key);
     if cache.observer().has_listener() {
-        cache.outcome(Some(function), Some(&key()), Outcome::Hit);
+        heard_hit(cache, function, &key);
     } else {
         cache.outcome(Some(function), None, Outcome::Hit);
     }
+}
+
+/// [`hit`] with a listener, which gets the key.
+#[cold]
+#[inline(never)]
+fn heard_hit(cache: &Cache, function: &Function, key: &dyn Fn() -> String) {
+    cache.outcome(Some(function), Some(&key()), Outcome::Hit);
 }
 
 /// [`local_lookup`] of a key that is not written as hex (a template): by
