@@ -54,9 +54,10 @@
 //! store calls and the breaker are counted per cache. Metric handles are registered at a cache's (or a
 //! function's) first event: install the recorder before the first call.
 //!
-//! OpenTelemetry: export the metrics with the `metrics` → OpenTelemetry
-//! bridge of your choice, or a Prometheus scrape; the spans reach an
-//! OpenTelemetry collector through `tracing-opentelemetry`.
+//! OpenTelemetry: the metrics reach an OpenTelemetry `Meter` through a
+//! `metrics` recorder that bridges to it (such as `metrics-exporter-otel`),
+//! or a collector scrapes the Prometheus exporter; the spans reach it
+//! through `tracing-opentelemetry`.
 //!
 //! ```
 //! use std::sync::atomic::{AtomicU64, Ordering};
