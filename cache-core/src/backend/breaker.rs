@@ -56,11 +56,13 @@ impl State {
     }
 
     /// Calls refused while open, since the cache was built.
+    #[cfg(test)]
     pub(crate) fn skipped(&self) -> u64 {
         self.skipped.load(Ordering::Relaxed)
     }
 
     /// Times the breaker opened, since the cache was built.
+    #[cfg(test)]
     pub(crate) fn opened(&self) -> u64 {
         self.opened.load(Ordering::Relaxed)
     }
@@ -367,7 +369,11 @@ mod tests {
         assert!(breaker.state.is_open());
         drop(breaker);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(Arc::strong_count(&flaky), 1, "the store went with the breaker");
+        assert_eq!(
+            Arc::strong_count(&flaky),
+            1,
+            "the store went with the breaker"
+        );
     }
 
     #[tokio::test]
