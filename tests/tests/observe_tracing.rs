@@ -195,6 +195,8 @@ fn a_store_error_is_an_event_with_its_kind() {
         .backend(cache_core::testing::DownBackend)
         .name("down")
         .ignore_errors(true)
+        // Each call reaches the store: no breaker in between.
+        .circuit_breaker(std::time::Duration::ZERO)
         .build()
         .unwrap();
     let recorder = traced(LevelFilter::DEBUG, || async {
