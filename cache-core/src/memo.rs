@@ -239,7 +239,9 @@ where
     full.push_str(group.text());
     encoded.write_to(&mut full);
     let function = Arc::clone(memo_group.function());
-    Some(Lookup::Missed(Target::of_call(full, function, span)))
+    Some(Lookup::Missed(Box::new(Target::of_call(
+        full, function, span,
+    ))))
 }
 
 /// Reports an in-process hit; `key` renders the key, only for a listener
@@ -251,7 +253,7 @@ fn hit(cache: &Cache, function: &Function, span: &tracing::Span, key: impl Fn() 
     if cache.observer().has_listener() {
         heard_hit(cache, function, &key);
     } else {
-        cache.outcome(Some(function), None, Outcome::Hit);
+        cache.function_hit(function);
     }
 }
 
@@ -279,7 +281,11 @@ fn text_lookup<T: CacheValue>(
     }
     let function = cache.observer().functions.of(memo);
     let Ok(text) = std::str::from_utf8(full.as_bytes()) else {
-        return Lookup::Miss(Ok(Target::of_call(full.into_string(), function, span)));
+        return Lookup::Miss(Ok(Box::new(Target::of_call(
+            full.into_string(),
+            function,
+            span,
+        ))));
     };
     let mut buf = crate::local::TailBuf::new();
     match cache.read_local_uncounted::<T>(local, &crate::local::ident::parse(text, &mut buf)) {
@@ -287,7 +293,7 @@ fn text_lookup<T: CacheValue>(
             hit(cache, &function, &span, || text.to_owned());
             Lookup::Hit(value)
         }
-        None => Lookup::Missed(Target::of_call(text.to_owned(), function, span)),
+        None => Lookup::Missed(Box::new(Target::of_call(text.to_owned(), function, span))),
     }
 }
 
@@ -313,10 +319,10 @@ pub enum Lookup<T> {
     Hit(T),
     /// Not looked up yet (a remote store, read by the computation): the
     /// full key (and tags), or why it could not be built.
-    Miss(Result<Target>),
+    Miss(Result<Box<Target>>),
     /// Looked up in process and not found (the miss is counted): the full
     /// key (and tags).
-    Missed(Target),
+    Missed(Box<Target>),
 }
 
 /// Looks a call up; pass the result to [`call_sync`] or [`call_async`].
@@ -325,7 +331,11 @@ pub fn lookup<T: Value>(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Look
     local_lookup(cache, memo, args).unwrap_or_else(|| {
         Lookup::Miss(full_key(cache, memo, args).map(|full| {
             let span = spans::call(cache, memo.name, memo.owner);
-            Target::of_call(full, cache.observer().functions.of(memo), span)
+            Box::new(Target::of_call(
+                full,
+                cache.observer().functions.of(memo),
+                span,
+            ))
         }))
     })
 }
@@ -399,8 +409,8 @@ where
 {
     let (target, looked) = match lookup {
         Lookup::Hit(v) => return Ok(v),
-        Lookup::Miss(Ok(target)) => (target, Looked::No),
-        Lookup::Missed(target) => (target, Looked::Missed),
+        Lookup::Miss(Ok(target)) => (*target, Looked::No),
+        Lookup::Missed(target) => (*target, Looked::Missed),
         Lookup::Miss(Err(e)) => {
             key_error(cache, memo, &e);
             return f();
@@ -486,8 +496,8 @@ where
         looked,
     ) = match lookup {
         Lookup::Hit(v) => return Ok(v),
-        Lookup::Miss(Ok(target)) => (target, Looked::No),
-        Lookup::Missed(target) => (target, Looked::Missed),
+        Lookup::Miss(Ok(target)) => (*target, Looked::No),
+        Lookup::Missed(target) => (*target, Looked::Missed),
         Lookup::Miss(Err(e)) => {
             key_error(cache, memo, &e);
             return f().await;

@@ -147,6 +147,11 @@ impl Observer {
 
 impl Cache {
     #[inline]
+    pub(super) fn hit_metric(&self, function: &Function) {
+        self.inner.observer.handles(Some(function)).hit.increment(1);
+    }
+
+    #[inline]
     pub(super) fn emit_metrics(&self, function: Option<&Function>, event: Emit) {
         let observer = &self.inner.observer;
         match event {

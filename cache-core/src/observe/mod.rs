@@ -342,6 +342,15 @@ impl Cache {
         }
     }
 
+    /// [`emit`](Self::emit) of a memoized function's hit when no listener
+    /// is installed: the hit path, kept small enough to inline.
+    #[inline]
+    pub(crate) fn function_hit(&self, function: &Function) {
+        function.stats.outcome(Outcome::Hit);
+        #[cfg(feature = "metrics")]
+        self.hit_metric(function);
+    }
+
     /// [`emit`](Self::emit) of an outcome.
     #[inline]
     pub(crate) fn outcome(&self, function: Option<&Function>, key: Option<&str>, outcome: Outcome) {
