@@ -16,7 +16,7 @@ use crate::codec::{self, Codec, Format};
 use crate::key::key_for_message;
 use crate::local::clock;
 use crate::local::ident::{parse, Ident, Interner, TableKey, TailBuf};
-use crate::local::table::Table;
+use crate::local::table::{take_evicted, Evictions, Table};
 use crate::{Error, ErrorKind, Result};
 
 mod tags;
@@ -71,6 +71,18 @@ struct Inner {
     max_entry: u64,
     /// The index of each tag, beside the entries (see `tags.rs`).
     tags: tags::TagIndex,
+    /// Who hears of evictions and expiries (caches with a listener).
+    evictions: Evictions,
+    watchers: std::sync::RwLock<Vec<Watcher>>,
+}
+
+/// Told of a key evicted for capacity (`false`) or found expired (`true`),
+/// for keys under its prefixes.
+pub(crate) type Sink = dyn Fn(&str, bool) + Send + Sync;
+
+struct Watcher {
+    prefixes: Vec<String>,
+    sink: std::sync::Weak<Sink>,
 }
 
 /// A stored value with its expiry and weight.
@@ -242,7 +254,8 @@ impl MemoryBackend {
         let items = usize::try_from(max_bytes / 1024)
             .unwrap_or(usize::MAX)
             .clamp(16, 1 << 20);
-        let table = Table::new(max_bytes, shards, items, &EntryWeighter);
+        let evictions = Evictions::default();
+        let table = Table::new(max_bytes, shards, items, &EntryWeighter, &evictions);
         let max_entry = table.shard_capacity();
         Self {
             inner: Arc::new(Inner {
@@ -252,7 +265,76 @@ impl MemoryBackend {
                 coarse,
                 max_entry,
                 tags: tags::TagIndex::default(),
+                evictions,
+                watchers: std::sync::RwLock::default(),
             }),
+        }
+    }
+
+    /// Tells `sink` of every key under one of `prefixes` that is evicted
+    /// for capacity or found expired, for as long as `sink` lives.
+    pub(crate) fn watch(&self, prefixes: Vec<String>, sink: &Arc<Sink>) {
+        let mut watchers = self
+            .inner
+            .watchers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        watchers.retain(|w| w.sink.strong_count() > 0);
+        watchers.push(Watcher {
+            prefixes,
+            sink: Arc::downgrade(sink),
+        });
+        self.inner.evictions.watch();
+    }
+
+    /// Tells the watchers of `key`. Called with no lock held.
+    #[cold]
+    fn notify(&self, key: &str, expired: bool) {
+        // Called with the list released: a listener may write to the store.
+        let sinks: Vec<Arc<Sink>> = self
+            .inner
+            .watchers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|w| w.prefixes.iter().any(|p| key.starts_with(p.as_str())))
+            .filter_map(|w| w.sink.upgrade())
+            .collect();
+        for sink in sinks {
+            sink(key, expired);
+        }
+    }
+
+    /// After a write: tells the watchers of what it evicted.
+    #[inline]
+    fn after_write(&self) {
+        if self.inner.evictions.watched() {
+            for key in take_evicted() {
+                self.notify(&key.text(), false);
+            }
+        }
+    }
+
+    /// A read found `ident` expired: with watchers, removes it (if it is
+    /// still expired) and tells them, once.
+    #[inline]
+    fn seen_expired(&self, ident: &Ident<'_>) {
+        if self.inner.evictions.watched() {
+            self.expire(ident);
+        }
+    }
+
+    #[cold]
+    fn expire(&self, ident: &Ident<'_>) {
+        let removed = {
+            let mut shard = self.inner.table.write(ident.hash());
+            match shard.get(ident) {
+                Some(entry) if !self.live(entry) => shard.remove(ident).is_some(),
+                _ => false,
+            }
+        };
+        if removed {
+            self.notify(&ident.text(), true);
         }
     }
 
@@ -349,10 +431,13 @@ impl MemoryBackend {
     /// otherwise, or nothing.
     #[inline]
     pub(crate) fn probe<T: Clone + 'static>(&self, ident: &Ident<'_>) -> Probe<T> {
-        self.inner
+        let mut expired = false;
+        let found = self
+            .inner
             .table
             .with(ident, |entry| {
                 if !self.live(entry) {
+                    expired = true;
                     return Probe::Missing;
                 }
                 match &entry.value {
@@ -363,19 +448,24 @@ impl MemoryBackend {
                     Stored::Bytes(_) => Probe::Other(entry.value.clone()),
                 }
             })
-            .unwrap_or(Probe::Missing)
+            .unwrap_or(Probe::Missing);
+        if expired {
+            self.seen_expired(ident);
+        }
+        found
     }
 
     /// The live value under the key `key`, if any.
     pub(crate) fn lookup(&self, key: &str) -> Option<Stored> {
         let mut buf = TailBuf::new();
         let ident = parse(key, &mut buf);
-        self.inner
-            .table
-            .with(&ident, |entry| {
-                self.live(entry).then(|| entry.value.clone())
-            })
-            .flatten()
+        let found = self.inner.table.with(&ident, |entry| {
+            self.live(entry).then(|| entry.value.clone())
+        });
+        if found.as_ref().is_some_and(Option::is_none) {
+            self.seen_expired(&ident);
+        }
+        found.flatten()
     }
 
     /// An entry holding a typed value, weighed by its encoded size plus its
@@ -446,10 +536,13 @@ impl MemoryBackend {
         &self,
         ident: &Ident<'_>,
     ) -> Probe<codec::Decoded<T>> {
-        self.inner
+        let mut expired = false;
+        let found = self
+            .inner
             .table
             .with(ident, |entry| {
                 if !self.live(entry) {
+                    expired = true;
                     return Probe::Missing;
                 }
                 if let Stored::Typed(typed) = &entry.value {
@@ -469,7 +562,11 @@ impl MemoryBackend {
                 }
                 Probe::Other(entry.value.clone())
             })
-            .unwrap_or(Probe::Missing)
+            .unwrap_or(Probe::Missing);
+        if expired {
+            self.seen_expired(ident);
+        }
+        found
     }
 
     /// Stores a typed value.
@@ -528,6 +625,7 @@ impl MemoryBackend {
                 self.inner
                     .table
                     .insert(ident.to_key(&self.inner.interner), entry);
+                self.after_write();
                 Ok(())
             }
             Err(e) => {
@@ -538,11 +636,14 @@ impl MemoryBackend {
     }
 
     fn insert_if_absent(&self, ident: &Ident<'_>, entry: Entry) -> bool {
-        let mut shard = self.inner.table.write(ident.hash());
-        if shard.get(ident).is_some_and(|current| self.live(current)) {
-            return false;
+        {
+            let mut shard = self.inner.table.write(ident.hash());
+            if shard.get(ident).is_some_and(|current| self.live(current)) {
+                return false;
+            }
+            shard.insert(ident.to_key(&self.inner.interner), entry);
         }
-        shard.insert(ident.to_key(&self.inner.interner), entry);
+        self.after_write();
         true
     }
 
@@ -557,6 +658,12 @@ impl MemoryBackend {
     }
 
     fn increment(&self, key: &str, delta: i64, ttl: Ttl) -> Result<i64> {
+        let result = self.increment_locked(key, delta, ttl);
+        self.after_write();
+        result
+    }
+
+    fn increment_locked(&self, key: &str, delta: i64, ttl: Ttl) -> Result<i64> {
         let mut buf = TailBuf::new();
         let ident = parse(key, &mut buf);
         let mut shard = self.inner.table.write(ident.hash());

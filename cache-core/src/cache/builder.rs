@@ -356,6 +356,7 @@ impl CacheBuilder {
         let guarded = !(local.is_some() || infallible || pause.is_zero());
         let keys = crate::key::Namespace::new(&self.prefix);
         let name = self.name.unwrap_or_else(|| self.prefix.clone());
+        let listens = self.listener.is_some();
         let observer =
             crate::observe::Observer::new(name.into_boxed_str(), self.store, self.listener);
         let format =
@@ -384,8 +385,29 @@ impl CacheBuilder {
             } else {
                 (backend, None)
             };
+            // A listener hears of the memory store's evictions and
+            // expiries of this cache's keys.
+            let evictions = match &local {
+                Some(memory) if listens => {
+                    let cache = cache.clone();
+                    let sink: Arc<crate::backend::memory::Sink> =
+                        Arc::new(move |key: &str, expired: bool| {
+                            if let Some(inner) = cache.upgrade() {
+                                let event = crate::observe::Emit::Evicted { expired };
+                                Cache { inner }.emit(None, Some(key), event);
+                            }
+                        });
+                    memory.watch(
+                        vec![keys.plain().to_owned(), keys.memoized().to_owned()],
+                        &sink,
+                    );
+                    Some(sink)
+                }
+                _ => None,
+            };
             Inner {
                 backend,
+                evictions,
                 local: local.map(|memory| crate::local::LocalTier::new(memory, &keys)),
                 keys,
                 prefix: self.prefix.into_boxed_str(),

@@ -174,6 +174,13 @@ pub struct Cache {
 
 pub(crate) struct Inner {
     pub(crate) backend: Arc<dyn Backend>,
+    /// With a listener on the memory store: what the store tells of this
+    /// cache's evicted and expired keys (it holds it weakly).
+    #[expect(
+        dead_code,
+        reason = "held so that the store's weak reference lives as long as the cache"
+    )]
+    evictions: Option<Arc<crate::backend::memory::Sink>>,
     /// The typed tier over the same store as `backend` when it is a
     /// [`MemoryBackend`]: values go in and out as Rust values, with no codec
     /// and no future.

@@ -217,8 +217,7 @@ impl TableKey {
         &self.tail
     }
 
-    /// The key's text (for messages and for reading keys back).
-    #[cfg(test)]
+    /// The key's text (for messages, listeners and reading keys back).
     pub(crate) fn text(&self) -> String {
         let mut out = String::from_utf8_lossy(self.group()).into_owned();
         write_tail(self.form, self.tail(), &mut out);

@@ -7,13 +7,55 @@
 //! keys carry their own hash, computed once from the group's id and the
 //! tail.
 
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use quick_cache::{unsync, OptionsBuilder, Weighter};
+use quick_cache::{unsync, Lifecycle, OptionsBuilder, Weighter};
 
 use super::ident::{Ident, PassThrough, TableKey};
 
-pub(crate) type Shard<V, W> = unsync::Cache<TableKey, V, W, PassThrough>;
+pub(crate) type Shard<V, W> = unsync::Cache<TableKey, V, W, PassThrough, Evictions>;
+
+/// Keeps the keys the table evicts for capacity, while someone listens
+/// ([`watch`](Self::watch)): in a per-thread list that the writer drains
+/// ([`take_evicted`]) once it has released the shard's lock.
+#[derive(Clone, Default)]
+pub(crate) struct Evictions {
+    watched: Arc<AtomicBool>,
+}
+
+thread_local! {
+    static EVICTED: RefCell<Vec<TableKey>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Evictions {
+    /// From now on, evicted keys are kept for [`take_evicted`].
+    pub(crate) fn watch(&self) {
+        self.watched.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether evicted keys are kept.
+    #[inline]
+    pub(crate) fn watched(&self) -> bool {
+        self.watched.load(Ordering::Relaxed)
+    }
+}
+
+impl<V> Lifecycle<TableKey, V> for Evictions {
+    type RequestState = ();
+
+    fn on_evict(&self, (): &mut (), key: TableKey, _: V) {
+        if self.watched() {
+            EVICTED.with_borrow_mut(|evicted| evicted.push(key));
+        }
+    }
+}
+
+/// The keys this thread's writes evicted since the last call.
+pub(crate) fn take_evicted() -> Vec<TableKey> {
+    EVICTED.with_borrow_mut(std::mem::take)
+}
 
 /// A sharded table of `V`s weighed by `W`, at most `capacity` in total.
 pub(crate) struct Table<V, W> {
@@ -26,7 +68,13 @@ pub(crate) struct Table<V, W> {
 impl<V: Clone, W: Weighter<TableKey, V> + Clone> Table<V, W> {
     /// `shards` is rounded down to a power of two (at least one); each
     /// takes an equal share of `capacity`.
-    pub(crate) fn new(capacity: u64, shards: usize, items: usize, weighter: &W) -> Self {
+    pub(crate) fn new(
+        capacity: u64,
+        shards: usize,
+        items: usize,
+        weighter: &W,
+        evictions: &Evictions,
+    ) -> Self {
         let shards = prev_power_of_two(shards.max(1));
         let count = shards as u64;
         let shard_capacity = (capacity / count).max(1);
@@ -42,7 +90,7 @@ impl<V: Clone, W: Weighter<TableKey, V> + Clone> Table<V, W> {
                     options,
                     weighter.clone(),
                     PassThrough,
-                    unsync::DefaultLifecycle::default(),
+                    evictions.clone(),
                 ))
             })
             .collect();

@@ -183,6 +183,7 @@ impl Cache {
                 handles.open.set(0.0);
             }
             Emit::BreakerSkipped { .. } => observer.cache_handles().skipped.increment(1),
+            Emit::Evicted { .. } => {}
         }
     }
 

@@ -132,6 +132,10 @@ pub enum EventKind {
         /// The operation skipped.
         operation: &'static str,
     },
+    /// The memory store evicted the entry to stay within its byte bound.
+    Evicted,
+    /// The memory store found the entry past its timeout and removed it.
+    Expired,
 }
 
 impl EventKind {
@@ -154,6 +158,8 @@ impl EventKind {
             Self::BreakerOpened => "breaker_opened",
             Self::BreakerClosed => "breaker_closed",
             Self::BreakerSkipped { .. } => "breaker_skipped",
+            Self::Evicted => "evicted",
+            Self::Expired => "expired",
         }
     }
 }
@@ -236,17 +242,16 @@ pub(crate) enum Emit {
     Set(u64),
     /// `n` keys removed.
     Deleted(u64),
+    /// The memory store evicted a key (`expired: false`) or removed an
+    /// expired one: for the listener only.
+    Evicted { expired: bool },
     /// A store or codec error.
     Error { kind: ErrorKind, op: &'static str },
-    /// The circuit breaker opened. (This and the two variants below are
-    /// reported by the resilience policies; the consumers handle them all.)
-    #[allow(dead_code)]
+    /// The circuit breaker opened.
     BreakerOpened,
     /// The circuit breaker closed.
-    #[allow(dead_code)]
     BreakerClosed,
     /// A store call skipped because the breaker is open.
-    #[allow(dead_code)]
     BreakerSkipped { op: &'static str },
 }
 
@@ -318,6 +323,7 @@ fn count(counters: &crate::stats::Counters, event: Emit) {
         Emit::BreakerOpened => counters.breaker_opened(),
         Emit::BreakerClosed => counters.breaker_closed(),
         Emit::BreakerSkipped { .. } => counters.breaker_skipped(),
+        Emit::Evicted { .. } => {}
     }
 }
 
@@ -345,6 +351,10 @@ impl Cache {
     /// [`emit`](Self::emit) of a memoized function's hit when no listener
     /// is installed: the hit path, kept small enough to inline.
     #[inline]
+    #[cfg_attr(
+        not(feature = "metrics"),
+        expect(clippy::unused_self, reason = "the metrics feature reads it")
+    )]
     pub(crate) fn function_hit(&self, function: &Function) {
         function.stats.outcome(Outcome::Hit);
         #[cfg(feature = "metrics")]
@@ -377,6 +387,8 @@ impl Cache {
             Emit::BreakerOpened => EventKind::BreakerOpened,
             Emit::BreakerClosed => EventKind::BreakerClosed,
             Emit::BreakerSkipped { op } => EventKind::BreakerSkipped { operation: op },
+            Emit::Evicted { expired: false } => EventKind::Evicted,
+            Emit::Evicted { expired: true } => EventKind::Expired,
         };
         listener.on_event(&Event {
             kind,
