@@ -63,6 +63,7 @@ pub mod http;
 pub mod key;
 mod local;
 mod memo;
+mod near;
 mod runtime;
 mod stats;
 pub mod tags;
@@ -81,8 +82,8 @@ pub use backend::RedisBackend;
 pub use backend::{Backend, MemoryBackend, NullBackend, Ttl};
 pub use blocking::Blocking;
 pub use cache::{
-    global, init, Cache, CacheBuilder, CacheValue, KeyValue, StoreValue, DEFAULT_KEY_PREFIX,
-    DEFAULT_TIMEOUT,
+    global, init, Cache, CacheBuilder, CacheValue, KeyValue, NearCacheStats, StoreValue,
+    DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT,
 };
 pub use codec::Codec;
 pub use error::{Error, ErrorKind, Result};

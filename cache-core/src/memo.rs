@@ -196,6 +196,39 @@ where
     Some(Lookup::Missed(full.into()))
 }
 
+/// The near cache's first look: on a hit (a value kept as a `T`) no
+/// allocation, no future, no decoding, no key text; otherwise the key, for
+/// the read of the store that follows. `None` without a near cache, or for
+/// a key not written as hex (a template: the read that follows looks in
+/// the near cache by the key's text).
+#[inline]
+fn near_lookup<T>(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Option<Lookup<T>>
+where
+    T: CacheValue,
+{
+    let tier = cache.near()?.tier();
+    let mut encoded = EncodedArgs::new();
+    match args.encode(&mut encoded)? {
+        Ok(()) => {}
+        Err(e) => return Some(Lookup::Miss(Err(e))),
+    }
+    let group = tier.memo_group(memo, || {
+        let mut text = String::from(cache.memo_prefix());
+        memo.write_prefix(&mut text);
+        text
+    });
+    let group = group.as_ref();
+    let (form, tail) = encoded.tail();
+    if let Some(value) = tier.peek::<T>(&Ident::new(group, form, tail)) {
+        cache.inner.stats.hit();
+        return Some(Lookup::Hit(value));
+    }
+    let mut full = String::with_capacity(group.text().len() + 2 * tail.len() + 1);
+    full.push_str(group.text());
+    encoded.write_to(&mut full);
+    Some(Lookup::Miss(Ok(Target::from(full))))
+}
+
 /// [`local_lookup`] of a key that is not written as hex (a template): by
 /// the key's text.
 fn text_lookup<T: CacheValue>(
@@ -243,6 +276,7 @@ pub enum Lookup<T> {
 #[inline]
 pub fn lookup<T: Value>(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Lookup<T> {
     local_lookup(cache, memo, args)
+        .or_else(|| near_lookup(cache, memo, args))
         .unwrap_or_else(|| Lookup::Miss(full_key(cache, memo, args).map(Target::from)))
 }
 

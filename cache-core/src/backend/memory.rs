@@ -456,6 +456,11 @@ impl MemoryBackend {
             .is_some_and(|entry| self.live(&entry))
     }
 
+    /// Removes every entry.
+    pub(crate) fn clear_all(&self) {
+        self.inner.table.retain(|_, _| false);
+    }
+
     fn increment(&self, key: &str, delta: i64, ttl: Ttl) -> Result<i64> {
         let mut buf = TailBuf::new();
         let ident = parse(key, &mut buf);

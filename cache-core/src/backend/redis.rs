@@ -44,6 +44,7 @@ mod commands;
 mod connections;
 mod error;
 mod lazy;
+mod near;
 mod options;
 mod retry;
 mod scan;
@@ -202,6 +203,8 @@ struct Inner {
     has_password: bool,
     timeouts: Timeouts,
     pooling: Pooling,
+    /// The URL's `near_cache` bound.
+    near_cache: Option<u64>,
 }
 
 impl fmt::Debug for RedisBackend {
@@ -238,6 +241,7 @@ impl RedisBackend {
                 has_password: settings.password.is_some(),
                 timeouts: settings.timeouts,
                 pooling: settings.pooling,
+                near_cache: settings.near_cache,
             }),
         })
     }

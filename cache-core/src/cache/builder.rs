@@ -30,7 +30,8 @@ use super::{Cache, Inner, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT};
 /// ```
 #[must_use]
 pub struct CacheBuilder {
-    backend: Option<(Arc<dyn Backend>, Option<MemoryBackend>)>,
+    backend: Option<config::Parsed>,
+    near_cache: Option<u64>,
     url: Option<String>,
     prefix: String,
     default_ttl: Ttl,
@@ -44,6 +45,7 @@ impl Default for CacheBuilder {
     fn default() -> Self {
         Self {
             backend: None,
+            near_cache: None,
             url: None,
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
             default_ttl: Ttl::After(DEFAULT_TIMEOUT),
@@ -65,6 +67,7 @@ impl fmt::Debug for CacheBuilder {
             .field("codec", &self.codec)
             .field("max_value_size", &self.max_value_size)
             .field("signed", &self.signing_key.is_some())
+            .field("near_cache", &self.near_cache)
             .finish_non_exhaustive()
     }
 }
@@ -78,10 +81,19 @@ impl CacheBuilder {
     /// # Ok::<(), cache_core::Error>(())
     /// ```
     pub fn backend(mut self, backend: impl Backend) -> Self {
-        let local = (&backend as &dyn Any)
+        let memory = (&backend as &dyn Any)
             .downcast_ref::<MemoryBackend>()
             .cloned();
-        self.backend = Some((Arc::new(backend), local));
+        #[cfg(feature = "redis")]
+        let redis = (&backend as &dyn Any)
+            .downcast_ref::<crate::backend::RedisBackend>()
+            .cloned();
+        self.backend = Some(config::Parsed {
+            backend: Arc::new(backend),
+            memory,
+            #[cfg(feature = "redis")]
+            redis,
+        });
         self.url = None;
         self
     }
@@ -212,6 +224,40 @@ impl CacheBuilder {
         self
     }
 
+    /// Keeps up to `max_bytes` of values in process, in front of the remote
+    /// store: a near cache (L1). A hit in it returns the typed value with
+    /// no I/O and no decoding, as a memory-store hit does; the URL option
+    /// `near_cache=32MiB` does the same.
+    ///
+    /// L1 stays coherent with the store through Redis server-assisted
+    /// client-side caching: one more connection per cache, with
+    /// `CLIENT TRACKING ON BCAST` on the cache's key prefix, whose
+    /// invalidation messages evict from L1 whatever any process writes,
+    /// deletes, invalidates or clears, and whatever expires. An entry is
+    /// filled only from a read whose key was not invalidated while it was in
+    /// flight, expires no later than the Redis entry, and L1 is flushed
+    /// (and unused) whenever the invalidation connection is lost, until
+    /// tracking is back. The process's own writes evict their key before
+    /// they return. See the README's "Near cache" section for the
+    /// staleness bound and the cost on the server.
+    ///
+    /// Needs a standalone Redis server (Redis 6 or later) for now; with any
+    /// other store [`build`](Self::build) fails with
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config).
+    ///
+    /// ```no_run
+    /// let cache = cache_core::Cache::builder()
+    ///     .url("redis://127.0.0.1:6379/0")
+    ///     .near_cache(32 << 20)
+    ///     .key_prefix("app")
+    ///     .build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn near_cache(mut self, max_bytes: u64) -> Self {
+        self.near_cache = Some(max_bytes);
+        self
+    }
+
     /// Builds the cache. Fails with [`ErrorKind::Config`](crate::ErrorKind::Config) on an invalid URL.
     /// Does not connect: see [`Cache::ping`].
     ///
@@ -220,18 +266,26 @@ impl CacheBuilder {
     /// assert!(err.to_string().contains("max_capacity"));
     /// ```
     pub fn build(self) -> Result<Cache> {
-        let (backend, local) = match (self.backend, self.url) {
+        let parsed = match (self.backend, self.url) {
             (Some(b), _) => b,
-            (None, Some(url)) => config::backend_from_url(&url)?,
+            (None, Some(url)) => config::parse_url(&url)?,
             (None, None) => {
                 let memory = MemoryBackend::new();
-                (Arc::new(memory.clone()) as Arc<dyn Backend>, Some(memory))
+                config::Parsed {
+                    backend: Arc::new(memory.clone()),
+                    memory: Some(memory),
+                    #[cfg(feature = "redis")]
+                    redis: None,
+                }
             }
         };
         let keys = crate::key::Namespace::new(&self.prefix);
+        let near = super::near::build(&parsed, self.near_cache, &keys)?;
+        let (backend, local) = (parsed.backend, parsed.memory);
         Ok(Cache {
             inner: Arc::new(Inner {
                 backend,
+                near,
                 local: local.map(|memory| crate::local::LocalTier::new(memory, &keys)),
                 keys,
                 prefix: self.prefix.into_boxed_str(),

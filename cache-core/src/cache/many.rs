@@ -112,6 +112,7 @@ impl Cache {
             }
         }
         let result = self.inner.backend.set_many(&encoded, ttl).await;
+        encoded.iter().for_each(|(key, _)| self.near_forget(key));
         self.observe(&result);
         match result {
             Ok(()) => {
@@ -184,6 +185,7 @@ impl Cache {
 
     async fn clear_full_prefixes(&self, prefixes: &[&str]) -> Result<u64> {
         let result = self.inner.backend.clear_prefixes(prefixes).await;
+        self.near_flush();
         self.observe(&result);
         match result {
             Ok(n) => {

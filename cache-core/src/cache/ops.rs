@@ -58,6 +58,12 @@ impl Cache {
             return Ok(self.get_local(local, key));
         }
         let full = self.full_key(key);
+        if let Some(near) = self.near() {
+            return match self.read_near::<T>(near, &full).await {
+                Ok(value) => Ok(self.counted(value)),
+                Err(e) => self.on_error(OnError::Configured, e, "get", &full, None),
+            };
+        }
         let result = self.inner.backend.get(&full).await;
         self.observe(&result);
         match result {
@@ -146,6 +152,7 @@ impl Cache {
             match self.inner.format.encode(&full, value) {
                 Ok(bytes) => {
                     let result = self.inner.backend.add(&full, bytes, ttl).await;
+                    self.near_forget(&full);
                     self.observe(&result);
                     result
                 }
@@ -203,6 +210,7 @@ impl Cache {
             .backend
             .incr(&full, delta, self.inner.default_ttl)
             .await;
+        self.near_forget(&full);
         self.observe(&result);
         result.or_else(|e| self.on_error(OnError::Strict, e, "incr", &full, 0))
     }

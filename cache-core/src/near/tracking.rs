@@ -1,0 +1,191 @@
+//! The invalidation channel on Redis: one RESP3 connection per near cache
+//! with `CLIENT TRACKING ON BCAST PREFIX <ns>| PREFIX <ns>#`, whose
+//! `invalidate` pushes evict from L1.
+//!
+//! The connection is made on the crate's I/O runtime by a task that keeps
+//! it up: L1 is usable from the `CLIENT TRACKING` reply on, and flushed
+//! (and unused) from the moment the connection closes, fails its
+//! heartbeat `PING`, or its server is no longer the one reads go to, until
+//! a new connection has tracking on again.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use ::redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
+use futures_util::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+
+use super::Coherence;
+use crate::runtime::io_handle;
+
+/// How often the channel is checked with a `PING`: with the response
+/// timeout, the longest a silent (not closed) channel goes unnoticed.
+pub(crate) const HEARTBEAT: Duration = Duration::from_millis(500);
+
+/// The longest wait between two connection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Where the channel connects: the server reads go to, as a RESP3 client,
+/// with a name for it; and whether that is still the server (a Sentinel
+/// master switch says no).
+pub(crate) trait Target: Send + Sync + 'static {
+    /// A client for the server reads go to now.
+    fn client(&self) -> BoxFuture<'_, crate::Result<(::redis::Client, String)>>;
+    /// Whether `address` (from [`client`](Self::client)) is still where
+    /// reads go.
+    fn is_current(&self, address: &str) -> bool;
+}
+
+/// The settings of one channel.
+pub(crate) struct Channel {
+    pub(crate) target: Box<dyn Target>,
+    /// The `PREFIX`es of `CLIENT TRACKING … BCAST`.
+    pub(crate) prefixes: Vec<String>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) response_timeout: Duration,
+}
+
+/// Starts the channel for `coherence`; dropping the returned sender stops it.
+pub(crate) fn start(channel: Channel, coherence: &Arc<Coherence>) -> oneshot::Sender<()> {
+    let (stop, stopped) = oneshot::channel();
+    let weak = Arc::downgrade(coherence);
+    drop(io_handle().spawn(run(channel, weak, stopped)));
+    stop
+}
+
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+async fn run(channel: Channel, coherence: Weak<Coherence>, mut stopped: oneshot::Receiver<()>) {
+    let mut backoff = Duration::from_millis(20);
+    loop {
+        let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
+        let session = session(&channel, &coherence, generation);
+        let started = tokio::time::Instant::now();
+        let outcome = tokio::select! {
+            _ = &mut stopped => return,
+            outcome = session => outcome,
+        };
+        let Some(state) = coherence.upgrade() else {
+            return;
+        };
+        state.lost(generation);
+        drop(state);
+        match outcome {
+            Ok(()) => tracing::debug!(
+                "near cache: invalidation channel lost; L1 flushed until it is back"
+            ),
+            Err(e) => {
+                tracing::debug!(error = %e, "near cache: no invalidation channel; L1 unused until there is one")
+            }
+        }
+        if started.elapsed() > MAX_BACKOFF * 2 {
+            backoff = Duration::from_millis(20);
+        }
+        tokio::select! {
+            _ = &mut stopped => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// One connection, from connecting to its loss: `Ok` once it was up and
+/// is lost, `Err` if it could not be set up.
+async fn session(
+    channel: &Channel,
+    coherence: &Weak<Coherence>,
+    generation: u64,
+) -> crate::Result<()> {
+    let (client, address) = channel.target.client().await?;
+    let (dead, mut died) = mpsc::unbounded_channel::<()>();
+    let pushed = coherence.clone();
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(channel.connect_timeout))
+        .set_response_timeout(Some(channel.response_timeout))
+        .set_push_sender(move |info: PushInfo| {
+            on_push(&pushed, generation, info, &dead);
+            Ok::<(), ()>(())
+        });
+    let failed = |e: ::redis::RedisError| {
+        crate::Error::with_source(
+            crate::ErrorKind::Connection,
+            format!("near cache: invalidation channel to {address}"),
+            e,
+        )
+    };
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .map_err(failed)?;
+    let mut tracking = ::redis::cmd("CLIENT");
+    tracking.arg("TRACKING").arg("ON").arg("BCAST");
+    for prefix in &channel.prefixes {
+        tracking.arg("PREFIX").arg(prefix);
+    }
+    let () = tracking.query_async(&mut conn).await.map_err(failed)?;
+    {
+        let Some(state) = coherence.upgrade() else {
+            return Ok(());
+        };
+        state.established(generation);
+    }
+    loop {
+        tokio::select! {
+            _ = died.recv() => return Ok(()),
+            () = tokio::time::sleep(HEARTBEAT) => {
+                if !channel.target.is_current(&address) {
+                    return Ok(());
+                }
+                let ping = ::redis::cmd("PING");
+                let alive = tokio::time::timeout(
+                    channel.response_timeout,
+                    ping.query_async::<Value>(&mut conn),
+                )
+                .await;
+                if !matches!(alive, Ok(Ok(_))) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Handles one push of the channel `generation`, on its connection's task:
+/// evictions at once, the loss of the connection at once too.
+fn on_push(
+    coherence: &Weak<Coherence>,
+    generation: u64,
+    info: PushInfo,
+    dead: &mpsc::UnboundedSender<()>,
+) {
+    let Some(state) = coherence.upgrade() else {
+        return;
+    };
+    match info.kind {
+        PushKind::Invalidate => {
+            for data in info.data {
+                match data {
+                    Value::Array(keys) => {
+                        for key in keys {
+                            match key {
+                                Value::BulkString(key) => state.invalidate(&key),
+                                Value::SimpleString(key) => state.invalidate(key.as_bytes()),
+                                // Not a key: evict everything rather than
+                                // keep what it may have meant.
+                                _ => state.flush(),
+                            }
+                        }
+                    }
+                    // `FLUSHALL`, `FLUSHDB`: every key.
+                    _ => state.flush(),
+                }
+            }
+        }
+        PushKind::Disconnection => {
+            state.lost(generation);
+            let _ = dead.send(());
+        }
+        _ => {}
+    }
+}
