@@ -339,3 +339,62 @@ fn a_near_cache_needs_a_remote_redis_store() {
         .near_cache_stats()
         .is_some());
 }
+
+/// A service memoizing on its own cache.
+struct Service {
+    cache: Cache,
+    loads: std::sync::atomic::AtomicU64,
+    base: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Service {
+    #[cache_core::memoize(ignore(self), cache = self.cache)]
+    async fn load(&self, id: u64) -> u64 {
+        use std::sync::atomic::Ordering;
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        self.base.load(Ordering::SeqCst) + id
+    }
+}
+
+#[tokio::test]
+async fn memoized_hits_come_from_l1_and_invalidations_elsewhere_evict_them() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let server = RedisServer::start();
+    let base = std::sync::Arc::new(AtomicU64::new(100));
+    let service = |cache| Service {
+        cache,
+        loads: AtomicU64::new(0),
+        base: base.clone(),
+    };
+    let (a, b) = (service(near_cache(&server)), service(near_cache(&server)));
+    tracking(&a.cache).await;
+    tracking(&b.cache).await;
+    assert_eq!(a.load(1).await, 101);
+    // A's own write evicted the key: this read fills L1 from Redis.
+    assert_eq!(a.load(1).await, 101);
+    let hits = keyspace_hits(&server.cli(&["INFO", "stats"]));
+    for _ in 0..50 {
+        assert_eq!(a.load(1).await, 101);
+    }
+    assert_eq!(
+        keyspace_hits(&server.cli(&["INFO", "stats"])),
+        hits,
+        "served from L1"
+    );
+    assert_eq!(b.load(1).await, 101, "B reads A's value from Redis");
+    assert_eq!(b.loads.load(Ordering::SeqCst), 0);
+
+    base.store(200, Ordering::SeqCst);
+    assert!(b.load_invalidate(1).await.unwrap());
+    assert_eq!(b.load(1).await, 201);
+    assert!(eventually(Some(201), || async { Some(a.load(1).await) }).await);
+    base.store(300, Ordering::SeqCst);
+    assert!(b.load_invalidate_all().await.unwrap() >= 1);
+    assert_eq!(b.load(1).await, 301);
+    assert!(eventually(Some(301), || async { Some(a.load(1).await) }).await);
+    assert_eq!(
+        a.loads.load(Ordering::SeqCst),
+        1,
+        "A computed once: the rest came from Redis"
+    );
+}
