@@ -167,6 +167,13 @@ impl Coherence {
         self.flush();
     }
 
+    /// Reads may go to another server than the tracked one from now on:
+    /// L1 is flushed and unused until tracking is on there.
+    pub(crate) fn switched(&self) {
+        self.healthy.store(false, Ordering::SeqCst);
+        self.flush();
+    }
+
     /// Whether L1 is in use (tracking is on).
     pub(crate) fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::SeqCst)

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use ::redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
 use futures_util::future::BoxFuture;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::Coherence;
 use crate::runtime::io_handle;
@@ -35,6 +35,11 @@ pub(crate) trait Target: Send + Sync + 'static {
     /// Whether `address` (from [`client`](Self::client)) is still where
     /// reads go.
     fn is_current(&self, address: &str) -> bool;
+    /// Calls `changed` whenever reads may go to another server from now
+    /// on (a Sentinel master switch).
+    fn on_change(&self, changed: Box<dyn Fn() + Send + Sync>) {
+        let _ = changed;
+    }
 }
 
 /// The settings of one channel.
@@ -50,17 +55,30 @@ pub(crate) struct Channel {
 pub(crate) fn start(channel: Channel, coherence: &Arc<Coherence>) -> oneshot::Sender<()> {
     let (stop, stopped) = oneshot::channel();
     let weak = Arc::downgrade(coherence);
-    drop(io_handle().spawn(run(channel, weak, stopped)));
+    let switched = Arc::new(Notify::new());
+    let (state, wake) = (weak.clone(), Arc::clone(&switched));
+    channel.target.on_change(Box::new(move || {
+        if let Some(state) = state.upgrade() {
+            state.switched();
+        }
+        wake.notify_one();
+    }));
+    drop(io_handle().spawn(run(channel, weak, switched, stopped)));
     stop
 }
 
 static GENERATION: AtomicU64 = AtomicU64::new(1);
 
-async fn run(channel: Channel, coherence: Weak<Coherence>, mut stopped: oneshot::Receiver<()>) {
+async fn run(
+    channel: Channel,
+    coherence: Weak<Coherence>,
+    switched: Arc<Notify>,
+    mut stopped: oneshot::Receiver<()>,
+) {
     let mut backoff = Duration::from_millis(20);
     loop {
         let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
-        let session = session(&channel, &coherence, generation);
+        let session = session(&channel, &coherence, &switched, generation);
         let started = tokio::time::Instant::now();
         let outcome = tokio::select! {
             _ = &mut stopped => return,
@@ -95,6 +113,7 @@ async fn run(channel: Channel, coherence: Weak<Coherence>, mut stopped: oneshot:
 async fn session(
     channel: &Channel,
     coherence: &Weak<Coherence>,
+    switched: &Notify,
     generation: u64,
 ) -> crate::Result<()> {
     let (client, address) = channel.target.client().await?;
@@ -124,6 +143,9 @@ async fn session(
         tracking.arg("PREFIX").arg(prefix);
     }
     let () = tracking.query_async(&mut conn).await.map_err(failed)?;
+    if !channel.target.is_current(&address) {
+        return Ok(()); // reads go elsewhere already: connect there
+    }
     {
         let Some(state) = coherence.upgrade() else {
             return Ok(());
@@ -133,6 +155,7 @@ async fn session(
     loop {
         tokio::select! {
             _ = died.recv() => return Ok(()),
+            () = switched.notified() => return Ok(()),
             () = tokio::time::sleep(HEARTBEAT) => {
                 if !channel.target.is_current(&address) {
                     return Ok(());

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use futures_util::future::{BoxFuture, FutureExt};
 
 use super::retry::Retry;
+use super::sentinel::Sentinel;
 use super::standalone::Server;
 use super::topology::Topology;
 use super::{RedisBackend, Request};
@@ -27,9 +28,10 @@ impl RedisBackend {
     pub(crate) fn near_channel(&self, prefixes: Vec<String>) -> Result<Channel> {
         let target: Box<dyn Target> = match self.topology() {
             Topology::Standalone(_) => Box::new(Standalone(self.clone())),
-            Topology::Sentinel(_) | Topology::Cluster(_) => {
+            Topology::Sentinel(_) => Box::new(SentinelMaster(self.clone())),
+            Topology::Cluster(_) => {
                 return Err(Error::config(format!(
-                    "a near cache needs a standalone Redis server for now; {} is a {} deployment",
+                    "a near cache needs a standalone Redis server or a Sentinel master for now; {} is a {} deployment",
                     self.address(),
                     self.topology().name()
                 )))
@@ -98,5 +100,42 @@ impl Target for Standalone {
 
     fn is_current(&self, _address: &str) -> bool {
         true
+    }
+}
+
+/// The current master of a Sentinel store.
+struct SentinelMaster(RedisBackend);
+
+impl SentinelMaster {
+    fn sentinel(&self) -> &Sentinel {
+        match self.0.topology() {
+            Topology::Sentinel(sentinel) => sentinel,
+            _ => unreachable!("built for a Sentinel store only"),
+        }
+    }
+}
+
+impl Target for SentinelMaster {
+    fn client(&self) -> BoxFuture<'_, Result<(::redis::Client, String)>> {
+        async move {
+            let server = self.sentinel().current_master().await?;
+            let client = server.resp3_client().map_err(|e| {
+                Error::with_source(
+                    crate::ErrorKind::Config,
+                    format!("near cache: no RESP3 client for {}", server.address()),
+                    e,
+                )
+            })?;
+            Ok((client, server.address().to_owned()))
+        }
+        .boxed()
+    }
+
+    fn is_current(&self, address: &str) -> bool {
+        self.sentinel().master_address().as_deref() == Some(address)
+    }
+
+    fn on_change(&self, changed: Box<dyn Fn() + Send + Sync>) {
+        self.sentinel().on_forget(changed);
     }
 }
