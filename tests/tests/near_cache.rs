@@ -59,8 +59,8 @@ async fn hits_are_served_in_process_and_writes_elsewhere_evict_them() {
     tracking(&a).await;
     tracking(&b).await;
     b.set("k", &1u64, None).await.unwrap();
-    assert_eq!(a.get::<u64>("k").await.unwrap(), Some(1));
-    assert_eq!(a.near_cache_stats().unwrap().len, 1, "the read filled L1");
+    invalidated(&a, 1).await;
+    filled(&a, "k", 1).await;
     // Served from L1: the server no longer has it, and A still answers.
     let before = server.cli(&["INFO", "stats"]);
     let hits_before = keyspace_hits(&before);
@@ -92,6 +92,28 @@ async fn hits_are_served_in_process_and_writes_elsewhere_evict_them() {
     server.cli(&["FLUSHDB"]);
     assert!(eventually(None, || async { a.get::<u64>("k").await.unwrap() }).await);
     assert!(a.near_cache_stats().unwrap().invalidations > 0);
+}
+
+/// Reads `key` until L1 holds it (a read right after another process's
+/// write may be evicted by that write's invalidation, arriving just after).
+async fn filled(cache: &Cache, key: &str, want: u64) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while cache.get::<u64>(key).await.unwrap() != Some(want)
+        || cache.near_cache_stats().unwrap().len == 0
+    {
+        assert!(Instant::now() < deadline, "L1 never held {key}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Waits until `cache` has seen `n` invalidations (the server's for a
+/// write, after which no late one can evict the next fill).
+async fn invalidated(cache: &Cache, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while cache.near_cache_stats().unwrap().invalidations < n {
+        assert!(Instant::now() < deadline, "fewer than {n} invalidations");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }
 
 fn keyspace_hits(info: &str) -> u64 {
@@ -129,8 +151,7 @@ async fn entries_expire_with_the_redis_entry() {
     let a = near_cache(&server);
     tracking(&a).await;
     a.set("k", &1u64, Duration::from_millis(300)).await.unwrap();
-    assert_eq!(a.get::<u64>("k").await.unwrap(), Some(1));
-    assert_eq!(a.near_cache_stats().unwrap().len, 1);
+    filled(&a, "k", 1).await;
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert_eq!(a.get::<u64>("k").await.unwrap(), None);
 }
@@ -160,8 +181,7 @@ async fn losing_the_invalidation_connection_flushes_until_it_is_back() {
     tracking(&a).await;
     tracking(&b).await;
     b.set("k", &1u64, None).await.unwrap();
-    assert_eq!(a.get::<u64>("k").await.unwrap(), Some(1));
-    assert_eq!(a.near_cache_stats().unwrap().len, 1);
+    filled(&a, "k", 1).await;
 
     let ids = tracking_clients(&server);
     assert_eq!(ids.len(), 2, "one tracking connection per near cache");
@@ -178,8 +198,7 @@ async fn losing_the_invalidation_connection_flushes_until_it_is_back() {
     tracking(&b).await;
     assert!(a.near_cache_stats().unwrap().flushes >= 1);
     b.set("k", &2u64, None).await.unwrap();
-    assert!(eventually(Some(2), || async { a.get::<u64>("k").await.unwrap() }).await);
-    assert_eq!(a.near_cache_stats().unwrap().len, 1, "filling again");
+    filled(&a, "k", 2).await;
 
     // A restart: flushed, unused while down, tracking again after.
     server.restart();
@@ -206,24 +225,22 @@ async fn while_redis_is_down_reads_fail_instead_of_serving_l1() {
     let a = near_cache(&server);
     tracking(&a).await;
     a.set("k", &1u64, None).await.unwrap();
-    assert_eq!(a.get::<u64>("k").await.unwrap(), Some(1));
+    invalidated(&a, 2).await;
+    filled(&a, "k", 1).await;
     server.stop();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match a.get::<u64>("k").await {
-            Err(e) => {
-                assert!(matches!(
-                    e.kind(),
-                    ErrorKind::Connection | ErrorKind::Timeout
-                ));
-                break;
-            }
-            Ok(_) => assert!(Instant::now() < deadline, "L1 kept serving with Redis down"),
-        }
+    // The closed tracking connection is seen at once: L1 is flushed and
+    // unused, so reads reach the (stopped) server and fail.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while a.near_cache_stats().unwrap().tracking {
+        assert!(Instant::now() < deadline, "the stop went unnoticed");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(a.near_cache_stats().unwrap().len, 0);
-    assert!(!a.near_cache_stats().unwrap().tracking);
+    let err = a.get::<u64>("k").await.unwrap_err();
+    assert!(matches!(
+        err.kind(),
+        ErrorKind::Connection | ErrorKind::Timeout
+    ));
 }
 
 #[tokio::test]
@@ -293,8 +310,7 @@ async fn a_user_with_the_minimal_permissions_works() {
     tracking(&a).await;
     tracking(&b).await;
     b.set("k", &1u64, None).await.unwrap();
-    assert_eq!(a.get::<u64>("k").await.unwrap(), Some(1));
-    assert_eq!(a.near_cache_stats().unwrap().len, 1);
+    filled(&a, "k", 1).await;
     b.set("k", &2u64, None).await.unwrap();
     assert!(eventually(Some(2), || async { a.get::<u64>("k").await.unwrap() }).await);
     // Without `CLIENT TRACKING` the near cache stays unused; reads still work.
@@ -370,8 +386,13 @@ async fn memoized_hits_come_from_l1_and_invalidations_elsewhere_evict_them() {
     tracking(&a.cache).await;
     tracking(&b.cache).await;
     assert_eq!(a.load(1).await, 101);
-    // A's own write evicted the key: this read fills L1 from Redis.
-    assert_eq!(a.load(1).await, 101);
+    // A's own write evicted the key (counted once here, once when the
+    // server's invalidation arrives): read until L1 holds it.
+    invalidated(&a.cache, 2).await;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while a.load(1).await != 101 || a.cache.near_cache_stats().unwrap().len == 0 {
+        assert!(Instant::now() < deadline, "L1 never held the value");
+    }
     let hits = keyspace_hits(&server.cli(&["INFO", "stats"]));
     for _ in 0..50 {
         assert_eq!(a.load(1).await, 101);

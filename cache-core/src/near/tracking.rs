@@ -26,15 +26,22 @@ pub(crate) const HEARTBEAT: Duration = Duration::from_millis(500);
 /// The longest wait between two connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
-/// Where the channel connects: the server reads go to, as a RESP3 client,
-/// with a name for it; and whether that is still the server (a Sentinel
-/// master switch says no).
+/// The servers reads may go to, as RESP3 clients with their addresses, and
+/// a fingerprint of that view (which servers, and for a cluster which
+/// slots each serves).
+pub(crate) struct View {
+    pub(crate) nodes: Vec<(::redis::Client, String)>,
+    pub(crate) fingerprint: String,
+}
+
+/// Where the channel connects: every server reads may go to; and whether
+/// that is still so (a Sentinel master switch, a cluster slot moving say
+/// no).
 pub(crate) trait Target: Send + Sync + 'static {
-    /// A client for the server reads go to now.
-    fn client(&self) -> BoxFuture<'_, crate::Result<(::redis::Client, String)>>;
-    /// Whether `address` (from [`client`](Self::client)) is still where
-    /// reads go.
-    fn is_current(&self, address: &str) -> bool;
+    /// The servers reads may go to now.
+    fn view(&self) -> BoxFuture<'_, crate::Result<View>>;
+    /// Whether the view with `fingerprint` still holds.
+    fn is_current<'a>(&'a self, fingerprint: &'a str) -> BoxFuture<'a, bool>;
     /// Calls `changed` whenever reads may go to another server from now
     /// on (a Sentinel master switch).
     fn on_change(&self, changed: Box<dyn Fn() + Send + Sync>) {
@@ -108,42 +115,48 @@ async fn run(
     }
 }
 
-/// One connection, from connecting to its loss: `Ok` once it was up and
-/// is lost, `Err` if it could not be set up.
+/// One connection per server, from connecting to the loss of any: `Ok`
+/// once they were up and one is lost (or the view changed), `Err` if they
+/// could not be set up.
 async fn session(
     channel: &Channel,
     coherence: &Weak<Coherence>,
     switched: &Notify,
     generation: u64,
 ) -> crate::Result<()> {
-    let (client, address) = channel.target.client().await?;
+    let view = channel.target.view().await?;
     let (dead, mut died) = mpsc::unbounded_channel::<()>();
-    let pushed = coherence.clone();
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(channel.connect_timeout))
-        .set_response_timeout(Some(channel.response_timeout))
-        .set_push_sender(move |info: PushInfo| {
-            on_push(&pushed, generation, info, &dead);
-            Ok::<(), ()>(())
-        });
-    let failed = |e: ::redis::RedisError| {
-        crate::Error::with_source(
-            crate::ErrorKind::Connection,
-            format!("near cache: invalidation channel to {address}"),
-            e,
-        )
-    };
-    let mut conn = client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-        .map_err(failed)?;
-    let mut tracking = ::redis::cmd("CLIENT");
-    tracking.arg("TRACKING").arg("ON").arg("BCAST");
-    for prefix in &channel.prefixes {
-        tracking.arg("PREFIX").arg(prefix);
+    let mut connections = Vec::with_capacity(view.nodes.len());
+    for (client, address) in &view.nodes {
+        let pushed = coherence.clone();
+        let dead = dead.clone();
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(channel.connect_timeout))
+            .set_response_timeout(Some(channel.response_timeout))
+            .set_push_sender(move |info: PushInfo| {
+                on_push(&pushed, generation, info, &dead);
+                Ok::<(), ()>(())
+            });
+        let failed = |e: ::redis::RedisError| {
+            crate::Error::with_source(
+                crate::ErrorKind::Connection,
+                format!("near cache: invalidation channel to {address}"),
+                e,
+            )
+        };
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(failed)?;
+        let mut tracking = ::redis::cmd("CLIENT");
+        tracking.arg("TRACKING").arg("ON").arg("BCAST");
+        for prefix in &channel.prefixes {
+            tracking.arg("PREFIX").arg(prefix);
+        }
+        let () = tracking.query_async(&mut conn).await.map_err(failed)?;
+        connections.push(conn);
     }
-    let () = tracking.query_async(&mut conn).await.map_err(failed)?;
-    if !channel.target.is_current(&address) {
+    if !channel.target.is_current(&view.fingerprint).await {
         return Ok(()); // reads go elsewhere already: connect there
     }
     {
@@ -157,17 +170,19 @@ async fn session(
             _ = died.recv() => return Ok(()),
             () = switched.notified() => return Ok(()),
             () = tokio::time::sleep(HEARTBEAT) => {
-                if !channel.target.is_current(&address) {
+                if !channel.target.is_current(&view.fingerprint).await {
                     return Ok(());
                 }
-                let ping = ::redis::cmd("PING");
-                let alive = tokio::time::timeout(
-                    channel.response_timeout,
-                    ping.query_async::<Value>(&mut conn),
-                )
-                .await;
-                if !matches!(alive, Ok(Ok(_))) {
-                    return Ok(());
+                for conn in &mut connections {
+                    let ping = ::redis::cmd("PING");
+                    let alive = tokio::time::timeout(
+                        channel.response_timeout,
+                        ping.query_async::<Value>(conn),
+                    )
+                    .await;
+                    if !matches!(alive, Ok(Ok(_))) {
+                        return Ok(());
+                    }
                 }
             }
         }

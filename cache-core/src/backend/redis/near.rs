@@ -8,12 +8,13 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::future::{BoxFuture, FutureExt};
 
+use super::cluster::Cluster;
 use super::retry::Retry;
 use super::sentinel::Sentinel;
 use super::standalone::Server;
 use super::topology::Topology;
 use super::{RedisBackend, Request};
-use crate::near::tracking::{Channel, Target};
+use crate::near::tracking::{Channel, Target, View};
 use crate::near::{NearRemote, Remote};
 use crate::{Error, Result};
 
@@ -29,13 +30,7 @@ impl RedisBackend {
         let target: Box<dyn Target> = match self.topology() {
             Topology::Standalone(_) => Box::new(Standalone(self.clone())),
             Topology::Sentinel(_) => Box::new(SentinelMaster(self.clone())),
-            Topology::Cluster(_) => {
-                return Err(Error::config(format!(
-                    "a near cache needs a standalone Redis server or a Sentinel master for now; {} is a {} deployment",
-                    self.address(),
-                    self.topology().name()
-                )))
-            }
+            Topology::Cluster(_) => Box::new(ClusterMasters(self.clone())),
         };
         Ok(Channel {
             target,
@@ -70,6 +65,21 @@ impl NearRemote for RedisBackend {
     }
 }
 
+/// A view of one server.
+fn one(server: &Server) -> Result<View> {
+    let client = server.resp3_client().map_err(|e| {
+        Error::with_source(
+            crate::ErrorKind::Config,
+            format!("near cache: no RESP3 client for {}", server.address()),
+            e,
+        )
+    })?;
+    Ok(View {
+        nodes: vec![(client, server.address().to_owned())],
+        fingerprint: server.address().to_owned(),
+    })
+}
+
 /// The one server of a standalone store.
 struct Standalone(RedisBackend);
 
@@ -83,23 +93,13 @@ impl Standalone {
 }
 
 impl Target for Standalone {
-    fn client(&self) -> BoxFuture<'_, Result<(::redis::Client, String)>> {
-        let server = self.server();
-        let made = server
-            .resp3_client()
-            .map(|client| (client, server.address().to_owned()))
-            .map_err(|e| {
-                Error::with_source(
-                    crate::ErrorKind::Config,
-                    format!("near cache: no RESP3 client for {}", server.address()),
-                    e,
-                )
-            });
-        async move { made }.boxed()
+    fn view(&self) -> BoxFuture<'_, Result<View>> {
+        let view = one(self.server());
+        async move { view }.boxed()
     }
 
-    fn is_current(&self, _address: &str) -> bool {
-        true
+    fn is_current<'a>(&'a self, _fingerprint: &'a str) -> BoxFuture<'a, bool> {
+        async { true }.boxed()
     }
 }
 
@@ -116,26 +116,89 @@ impl SentinelMaster {
 }
 
 impl Target for SentinelMaster {
-    fn client(&self) -> BoxFuture<'_, Result<(::redis::Client, String)>> {
-        async move {
-            let server = self.sentinel().current_master().await?;
-            let client = server.resp3_client().map_err(|e| {
-                Error::with_source(
-                    crate::ErrorKind::Config,
-                    format!("near cache: no RESP3 client for {}", server.address()),
-                    e,
-                )
-            })?;
-            Ok((client, server.address().to_owned()))
-        }
-        .boxed()
+    fn view(&self) -> BoxFuture<'_, Result<View>> {
+        async move { one(&*self.sentinel().current_master().await?) }.boxed()
     }
 
-    fn is_current(&self, address: &str) -> bool {
-        self.sentinel().master_address().as_deref() == Some(address)
+    fn is_current<'a>(&'a self, fingerprint: &'a str) -> BoxFuture<'a, bool> {
+        let current = self.sentinel().master_address().as_deref() == Some(fingerprint);
+        async move { current }.boxed()
     }
 
     fn on_change(&self, changed: Box<dyn Fn() + Send + Sync>) {
         self.sentinel().on_forget(changed);
+    }
+}
+
+/// Every master of a cluster, with the slots each serves.
+struct ClusterMasters(RedisBackend);
+
+impl ClusterMasters {
+    fn cluster(&self) -> &Cluster {
+        match self.0.topology() {
+            Topology::Cluster(cluster) => cluster,
+            _ => unreachable!("built for a cluster only"),
+        }
+    }
+
+    /// The masters (`host:port`) and the fingerprint of who serves which
+    /// slots (migrations included), from `CLUSTER NODES`.
+    async fn masters(&self) -> Result<(Vec<String>, String)> {
+        let cmd = ::redis::cmd("CLUSTER").arg("NODES").to_owned();
+        let nodes: String = self.cluster().query(Request::Cmd(&cmd)).await?;
+        let mut masters: Vec<(String, String)> = nodes
+            .lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split(' ').collect();
+                let flags = fields.get(2)?;
+                let serving = flags.split(',').any(|f| f == "master")
+                    && !flags
+                        .split(',')
+                        .any(|f| matches!(f, "fail" | "noaddr" | "handshake"));
+                if !serving {
+                    return None;
+                }
+                // `ip:port@cport[,hostname]`
+                let address = fields.get(1)?.split('@').next()?.to_owned();
+                let slots = fields.get(8..).map(|s| s.join(" ")).unwrap_or_default();
+                Some((address, slots))
+            })
+            .collect();
+        masters.sort();
+        let fingerprint = masters
+            .iter()
+            .map(|(address, slots)| format!("{address} {slots}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        Ok((masters.into_iter().map(|(a, _)| a).collect(), fingerprint))
+    }
+}
+
+impl Target for ClusterMasters {
+    fn view(&self) -> BoxFuture<'_, Result<View>> {
+        async move {
+            let (masters, fingerprint) = self.masters().await?;
+            if masters.is_empty() {
+                return Err(Error::new(
+                    crate::ErrorKind::Connection,
+                    "near cache: the cluster names no master",
+                ));
+            }
+            let nodes = masters
+                .into_iter()
+                .map(|address| Ok((self.cluster().node_resp3_client(&address)?, address)))
+                .collect::<Result<_>>()?;
+            Ok(View { nodes, fingerprint })
+        }
+        .boxed()
+    }
+
+    fn is_current<'a>(&'a self, fingerprint: &'a str) -> BoxFuture<'a, bool> {
+        async move {
+            self.masters()
+                .await
+                .is_ok_and(|(_, current)| current == fingerprint)
+        }
+        .boxed()
     }
 }
