@@ -3,6 +3,7 @@
 
 use crate::config::Parsed;
 use crate::key::Namespace;
+use crate::local::{Form, Ident};
 use crate::near::Near;
 use crate::{Error, Result};
 
@@ -87,6 +88,17 @@ impl Cache {
             invalidations,
             flushes,
         })
+    }
+
+    /// A counted near-cache hit of a key given to the cache's API (without
+    /// its prefix): no key text is built.
+    #[inline]
+    pub(super) fn near_hit<T: CacheValue>(&self, key: &str) -> Option<T> {
+        let tier = self.near()?.tier();
+        let ident = Ident::new(tier.plain_group(), Form::Plain, key.as_bytes());
+        let value = tier.peek::<T>(&ident)?;
+        self.inner.stats.hit();
+        Some(value)
     }
 
     /// A read of `full` through the near cache: a typed hit, or the store's

@@ -57,6 +57,9 @@ impl Cache {
         if let Some(local) = &self.inner.local {
             return Ok(self.get_local(local, key));
         }
+        if let Some(value) = self.near_hit::<T>(key) {
+            return Ok(Some(value));
+        }
         let full = self.full_key(key);
         if let Some(near) = self.near() {
             return match self.read_near::<T>(near, &full).await {

@@ -27,6 +27,9 @@
 //! An entry expires no later than the remote one: its time to live is the
 //! remaining TTL read with the value, counted from when the read was sent.
 
+// Only a Redis store builds a near cache.
+#![cfg_attr(not(feature = "redis"), allow(dead_code))]
+
 #[cfg(feature = "redis")]
 pub(crate) mod tracking;
 
