@@ -190,11 +190,12 @@ impl Service {
 /// Percentiles (p50, p99, max) of `lags`, in µs.
 fn percentiles(mut lags: Vec<Duration>) -> (f64, f64, f64) {
     lags.sort();
-    let at = |q: f64| {
-        let i = ((lags.len() as f64 - 1.0) * q).round() as usize;
+    // The `per_mille`th of the sorted lags (nearest rank).
+    let at = |per_mille: usize| {
+        let i = ((lags.len() - 1) * per_mille + 500) / 1000;
         lags[i].as_secs_f64() * 1e6
     };
-    (at(0.5), at(0.99), at(1.0))
+    (at(500), at(990), at(1000))
 }
 
 /// Spins until `cache`'s L1 holds nothing; the time it took from `since`

@@ -368,6 +368,7 @@ impl Service {
     async fn load(&self, id: u64) -> u64 {
         use std::sync::atomic::Ordering;
         self.loads.fetch_add(1, Ordering::SeqCst);
+        tokio::task::yield_now().await;
         self.base.load(Ordering::SeqCst) + id
     }
 }

@@ -64,7 +64,7 @@ fn tracking_clients(server: &cache_tests::redis_server::RedisServer) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_sentinel_failover_no_stale_value_is_served() {
     let deployment = RedisSentinel::start();
-    let near = |_: ()| {
+    let near = || {
         Cache::builder()
             .url(format!(
                 "{}?connect_timeout=500ms&response_timeout=500ms",
@@ -75,7 +75,7 @@ async fn after_a_sentinel_failover_no_stale_value_is_served() {
             .build()
             .unwrap()
     };
-    let (a, b) = (near(()), near(()));
+    let (a, b) = (near(), near());
     b.set("k", &1u64, None).await.unwrap();
     tracking(&a, Duration::from_secs(10)).await;
     tracking(&b, Duration::from_secs(10)).await;
@@ -128,7 +128,7 @@ async fn after_a_sentinel_failover_no_stale_value_is_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_cluster_slot_migration_no_stale_value_is_served() {
     let cluster = cache_tests::redis_cluster::RedisCluster::start();
-    let near = |_: ()| {
+    let near = || {
         Cache::builder()
             .url(cluster.url())
             .key_prefix("{near}")
@@ -136,7 +136,7 @@ async fn after_a_cluster_slot_migration_no_stale_value_is_served() {
             .build()
             .unwrap()
     };
-    let (a, b) = (near(()), near(()));
+    let (a, b) = (near(), near());
     tracking(&a, Duration::from_secs(20)).await;
     tracking(&b, Duration::from_secs(20)).await;
     let masters = cluster

@@ -277,7 +277,9 @@ impl Cache {
     /// existed.
     pub(super) async fn remove_many_full(&self, full: &[&str]) -> Result<u64> {
         let result = self.inner.backend.delete_many(full).await;
-        full.iter().for_each(|key| self.near_forget(key));
+        for key in full {
+            self.near_forget(key);
+        }
         self.observe(&result);
         if let Ok(n) = result {
             self.inner.stats.deleted(n);

@@ -112,7 +112,9 @@ impl Cache {
             }
         }
         let result = self.inner.backend.set_many(&encoded, ttl).await;
-        encoded.iter().for_each(|(key, _)| self.near_forget(key));
+        for (key, _) in &encoded {
+            self.near_forget(key);
+        }
         self.observe(&result);
         match result {
             Ok(()) => {

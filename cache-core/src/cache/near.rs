@@ -34,7 +34,10 @@ pub struct NearCacheStats {
 /// asks for, if any.
 pub(super) fn build(parsed: &Parsed, asked: Option<u64>, keys: &Namespace) -> Result<Option<Near>> {
     #[cfg(feature = "redis")]
-    let from_url = parsed.redis.as_ref().and_then(|r| r.near_cache_size());
+    let from_url = parsed
+        .redis
+        .as_ref()
+        .and_then(crate::backend::RedisBackend::near_cache_size);
     #[cfg(not(feature = "redis"))]
     let from_url = None;
     let Some(max_bytes) = asked.or(from_url) else {
@@ -51,7 +54,7 @@ pub(super) fn build(parsed: &Parsed, asked: Option<u64>, keys: &Namespace) -> Re
     #[cfg(feature = "redis")]
     if let Some(redis) = &parsed.redis {
         let prefixes = vec![keys.plain().to_owned(), keys.memoized().to_owned()];
-        let channel = redis.near_channel(prefixes)?;
+        let channel = redis.near_channel(prefixes);
         let remote = std::sync::Arc::new(redis.clone());
         return Ok(Some(Near::new(max_bytes, keys, remote, |coherence| {
             Some(crate::near::tracking::start(channel, &coherence))

@@ -96,13 +96,10 @@ async fn run(
         };
         state.lost(generation);
         drop(state);
-        match outcome {
-            Ok(()) => tracing::debug!(
-                "near cache: invalidation channel lost; L1 flushed until it is back"
-            ),
-            Err(e) => {
-                tracing::debug!(error = %e, "near cache: no invalidation channel; L1 unused until there is one")
-            }
+        if let Err(e) = outcome {
+            tracing::debug!(error = %e, "near cache: no invalidation channel; L1 unused until there is one");
+        } else {
+            tracing::debug!("near cache: invalidation channel lost; L1 flushed until it is back");
         }
         if started.elapsed() > MAX_BACKOFF * 2 {
             backoff = Duration::from_millis(20);

@@ -26,18 +26,18 @@ impl RedisBackend {
 
     /// The invalidation channel of a near cache over this store, tracking
     /// the keys under `prefixes`.
-    pub(crate) fn near_channel(&self, prefixes: Vec<String>) -> Result<Channel> {
+    pub(crate) fn near_channel(&self, prefixes: Vec<String>) -> Channel {
         let target: Box<dyn Target> = match self.topology() {
             Topology::Standalone(_) => Box::new(Standalone(self.clone())),
             Topology::Sentinel(_) => Box::new(SentinelMaster(self.clone())),
             Topology::Cluster(_) => Box::new(ClusterMasters(self.clone())),
         };
-        Ok(Channel {
+        Channel {
             target,
             prefixes,
             connect_timeout: self.inner.timeouts.connect,
             response_timeout: self.inner.timeouts.response,
-        })
+        }
     }
 }
 
