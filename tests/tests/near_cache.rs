@@ -420,3 +420,33 @@ async fn memoized_hits_come_from_l1_and_invalidations_elsewhere_evict_them() {
         "A computed once: the rest came from Redis"
     );
 }
+
+#[test]
+fn blocking_reads_are_served_from_l1_too() {
+    let server = RedisServer::start();
+    let (a, b) = (near_cache(&server), near_cache(&server));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(a.near_cache_stats().unwrap().tracking && b.near_cache_stats().unwrap().tracking) {
+        assert!(Instant::now() < deadline, "tracking never came up");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    b.blocking().set("k", &1u64, None).unwrap();
+    while a.near_cache_stats().unwrap().invalidations == 0 || a.near_cache_stats().unwrap().len == 0
+    {
+        assert_eq!(a.blocking().get::<u64>("k").unwrap(), Some(1));
+        assert!(Instant::now() < deadline, "L1 never held the value");
+    }
+    let hits = keyspace_hits(&server.cli(&["INFO", "stats"]));
+    for _ in 0..20 {
+        assert_eq!(a.blocking().get::<u64>("k").unwrap(), Some(1));
+    }
+    assert_eq!(keyspace_hits(&server.cli(&["INFO", "stats"])), hits);
+    b.blocking().set("k", &2u64, None).unwrap();
+    while a.blocking().get::<u64>("k").unwrap() != Some(2) {
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(2),
+            "A kept the old value"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

@@ -334,6 +334,11 @@ fn killed_tracking_connections_and_a_restart_leave_no_stale_reads() {
 }
 
 #[test]
+fn four_processes_through_a_kill_and_a_restart_read_no_stale_values() {
+    scenario(4, true);
+}
+
+#[test]
 fn the_checker_finds_stale_reads() {
     let s = 1_000_000u64;
     let log = |lines: &[String]| lines.join("\n");

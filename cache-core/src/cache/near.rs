@@ -96,7 +96,7 @@ impl Cache {
     /// A counted near-cache hit of a key given to the cache's API (without
     /// its prefix): no key text is built.
     #[inline]
-    pub(super) fn near_hit<T: CacheValue>(&self, key: &str) -> Option<T> {
+    pub(crate) fn near_hit<T: CacheValue>(&self, key: &str) -> Option<T> {
         let tier = self.near()?.tier();
         let ident = Ident::new(tier.plain_group(), Form::Plain, key.as_bytes());
         let value = tier.peek::<T>(&ident)?;
