@@ -58,6 +58,10 @@ table=$(cargo run --quiet --release --bin bench_report -- target/criterion "$flo
 echo
 echo "$table"
 
+# What callers see when Redis freezes and when a hot key expires: its own
+# servers, its own table (not criterion).
+resilience=$(cargo bench --quiet --bench resilience 2>/dev/null | grep '^|')
+
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ //' || echo unknown)
 {
     echo "# Benchmark results"
@@ -67,6 +71,10 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ /
     echo "Ratios are ours / theirs for times (lower is better)."
     echo
     echo "$table"
+    echo
+    echo "## When things go wrong (\`cargo bench --bench resilience\`)"
+    echo
+    echo "$resilience"
 } > tests/benches/RESULTS.md
 echo
 echo "==> wrote tests/benches/RESULTS.md"

@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use crate::{Error, ErrorKind, Result};
 
+pub(crate) mod breaker;
 pub mod memory;
 pub mod null;
 #[cfg(feature = "redis")]
@@ -288,6 +289,21 @@ pub trait Backend: Send + Sync + 'static {
     async fn take_tag(&self, tag: &str) -> Result<Vec<String>> {
         let _ = tag;
         Err(unsupported("tags (take_tag)"))
+    }
+
+    /// Removes `key` only if it holds exactly `expected`; returns whether
+    /// it did. This releases a distributed single-flight lock (see
+    /// [`Lock::Distributed`](crate::Lock::Distributed)) without removing
+    /// a lock that expired and was taken by another process since.
+    ///
+    /// The default reads, compares and deletes in two calls, which is not
+    /// atomic: another process's lock taken in between may be removed.
+    /// Stores with a compare-and-delete (Redis: a script) override it.
+    async fn delete_if_equals(&self, key: &str, expected: &[u8]) -> Result<bool> {
+        match self.get(key).await? {
+            Some(found) if found == expected => self.delete(key).await,
+            _ => Ok(false),
+        }
     }
 }
 

@@ -45,6 +45,11 @@ pub enum ErrorKind {
     /// The store does not offer this operation (for example tags on a
     /// custom [`Backend`](crate::Backend) that does not implement them).
     Unsupported,
+    /// Skipped without reaching the store: it failed with a connection
+    /// error or a timeout moments ago, and the circuit breaker stays open
+    /// until a probe gets an answer (see
+    /// [`CacheBuilder::circuit_breaker`](crate::CacheBuilder::circuit_breaker)).
+    CircuitOpen,
 }
 
 impl ErrorKind {
@@ -63,6 +68,7 @@ impl ErrorKind {
             Self::TooLarge => "too large",
             Self::InvalidInput => "invalid input",
             Self::Unsupported => "unsupported",
+            Self::CircuitOpen => "circuit open",
         }
     }
 }

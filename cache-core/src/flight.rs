@@ -102,6 +102,14 @@ impl Flights {
         self.ended[mark.stripe].load(Ordering::Acquire) != mark.ended
     }
 
+    /// Whether a computation of `key` is running in this process.
+    pub(crate) fn is_running(&self, key: &str) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(key)
+    }
+
     pub(crate) fn join<'a>(&'a self, key: &'a str) -> Join<'a> {
         let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(flight) = running.get(key) {

@@ -63,7 +63,9 @@ pub mod http;
 pub mod key;
 mod local;
 mod memo;
+mod memo_policy;
 mod near;
+pub mod policy;
 mod runtime;
 mod stats;
 pub mod tags;
@@ -83,10 +85,11 @@ pub use backend::{Backend, MemoryBackend, NullBackend, Ttl};
 pub use blocking::Blocking;
 pub use cache::{
     global, init, Cache, CacheBuilder, CacheValue, KeyValue, NearCacheStats, StoreValue,
-    DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT,
+    DEFAULT_BREAKER_PAUSE, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT,
 };
 pub use codec::Codec;
 pub use error::{Error, ErrorKind, Result};
+pub use policy::{Lock, Policy};
 pub use stats::Stats;
 
 /// Re-exported so a custom [`Backend`] can be written with only this crate
@@ -114,7 +117,8 @@ pub mod __private {
     //! The generated code names everything through this module, so a
     //! crate that re-exports it can offer the macros with `crate = path`.
     pub use crate::memo::*;
-    pub use crate::{global, Cache, Result};
+    pub use crate::memo_policy::*;
+    pub use crate::{global, Cache, Lock, Policy, Result};
 
     /// A key argument: `Serialize`, with a compile error that says what to do.
     #[diagnostic::on_unimplemented(

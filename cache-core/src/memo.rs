@@ -30,10 +30,13 @@ pub struct Memo {
     pub version: u32,
     /// The `timeout = N` option in seconds; `None` uses the cache's default.
     pub timeout: Option<u64>,
+    /// The resilience options (`fail_safe = …`, `hard_timeout = …`,
+    /// `lock = distributed`, …); `None` uses the cache's default policy.
+    pub policy: Option<&'static crate::Policy>,
 }
 
 impl Memo {
-    fn timeout(&self) -> Option<Duration> {
+    pub(crate) fn timeout(&self) -> Option<Duration> {
         self.timeout.map(Duration::from_secs)
     }
 
@@ -135,8 +138,8 @@ pub struct NotCached;
 /// with `tags = [...]`, the full index keys of its rendered tags.
 #[derive(Debug)]
 pub struct Target {
-    full: String,
-    tags: Vec<String>,
+    pub(crate) full: String,
+    pub(crate) tags: Vec<String>,
 }
 
 impl From<String> for Target {
@@ -187,7 +190,13 @@ where
     // A counted read: a value kept as a `T` is cloned, anything else (bytes,
     // another type of the same shape) is decoded, and what cannot be read
     // is logged; the computation that follows a miss does not read again.
-    if let Some(value) = cache.read_local::<T>(local, &Ident::new(group, form, tail)) {
+    let ident = Ident::new(group, form, tail);
+    let hit = if cache.reads_timed(memo.policy) {
+        cache.read_local_fresh::<T>(local, &ident)
+    } else {
+        cache.read_local::<T>(local, &ident)
+    };
+    if let Some(value) = hit {
         return Some(Lookup::Hit(value));
     }
     let mut full = String::with_capacity(group.text().len() + 2 * tail.len() + 1);
@@ -207,6 +216,10 @@ where
     T: CacheValue,
 {
     let tier = cache.near()?.tier();
+    if cache.reads_timed(memo.policy) {
+        // Kept with a logical expiry: read through the policy's path.
+        return None;
+    }
     let mut encoded = EncodedArgs::new();
     match args.encode(&mut encoded)? {
         Ok(()) => {}
@@ -253,7 +266,7 @@ fn text_lookup<T: CacheValue>(
     }
 }
 
-fn key_error(memo: &Memo, e: &crate::Error) {
+pub(crate) fn key_error(memo: &Memo, e: &crate::Error) {
     tracing::warn!(function = memo.name, owner = memo.owner, error = %e, "cannot build the cache key; calling the function uncached");
 }
 
@@ -339,6 +352,7 @@ pub fn call_sync<T, E>(
     memo: &Memo,
     lookup: Lookup<T>,
     store_if: impl Fn(&T) -> bool,
+    on_timeout: Option<fn(crate::Error) -> E>,
     f: impl FnOnce() -> Result<T, E>,
 ) -> Result<T, E>
 where
@@ -356,11 +370,38 @@ where
     let ttl = cache.ttl(memo.timeout());
     let coalesce = Coalesce::for_blocking_call();
     let Target { full, tags } = &target;
+    if memo.policy.is_some() {
+        let policy = policy_of(cache, memo, ttl);
+        return cache.block_on(cache.compute_policy(
+            full,
+            tags,
+            &policy,
+            coalesce,
+            seen(looked),
+            store_if,
+            on_timeout,
+            || async { f() },
+        ));
+    }
     cache.block_on(
         cache.compute(full, ttl, tags, coalesce, looked, store_if, || async {
             f()
         }),
     )
+}
+
+/// A function's policy with the cache's defaults, and its timeout.
+pub(crate) fn policy_of(cache: &Cache, memo: &Memo, ttl: crate::Ttl) -> crate::Policy {
+    let mut policy = cache.resolve(memo.policy);
+    policy.timeout = Some(ttl.duration().unwrap_or(Duration::ZERO));
+    policy
+}
+
+fn seen<T>(looked: Looked) -> crate::cache::Seen<T> {
+    match looked {
+        Looked::No => crate::cache::Seen::Nothing,
+        Looked::Missed => crate::cache::Seen::Uncounted,
+    }
 }
 
 /// A memoized call of an async function; see [`call_sync`].
@@ -369,6 +410,7 @@ pub async fn call_async<T, E, Fut>(
     memo: &Memo,
     lookup: Lookup<T>,
     store_if: impl Fn(&T) -> bool,
+    on_timeout: Option<fn(crate::Error) -> E>,
     f: impl FnOnce() -> Fut,
 ) -> Result<T, E>
 where
@@ -385,6 +427,21 @@ where
         }
     };
     let ttl = cache.ttl(memo.timeout());
+    if memo.policy.is_some() {
+        let policy = policy_of(cache, memo, ttl);
+        return cache
+            .compute_policy(
+                &full,
+                &tags,
+                &policy,
+                Coalesce::Wait,
+                seen(looked),
+                store_if,
+                on_timeout,
+                f,
+            )
+            .await;
+    }
     cache
         .compute(&full, ttl, &tags, Coalesce::Wait, looked, store_if, f)
         .await

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
+use std::time::Duration;
 
 use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
 
@@ -194,6 +195,33 @@ pub(crate) async fn on_io<F: Future>(fut: F) -> F::Output {
         fut.as_mut().poll(cx)
     })
     .await
+}
+
+/// `fut`, or `Err(Elapsed)` once `limit` has passed, timed by the crate's
+/// I/O runtime (the caller's runtime may have no timers).
+pub(crate) fn timeout<F: Future>(limit: Duration, fut: F) -> tokio::time::Timeout<F> {
+    let _io = io_handle().enter();
+    tokio::time::timeout(limit, fut)
+}
+
+/// A sleep timed by the crate's I/O runtime (the caller's runtime may have
+/// no timers).
+pub(crate) fn sleep(duration: Duration) -> tokio::time::Sleep {
+    let _io = io_handle().enter();
+    tokio::time::sleep(duration)
+}
+
+/// Runs `fut` in the background: on the caller's runtime when there is
+/// one, on the crate's I/O runtime otherwise.
+pub(crate) fn spawn<F>(fut: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match Handle::try_current() {
+        Ok(handle) => handle.spawn(fut),
+        Err(_) => io_handle().spawn(fut),
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,11 @@ pub struct Stats {
     /// Backend and codec errors, including those absorbed by `ignore_errors`
     /// and by memoized functions.
     pub errors: u64,
+    /// Store calls skipped because the circuit breaker was open (see
+    /// [`CacheBuilder::circuit_breaker`](crate::CacheBuilder::circuit_breaker)).
+    pub circuit_skips: u64,
+    /// Times the circuit breaker opened.
+    pub circuit_opens: u64,
 }
 
 impl Stats {
@@ -116,6 +121,8 @@ impl Counters {
             sets: sum(|s| &s.sets),
             deletes: sum(|s| &s.deletes),
             errors: sum(|s| &s.errors),
+            circuit_skips: 0,
+            circuit_opens: 0,
         }
     }
 }

@@ -109,9 +109,16 @@ pub(crate) struct Options {
     pub(crate) krate: Option<Path>,
     /// `tags = ["user:{id}", …]`: templates of the tags every entry carries.
     pub(crate) tags: Option<Vec<LitStr>>,
+    /// `fail_safe = 3600`, `hard_timeout = "2s"`, `lock = distributed`, …:
+    /// the `Policy` builder calls they stand for, in order.
+    pub(crate) policy: Vec<(Ident, TokenStream)>,
+    /// The first option that runs the computation in the background
+    /// (`refresh_ahead`, `stale_while_revalidate`, `soft_timeout`): the
+    /// computation then owns its arguments.
+    pub(crate) background: Option<Ident>,
 }
 
-const OPTIONS: &str = "`timeout`, `cache`, `key`, `ignore`, `unless`, `store_if`, `version`, `result`, `option`, `cache_none`, `method`, `tags` and `crate`";
+const OPTIONS: &str = "`timeout`, `cache`, `key`, `ignore`, `unless`, `store_if`, `version`, `result`, `option`, `cache_none`, `method`, `tags`, `fail_safe`, `fail_safe_throttle`, `refresh_ahead`, `stale_while_revalidate`, `soft_timeout`, `hard_timeout`, `lock`, `lock_expiry` and `crate`";
 
 impl Options {
     /// Parses the attribute's arguments, recording every problem in `errors`.
@@ -194,6 +201,7 @@ impl Options {
                     crate::tags::parse_tags(value(meta, &name, crate::tags::EXAMPLE)?, errors)?;
                 set_once(&mut self.tags, &name, value, errors);
             }
+            _ if self.parse_policy(&name, meta, errors)? => {}
             _ => {
                 errors.error_spanned_by(
                     &name,
@@ -288,7 +296,7 @@ fn set_once<T>(slot: &mut Option<T>, name: &Ident, value: Option<T>, errors: &mu
     }
 }
 
-fn duplicate(name: &Ident, errors: &mut Errors) {
+pub(crate) fn duplicate(name: &Ident, errors: &mut Errors) {
     errors.error_spanned_by(
         name,
         format_args!("duplicate option `{name}`: give it once"),
@@ -297,7 +305,7 @@ fn duplicate(name: &Ident, errors: &mut Errors) {
 
 /// Consumes the value of an option we report an error for, so parsing can
 /// go on and report the next problem too.
-fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+pub(crate) fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
     if meta.input.peek(Token![=]) {
         meta.value()?.parse::<Expr>()?;
     } else if meta.input.peek(syn::token::Paren) {

@@ -184,6 +184,17 @@ impl Func<'_> {
                 quote_spanned!(span=> &(#cache_expr))
             },
         );
+        let policy = if self.options.policy.is_empty() {
+            quote!(::core::option::Option::None)
+        } else {
+            let (names, args): (Vec<_>, Vec<_>) = self.options.policy.iter().cloned().unzip();
+            quote!(::core::option::Option::Some({
+                #[allow(unused_imports)]
+                use #private::Lock as __LOCK;
+                static POLICY: #private::Policy = #private::Policy::new() #(.#names(#args))*;
+                &POLICY
+            }))
+        };
         quote! {
             let #cache: &#private::Cache = #cache_ref;
             #clone
@@ -193,6 +204,7 @@ impl Func<'_> {
                 prefix: #prefix,
                 version: #version,
                 timeout: #timeout,
+                policy: #policy,
             };
         }
     }
@@ -315,6 +327,50 @@ impl Func<'_> {
         }
     }
 
+    /// Statements that give the computation its own copy of every
+    /// borrowed argument (`ToOwned`) and of a borrowed `self` (`Clone`),
+    /// and the call of `name` with them, for a computation that may
+    /// outlive the call.
+    pub(crate) fn owned_arguments(&self, name: &Ident) -> (TokenStream, TokenStream) {
+        let (types, consts) = self.type_and_const_params();
+        let turbofish = if types.is_empty() && consts.is_empty() {
+            TokenStream::new()
+        } else {
+            quote!(::<#(#types,)* #(#consts,)*>)
+        };
+        let span = self.value_span();
+        let mut owned = Vec::new();
+        let mut args: Vec<TokenStream> = Vec::new();
+        if let Some(r) = &self.receiver {
+            let self_token = r.receiver.self_token;
+            if r.receiver.reference.is_some() {
+                let this = local("this");
+                owned.push(quote_spanned!(self_token.span=> let #this = ::core::clone::Clone::clone(#self_token);));
+                args.push(quote!(&#this));
+            } else {
+                args.push(quote!(#self_token));
+            }
+        }
+        for a in &self.args {
+            let name = &a.name;
+            if matches!(a.ty, syn::Type::Reference(_)) {
+                let ty_span = syn::spanned::Spanned::span(a.ty);
+                owned.push(
+                    quote_spanned!(ty_span=> let #name = ::std::borrow::ToOwned::to_owned(#name);),
+                );
+                args.push(quote!(&#name));
+            } else {
+                args.push(name.to_token_stream());
+            }
+        }
+        let call = if self.in_impl {
+            quote_spanned!(span=> Self::#name #turbofish (#(#args),*))
+        } else {
+            quote_spanned!(span=> #name #turbofish (#(#args),*))
+        };
+        (quote!(#(#owned)*), call)
+    }
+
     /// The signature of `f` and `f_refresh`: the user's, with patterns
     /// replaced by names (the body destructures them in `f_uncached`).
     pub(crate) fn plain_sig(&self, name: &Ident) -> TokenStream {
@@ -375,24 +431,57 @@ impl Func<'_> {
             local("result"),
         );
         let span = self.value_span();
-        let run = if self.is_async() {
-            let call_async = self.value_fn("call_async");
-            quote!(#call_async(#cache, &#memo, #lookup, #store_if, #call).await)
+        let private = self.private_at(span);
+        let probe = if self.is_async() {
+            quote_spanned!(span=> #private::timeout_probe)
         } else {
-            let call_sync = self.value_fn("call_sync");
-            quote!(#call_sync(#cache, &#memo, #lookup, #store_if, #call))
+            quote_spanned!(span=> #private::timeout_probe_sync)
         };
-        let lookup_call = self.lookup_call(&cache, &memo, &key);
+        let on_timeout = quote_spanned! {span=> {
+            #[allow(unused_imports)]
+            use #private::{FromTimeout as _, NoTimeoutError as _};
+            (&#probe(&#call)).on_timeout()
+        }};
         let unwrap = self.unwrap_result(&result);
-        // The statements that infer the stored type point at the return type.
-        let return_on_hit = self.return_on_hit(&lookup);
         let detach = self.detach_cache();
-        let compute = quote_spanned! {span=>
-            let #lookup = #lookup_call;
-            #return_on_hit
-            #detach
-            let #call = #body;
-            let #result = #run;
+        let compute = if self.options.background.is_some() {
+            // The computation owns its arguments: it may run after the
+            // call returns (refresh ahead, a soft timeout).
+            let run = if self.is_async() {
+                let call_detached = self.value_fn("call_detached");
+                quote!(#call_detached(#cache, &#memo, #lookup, #store_if, #on_timeout, #call).await)
+            } else {
+                let call_detached = self.value_fn("call_detached_sync");
+                quote!(#call_detached(#cache, &#memo, #lookup, #store_if, #on_timeout, #call))
+            };
+            let target = self.target_call(&cache, &memo, &key);
+            let (owned, call_owned) = self.owned_arguments(&self.helper_name("uncached"));
+            let body = self.body_closure_of(call_owned);
+            quote_spanned! {span=>
+                let #lookup = #target;
+                #detach
+                #owned
+                let #call = #body;
+                let #result = #run;
+            }
+        } else {
+            let run = if self.is_async() {
+                let call_async = self.value_fn("call_async");
+                quote!(#call_async(#cache, &#memo, #lookup, #store_if, #on_timeout, #call).await)
+            } else {
+                let call_sync = self.value_fn("call_sync");
+                quote!(#call_sync(#cache, &#memo, #lookup, #store_if, #on_timeout, #call))
+            };
+            let lookup_call = self.lookup_call(&cache, &memo, &key);
+            // The statements that infer the stored type point at the return type.
+            let return_on_hit = self.return_on_hit(&lookup);
+            quote_spanned! {span=>
+                let #lookup = #lookup_call;
+                #return_on_hit
+                #detach
+                let #call = #body;
+                let #result = #run;
+            }
         };
         let bypass = self.bypass();
         quote! {

@@ -16,6 +16,7 @@ mod expand;
 mod fallback;
 mod helpers;
 mod key;
+mod policy;
 mod ret;
 mod tags;
 mod template;
@@ -71,7 +72,20 @@ use crate::attr::Kind;
 /// | `cache_none` | with an `Option` return type, store `None` too |
 /// | `method` | the function is an associated function in an `impl` block (see "Keys") |
 /// | `tags = ["user:{user_id}", "all"]` | tags every entry carries, rendered from the named arguments as `key` templates are (any argument, keyed or not); `cache.invalidate_tag("user:5")` then removes every entry tagged `user:5`, whichever function or process wrote it (see `cache_core::tags`) |
+/// | `fail_safe = 3600` | when the body returns `Err` (or times out), the last good value, for this long (seconds, or `"30m"`, `"2s"`, `"250ms"`) past its timeout (see `cache_core::policy`) |
+/// | `fail_safe_throttle = "5s"` | after a failure, the stale value is served as fresh this long before the body runs again (default 1 s) |
+/// | `hard_timeout = "2s"` | a body slower than this is dropped: the stale value, or a `Timeout` error when the error type has `From<cache_core::Error>` (otherwise the body is waited for) |
+/// | `refresh_ahead = 0.8` | past this fraction of its timeout, a hit starts one background computation |
+/// | `stale_while_revalidate = 30` | an expired value, up to this long, at once, while one background computation replaces it |
+/// | `soft_timeout = "100ms"` | with a stale value at hand, a body slower than this finishes in the background while the caller gets the stale value |
+/// | `lock = distributed` | one computation per argument list across every process sharing the store; `lock_expiry = "5s"` (default 10 s) bounds how long a dead holder blocks others |
 /// | `crate = path` | where the generated code finds cache-core (default `::cache_core`): the path of a crate or module that re-exports it, such as `crate = my_framework::cache`; `crate = "path"` also works (see "From a crate that re-exports cache-core") |
+///
+/// The three background options (`refresh_ahead`, `stale_while_revalidate`,
+/// `soft_timeout`) run the body after the call returns, so it gets its own
+/// copies of the arguments: a borrowed argument `&T` is copied with
+/// `ToOwned` (`&str` becomes a `String`), and a `&self` method's receiver
+/// with `Clone`; the arguments must be `Send + 'static` once owned.
 ///
 /// # Return types
 ///

@@ -217,7 +217,11 @@ impl Func<'_> {
     /// the return type: that is where the compiler points when the type
     /// cannot be cached.
     pub(crate) fn body_closure(&self) -> TokenStream {
-        let call = self.call_uncached();
+        self.body_closure_of(self.call_uncached())
+    }
+
+    /// [`body_closure`](Self::body_closure) around the call `call`.
+    pub(crate) fn body_closure_of(&self, call: TokenStream) -> TokenStream {
         let span = self.value_span();
         if self.ret == Ret::Result && self.wrapper.is_none() {
             return quote_spanned!(span=> move || #call);

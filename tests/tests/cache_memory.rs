@@ -239,9 +239,11 @@ async fn futures_join<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
 
 #[tokio::test]
 async fn errors_name_the_operation_and_key_unless_ignored() {
+    // Each call reaches the store here: the breaker is off.
     let strict = Cache::builder()
         .backend(DownBackend)
         .key_prefix("s:")
+        .circuit_breaker(Duration::ZERO)
         .build()
         .unwrap();
     let err = strict.get::<u8>("user:1").await.unwrap_err();
@@ -260,6 +262,7 @@ async fn errors_name_the_operation_and_key_unless_ignored() {
     let lenient = Cache::builder()
         .backend(DownBackend)
         .ignore_errors(true)
+        .circuit_breaker(Duration::ZERO)
         .build()
         .unwrap();
     assert_eq!(lenient.get::<u8>("k").await.unwrap(), None);
@@ -288,9 +291,12 @@ async fn get_or_set_with_is_fail_open() {
             i
         );
     }
-    assert!(
-        cache.stats().errors >= 6,
-        "each failed read and write is counted"
+    let stats = cache.stats();
+    assert_eq!(stats.errors, 1, "the first failure opens the breaker");
+    assert_eq!(stats.circuit_opens, 1);
+    assert_eq!(
+        stats.circuit_skips, 5,
+        "every later read and write skips the store, counted: {stats:?}"
     );
 }
 

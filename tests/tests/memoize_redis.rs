@@ -265,6 +265,7 @@ async fn previous_deployment_stored(cache: &Cache, id: u64, tags: Vec<String>) {
         prefix: None,
         version: 1,
         timeout: None,
+        policy: None,
     };
     let full = full_key(cache, &memo, &Hashed(&(&id,)));
     let stored = refresh_async(
@@ -377,14 +378,19 @@ async fn a_stopped_redis_never_breaks_the_function_and_caching_resumes_after_a_r
     assert_eq!(checked_profile(3).await, 1);
 
     server.stop();
-    let errors = cache.stats().errors;
+    let failed = || {
+        let stats = cache.stats();
+        stats.errors + stats.circuit_skips
+    };
+    let before = failed();
     assert_eq!(checked_profile(3).await, 2, "no store: the body runs");
     assert_eq!(checked_profile(3).await, 3);
     assert!(
-        cache.stats().errors >= errors + 4,
-        "each failed read and write is counted: {:?}",
+        failed() >= before + 4,
+        "each failed (or skipped: the breaker opens) read and write is counted: {:?}",
         cache.stats()
     );
+    assert!(cache.circuit_open());
 
     server.restart();
     let deadline = Instant::now() + Duration::from_secs(10);

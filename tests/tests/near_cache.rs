@@ -241,6 +241,14 @@ async fn while_redis_is_down_reads_fail_instead_of_serving_l1() {
         err.kind(),
         ErrorKind::Connection | ErrorKind::Timeout
     ));
+    // The circuit breaker learns of it from the near cache's failed read.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !a.circuit_open() {
+        assert!(Instant::now() < deadline, "the breaker never opened");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let err = a.get::<u64>("k").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CircuitOpen, "{err}");
 }
 
 #[tokio::test]

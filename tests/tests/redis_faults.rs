@@ -20,11 +20,15 @@ fn url_with_timeouts(port: u16) -> String {
     )
 }
 
+/// A cache whose every call reaches the server (no circuit breaker): what
+/// the store's own errors look like. `circuit_breaker.rs` tests the
+/// breaker.
 fn cache(port: u16, ignore_errors: bool) -> Cache {
     Cache::builder()
         .url(url_with_timeouts(port))
         .key_prefix("app:")
         .ignore_errors(ignore_errors)
+        .circuit_breaker(Duration::ZERO)
         .build()
         .unwrap()
 }

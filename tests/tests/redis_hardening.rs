@@ -115,7 +115,7 @@ struct Counters {
     wrong_values: AtomicU64,
     /// Errors that should not happen: from `get`/`set` with
     /// `ignore_errors`, or an invalidation error other than
-    /// `Connection`/`Timeout`.
+    /// `Connection`/`Timeout`/`CircuitOpen`.
     unexpected_errors: AtomicU64,
     max_latency_us: AtomicU64,
     /// The first few problems, for the failure message.
@@ -254,7 +254,10 @@ async fn worker(seed: u64, cache: Cache, counters: Arc<Counters>, stop: Arc<Atom
                 counters.invalidations.fetch_add(1, Ordering::SeqCst);
                 if let Err(e) = result {
                     counters.invalidation_errors.fetch_add(1, Ordering::SeqCst);
-                    if !matches!(e.kind(), ErrorKind::Connection | ErrorKind::Timeout) {
+                    if !matches!(
+                        e.kind(),
+                        ErrorKind::Connection | ErrorKind::Timeout | ErrorKind::CircuitOpen
+                    ) {
                         counters.problem(
                             &counters.unexpected_errors,
                             format!("score_invalidate({id}, {salt:?}): {e}"),

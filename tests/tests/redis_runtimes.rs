@@ -28,9 +28,11 @@ fn backend_and_cache(server: &RedisServer, runtime: ConnectionRuntime) -> (Redis
         .connection_runtime(runtime)
         .build()
         .unwrap();
+    // Every call reaches the server: these tests are about its timeouts.
     let cache = Cache::builder()
         .backend(backend.clone())
         .key_prefix("rt:")
+        .circuit_breaker(Duration::ZERO)
         .build()
         .unwrap();
     (backend, cache)

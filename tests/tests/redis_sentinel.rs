@@ -175,7 +175,10 @@ async fn when_the_master_dies_the_cache_works_again_once_the_replica_is_promoted
             Err(err) => {
                 errors += 1;
                 assert!(
-                    matches!(err.kind(), ErrorKind::Connection | ErrorKind::Timeout),
+                    matches!(
+                        err.kind(),
+                        ErrorKind::Connection | ErrorKind::Timeout | ErrorKind::CircuitOpen
+                    ),
                     "{err}"
                 );
                 assert!(err.to_string().contains("mymaster"), "{err}");

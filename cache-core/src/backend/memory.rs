@@ -147,6 +147,38 @@ impl<T: Serialize + Send + Sync + 'static> TypedValue for Typed<T> {
     }
 }
 
+/// A value with its logical expiry (milliseconds since the Unix epoch):
+/// what the memory store keeps for an entry written with a fail-safe
+/// window or refresh ahead (see [`crate::policy`]).
+#[derive(Clone)]
+pub(crate) struct Timed<T> {
+    pub(crate) value: T,
+    pub(crate) fresh_until: u64,
+}
+
+struct TypedTimed<T> {
+    timed: Timed<T>,
+    codec: Codec,
+}
+
+impl<T: Serialize + Send + Sync + 'static> TypedValue for TypedTimed<T> {
+    fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        &self.timed
+    }
+    fn encode(&self) -> Result<Bytes> {
+        codec::encode_timed(
+            &self.timed.value,
+            self.timed.fresh_until,
+            self.codec,
+            codec::MAX_VALUE_SIZE,
+        )
+        .map(bytes::BytesMut::freeze)
+    }
+    fn integer(&self) -> Option<i128> {
+        None
+    }
+}
+
 #[derive(Clone)]
 struct EntryWeighter;
 
@@ -355,6 +387,19 @@ impl MemoryBackend {
         format: &Format,
         ttl: Ttl,
     ) -> Result<Entry> {
+        self.typed_entry_until(ident, value, None, format, ttl)
+    }
+
+    /// [`typed_entry`](Self::typed_entry), kept with a logical expiry
+    /// when `fresh_until` is set.
+    fn typed_entry_until<T: Serialize + Send + Sync + 'static>(
+        &self,
+        ident: &Ident<'_>,
+        value: T,
+        fresh_until: Option<u64>,
+        format: &Format,
+        ttl: Ttl,
+    ) -> Result<Entry> {
         let encoded = codec::encoded_len(&value);
         if encoded > format.max_size {
             return Err(Error::new(
@@ -368,8 +413,63 @@ impl MemoryBackend {
         }
         let weight = encoded as u64 + std::mem::size_of::<T>() as u64;
         let codec = format.codec;
-        let value = Stored::Typed(Arc::new(Typed { value, codec }));
+        let value = match fresh_until {
+            None => Stored::Typed(Arc::new(Typed { value, codec })),
+            Some(fresh_until) => Stored::Typed(Arc::new(TypedTimed {
+                timed: Timed { value, fresh_until },
+                codec,
+            })),
+        };
         self.entry(ident, value, weight, ttl)
+    }
+
+    /// Stores a typed value with its logical expiry.
+    pub(crate) fn insert_timed<T: Serialize + Send + Sync + 'static>(
+        &self,
+        key: &str,
+        value: T,
+        fresh_until: u64,
+        format: &Format,
+        ttl: Ttl,
+    ) -> Result<()> {
+        let mut buf = TailBuf::new();
+        let ident = parse(key, &mut buf);
+        self.put(
+            &ident,
+            self.typed_entry_until(&ident, value, Some(fresh_until), format, ttl),
+        )
+    }
+
+    /// What a read-through call with a policy looks at: a value kept as a
+    /// `T` or as a timed `T`, cloned in place.
+    pub(crate) fn probe_entry<T: Clone + 'static>(
+        &self,
+        ident: &Ident<'_>,
+    ) -> Probe<codec::Decoded<T>> {
+        self.inner
+            .table
+            .with(ident, |entry| {
+                if !self.live(entry) {
+                    return Probe::Missing;
+                }
+                if let Stored::Typed(typed) = &entry.value {
+                    let any = typed.as_any();
+                    if let Some(value) = any.downcast_ref::<T>() {
+                        return Probe::Typed(codec::Decoded {
+                            value: value.clone(),
+                            fresh_until: None,
+                        });
+                    }
+                    if let Some(timed) = any.downcast_ref::<Timed<T>>() {
+                        return Probe::Typed(codec::Decoded {
+                            value: timed.value.clone(),
+                            fresh_until: Some(timed.fresh_until),
+                        });
+                    }
+                }
+                Probe::Other(entry.value.clone())
+            })
+            .unwrap_or(Probe::Missing)
     }
 
     /// Stores a typed value.

@@ -157,6 +157,9 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
 ///   `SET … NX PX`, `UNLINK`, `EXISTS`, `EVAL` of a script running
 ///   `SET NX PX` and `INCRBY` (`incr` with a TTL; `INCRBY` without), and
 ///   `SCAN MATCH` + `UNLINK` for [`clear_prefix`](Backend::clear_prefix),
+///   an `EVAL` of a compare-and-delete script (`GET`, `DEL`) for
+///   [`delete_if_equals`](Backend::delete_if_equals) (a distributed lock's
+///   release),
 ///   which never calls `FLUSHDB` or `FLUSHALL`. Tags (see [`crate::tags`]):
 ///   an `EVAL` per tag of a script that lists the key in the tag's sorted
 ///   set (`TIME`, `ZREMRANGEBYSCORE`, `ZADD`, `ZRANGE`, `PEXPIREAT` or
@@ -244,6 +247,11 @@ impl RedisBackend {
                 near_cache: settings.near_cache,
             }),
         })
+    }
+
+    /// Whether the store is a Redis Cluster.
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self.inner.topology, Topology::Cluster(_))
     }
 
     /// A backend for the server, cluster or Sentinel deployment named by
@@ -402,6 +410,15 @@ impl Backend for RedisBackend {
 
     async fn delete(&self, key: &str) -> Result<bool> {
         Ok(self.delete_many(&[key]).await? > 0)
+    }
+
+    async fn delete_if_equals(&self, key: &str, expected: &[u8]) -> Result<bool> {
+        let cmd = commands::delete_if_equals_cmd(key, expected);
+        let removed: u64 = self
+            .topology()
+            .query(Request::Cmd(&cmd), Retry::Idempotent)
+            .await?;
+        Ok(removed > 0)
     }
 
     async fn delete_many(&self, keys: &[&str]) -> Result<u64> {

@@ -39,7 +39,18 @@ pub struct CacheBuilder {
     codec: Codec,
     max_value_size: usize,
     signing_key: Option<Vec<u8>>,
+    policy: crate::Policy,
+    /// The breaker's pause; `None`: the default for the store.
+    breaker: Option<Duration>,
+    /// Whether the store given to [`backend`](Self::backend) spreads keys
+    /// over nodes (a Redis Cluster).
+    spread: bool,
+    /// Whether the store never fails (null).
+    infallible: bool,
 }
+
+/// How long the circuit breaker stays open before each probe, unless set.
+pub const DEFAULT_BREAKER_PAUSE: Duration = Duration::from_secs(1);
 
 impl Default for CacheBuilder {
     fn default() -> Self {
@@ -53,6 +64,10 @@ impl Default for CacheBuilder {
             codec: Codec::default(),
             max_value_size: codec::MAX_VALUE_SIZE,
             signing_key: None,
+            policy: crate::Policy::new(),
+            breaker: None,
+            spread: false,
+            infallible: false,
         }
     }
 }
@@ -81,13 +96,17 @@ impl CacheBuilder {
     /// # Ok::<(), cache_core::Error>(())
     /// ```
     pub fn backend(mut self, backend: impl Backend) -> Self {
-        let memory = (&backend as &dyn Any)
-            .downcast_ref::<MemoryBackend>()
-            .cloned();
+        let any = &backend as &dyn Any;
+        let memory = any.downcast_ref::<MemoryBackend>().cloned();
         #[cfg(feature = "redis")]
-        let redis = (&backend as &dyn Any)
-            .downcast_ref::<crate::backend::RedisBackend>()
-            .cloned();
+        let redis = any.downcast_ref::<crate::backend::RedisBackend>().cloned();
+        #[cfg(feature = "redis")]
+        {
+            self.spread = redis
+                .as_ref()
+                .is_some_and(crate::backend::RedisBackend::is_cluster);
+        }
+        self.infallible = any.is::<crate::NullBackend>();
         self.backend = Some(config::Parsed {
             backend: Arc::new(backend),
             memory,
@@ -258,6 +277,56 @@ impl CacheBuilder {
         self
     }
 
+    /// The default [`Policy`](crate::Policy) of read-through calls
+    /// (memoized functions, `get_or_set_with*`): fail-safe stale values,
+    /// refresh ahead, computation timeouts, the distributed lock. Each
+    /// option a function or a call leaves unset comes from here. Checked
+    /// by [`build`](Self::build).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::{Cache, Policy};
+    ///
+    /// let cache = Cache::builder()
+    ///     .policy(Policy::new().fail_safe(Duration::from_secs(3600)).hard_timeout(Duration::from_secs(2)))
+    ///     .build()?;
+    /// let err = Cache::builder().policy(Policy::new().refresh_ahead(2.0)).build().unwrap_err();
+    /// assert_eq!(err.kind(), cache_core::ErrorKind::Config);
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn policy(mut self, policy: crate::Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// How long calls skip a remote store after it failed with a connection
+    /// error or a timeout, before a background probe checks it again
+    /// (default [`DEFAULT_BREAKER_PAUSE`]); the probe repeats at this
+    /// interval until the store answers. While the breaker is open, calls
+    /// fail at once with [`ErrorKind::CircuitOpen`](crate::ErrorKind::CircuitOpen),
+    /// which read-through calls and `ignore_errors` absorb like any store
+    /// error: a memoized call costs the function's own time, not a store
+    /// timeout. `Duration::ZERO` turns the breaker off. The memory and
+    /// null stores never have one.
+    ///
+    /// On a Redis Cluster the breaker is off unless set: it guards the
+    /// whole store, and one dead primary would make every call skip the
+    /// live nodes too. Set it there to guard against losing the whole
+    /// cluster (a partition between the application and its nodes).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = cache_core::Cache::builder()
+    ///     .url("redis://127.0.0.1:6379/?response_timeout=300ms")
+    ///     .circuit_breaker(Duration::from_millis(500))
+    ///     .build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn circuit_breaker(mut self, pause: Duration) -> Self {
+        self.breaker = Some(pause);
+        self
+    }
+
     /// Builds the cache. Fails with [`ErrorKind::Config`](crate::ErrorKind::Config) on an invalid URL.
     /// Does not connect: see [`Cache::ping`].
     ///
@@ -266,9 +335,9 @@ impl CacheBuilder {
     /// assert!(err.to_string().contains("max_capacity"));
     /// ```
     pub fn build(self) -> Result<Cache> {
-        let parsed = match (self.backend, self.url) {
+        let parsed = match (self.backend, self.url.as_deref()) {
             (Some(b), _) => b,
-            (None, Some(url)) => config::parse_url(&url)?,
+            (None, Some(url)) => config::parse_url(url)?,
             (None, None) => {
                 let memory = MemoryBackend::new();
                 config::Parsed {
@@ -279,9 +348,28 @@ impl CacheBuilder {
                 }
             }
         };
+        self.policy.check()?;
+        let spread = self.spread || self.url.as_deref().is_some_and(is_cluster_url);
+        let infallible = self.infallible
+            || self.url.as_deref().is_some_and(|u| {
+                u.get(..7)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("null://"))
+            });
+        let pause = self.breaker.unwrap_or(if spread {
+            Duration::ZERO
+        } else {
+            DEFAULT_BREAKER_PAUSE
+        });
         let keys = crate::key::Namespace::new(&self.prefix);
         let near = super::near::build(&parsed, self.near_cache, &keys)?;
         let (backend, local) = (parsed.backend, parsed.memory);
+        let (backend, breaker) = if local.is_some() || infallible || pause.is_zero() {
+            (backend, None)
+        } else {
+            let breaker = crate::backend::breaker::Breaker::new(backend, pause, None);
+            let state = breaker.state();
+            (Arc::new(breaker) as Arc<dyn Backend>, Some(state))
+        };
         Ok(Cache {
             inner: Arc::new(Inner {
                 backend,
@@ -295,11 +383,36 @@ impl CacheBuilder {
                     .configure(self.max_value_size, self.signing_key.as_deref())?,
                 stats: Counters::default(),
                 flights: Flights::default(),
+                policy: self.policy,
+                policy_timed: self.policy.is_timed(),
+                breaker,
                 degraded: AtomicBool::new(false),
                 warned: AtomicBool::new(false),
                 warnings: super::outage::RateLimit::default(),
                 decode_warnings: super::outage::RateLimit::default(),
             }),
         })
+    }
+}
+
+/// Whether `url` names a Redis Cluster.
+fn is_cluster_url(url: &str) -> bool {
+    #[cfg(feature = "redis")]
+    {
+        use crate::backend::scheme::{Store, Topology};
+        crate::backend::scheme::of_url(url).is_some_and(|s| {
+            matches!(
+                s.store,
+                Store::Redis {
+                    topology: Topology::Cluster,
+                    ..
+                }
+            )
+        })
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = url;
+        false
     }
 }

@@ -83,6 +83,17 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        if !self.inner.policy.is_plain() {
+            let mut policy = self.inner.policy;
+            policy.timeout = Some(ttl.duration().unwrap_or(std::time::Duration::ZERO));
+            let seen = match looked {
+                Looked::No => super::resilient::Seen::Nothing,
+                Looked::Missed => super::resilient::Seen::Uncounted,
+            };
+            return self
+                .compute_policy(full, tags, &policy, coalesce, seen, store_if, None, f)
+                .await;
+        }
         let mut f = Some(f);
         let mut looked = looked;
         loop {
@@ -197,13 +208,39 @@ impl Cache {
     where
         T: StoreValue + ?Sized,
     {
+        self.write_full_until(full, value, None, ttl, tags).await
+    }
+
+    /// [`write_full`](Self::write_full), with the logical expiry
+    /// `fresh_until` (milliseconds since the Unix epoch) kept in the entry
+    /// when set (see [`crate::policy`]).
+    pub(super) async fn write_full_until<T>(
+        &self,
+        full: &str,
+        value: &T,
+        fresh_until: Option<u64>,
+        ttl: Ttl,
+        tags: &[String],
+    ) -> Result<()>
+    where
+        T: StoreValue + ?Sized,
+    {
         let result = if let Some(local) = &self.inner.local {
-            match local.insert(full, value, &self.inner.format, ttl) {
+            let format = &self.inner.format;
+            let inserted = match fresh_until {
+                None => local.insert(full, value, format, ttl),
+                Some(until) => local.insert_timed(full, value, until, format, ttl),
+            };
+            match inserted {
                 Ok(()) if !tags.is_empty() => self.list_under_tags(full, ttl, tags).await,
                 written => written,
             }
         } else {
-            match self.inner.format.encode(full, value) {
+            let encoded = match fresh_until {
+                None => self.inner.format.encode(full, value),
+                Some(until) => self.inner.format.encode_timed(full, value, until),
+            };
+            match encoded {
                 Ok(bytes) if tags.is_empty() => {
                     let result = self.inner.backend.set(full, bytes, ttl).await;
                     self.observe(&result);
@@ -360,12 +397,25 @@ impl Cache {
     }
 
     /// Decodes bytes read under `full`; a failure is logged and counted.
+    /// A value past its logical expiry (see [`crate::policy`]) is a miss.
     pub(super) fn decode_logged<T: Serialize + DeserializeOwned>(
         &self,
         full: &str,
         bytes: &[u8],
     ) -> Option<T> {
-        self.logged::<T>(full.as_bytes(), self.inner.format.decode(full, bytes))
+        self.decode_entry_logged::<T>(full, bytes)
+            .filter(|d| d.is_fresh(crate::codec::now_millis()))
+            .map(|d| d.value)
+    }
+
+    /// Decodes bytes read under `full` with their logical expiry, fresh or
+    /// not; a failure is logged and counted.
+    pub(super) fn decode_entry_logged<T: Serialize + DeserializeOwned>(
+        &self,
+        full: &str,
+        bytes: &[u8],
+    ) -> Option<crate::codec::Decoded<T>> {
+        self.logged(full.as_bytes(), self.inner.format.decode_entry(full, bytes))
     }
 
     /// A value that cannot be read as a `T` is a miss, counted; it is

@@ -12,19 +12,23 @@
 mod builder;
 mod engine;
 mod global;
+mod lock;
 mod many;
 mod near;
 #[cfg(feature = "tower")]
 mod open;
 mod ops;
 mod outage;
+mod policy_api;
+mod resilient;
 mod tags;
 
-pub use builder::CacheBuilder;
+pub use builder::{CacheBuilder, DEFAULT_BREAKER_PAUSE};
 pub(crate) use engine::{Coalesce, Looked};
 pub use global::{global, init};
 pub use near::NearCacheStats;
 pub(crate) use outage::OnError;
+pub(crate) use resilient::Seen;
 
 use std::fmt;
 
@@ -189,6 +193,12 @@ pub(crate) struct Inner {
     pub(crate) format: Format,
     pub(crate) stats: Counters,
     pub(crate) flights: Flights,
+    /// The default policy of read-through calls.
+    pub(crate) policy: crate::Policy,
+    /// Whether it keeps stale values (entries carry a logical expiry).
+    pub(crate) policy_timed: bool,
+    /// The circuit breaker in front of a remote store, if any.
+    pub(crate) breaker: Option<Arc<crate::backend::breaker::State>>,
     /// Whether the last backend call failed: errors are logged at `warn`
     /// once per outage, then at `debug` until a call succeeds again.
     degraded: AtomicBool,
@@ -306,7 +316,25 @@ impl Cache {
     /// assert_eq!(stats.hits, 0);
     /// ```
     pub fn stats(&self) -> Stats {
-        self.inner.stats.snapshot()
+        let mut stats = self.inner.stats.snapshot();
+        if let Some(breaker) = &self.inner.breaker {
+            stats.circuit_skips = breaker.skipped();
+            stats.circuit_opens = breaker.opened();
+        }
+        stats
+    }
+
+    /// Whether the circuit breaker in front of the store is open: the
+    /// store failed with a connection error or a timeout and has not
+    /// answered a probe since, so calls skip it (see
+    /// [`CacheBuilder::circuit_breaker`]). Always `false` for the memory
+    /// store. A health endpoint can report it.
+    ///
+    /// ```
+    /// assert!(!cache_core::Cache::default().circuit_open());
+    /// ```
+    pub fn circuit_open(&self) -> bool {
+        self.inner.breaker.as_ref().is_some_and(|b| b.is_open())
     }
 
     /// The same operations for sync code. See the [`Blocking`] type.

@@ -5,7 +5,7 @@ use crate::config::Parsed;
 use crate::key::Namespace;
 use crate::local::{Form, Ident};
 use crate::near::Near;
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Result};
 
 use super::{Cache, CacheValue};
 
@@ -116,9 +116,20 @@ impl Cache {
         if let Some(value) = near.tier().peek_text::<T>(full) {
             return Ok(Some(value));
         }
+        if self.circuit_open() {
+            // The breaker's answer (a skip), without a fill.
+            let result = self.inner.backend.get(full).await;
+            self.observe(&result);
+            return Ok(result?.and_then(|bytes| self.decode_logged::<T>(full, &bytes)));
+        }
         let token = near.coherence().token(full);
         let result = near.remote().get_with_ttl(full).await;
         self.observe(&result);
+        if let Err(e) = &result {
+            if matches!(e.kind(), ErrorKind::Connection | ErrorKind::Timeout) {
+                self.tell_breaker();
+            }
+        }
         let remote = result?;
         let Some(bytes) = remote.bytes else {
             return Ok(None);
@@ -130,6 +141,20 @@ impl Cache {
             near.fill(full, &value, remote.ttl, token, &self.inner.format);
         }
         Ok(Some(value))
+    }
+
+    /// A near-cache read found the store unreachable: the breaker (which
+    /// near-cache reads go around, for their `GET` + `PTTL`) learns it from
+    /// a ping through it, in the background.
+    #[cold]
+    fn tell_breaker(&self) {
+        if self.inner.breaker.is_none() {
+            return;
+        }
+        let backend = std::sync::Arc::clone(&self.inner.backend);
+        drop(crate::runtime::io_handle().spawn(async move {
+            let _ = backend.ping().await;
+        }));
     }
 
     /// After this process wrote or removed `full` (whether or not the

@@ -77,6 +77,11 @@ impl Cache {
     /// `noeviction`, a read-only replica) starts an "outage" at every
     /// failure: warnings are also spaced by [`WARN_INTERVAL`].
     pub(super) fn note_error(&self, error: &Error, op: &str, key: &str) {
+        if error.kind() == crate::ErrorKind::CircuitOpen {
+            // Counted by the breaker; its opening was logged once.
+            tracing::trace!(op, key = %key_for_message(key), "store call skipped: circuit breaker open");
+            return;
+        }
         self.inner.stats.error();
         let new_outage = !self.inner.degraded.swap(true, Ordering::Relaxed);
         if new_outage && self.inner.warnings.due() {
@@ -112,7 +117,9 @@ impl Cache {
             self.note_error(&error, op, key);
             Ok(fallback)
         } else {
-            self.inner.stats.error();
+            if error.kind() != crate::ErrorKind::CircuitOpen {
+                self.inner.stats.error();
+            }
             Err(error.context(format_args!("{op} `{}`", key_for_message(key))))
         }
     }

@@ -67,6 +67,10 @@ const FORMAT_BINCODE: u8 = 0x03;
 /// JSON payload after a shape fingerprint.
 #[cfg_attr(not(feature = "json"), allow(dead_code))]
 const FORMAT_JSON: u8 = 0x04;
+/// A logical expiry (8 bytes, little-endian milliseconds since the Unix
+/// epoch) before a value's own encoding: entries written with a fail-safe
+/// window or refresh ahead (see [`crate::policy`]).
+const FORMAT_TIMED: u8 = 0x05;
 /// The format bytes of releases that wrote no fingerprint.
 const LEGACY_FORMATS: [u8; 2] = [0x01, 0x02];
 /// Format byte and fingerprint.
@@ -187,9 +191,78 @@ fn check_size(what: &str, len: usize, max: usize) -> Result<()> {
 /// assert_eq!(decode::<String>(b"\x01\xff\xff\xff\xff").unwrap_err().kind(), ErrorKind::Codec);
 /// # Ok::<(), cache_core::Error>(())
 /// ```
+///
+/// An entry written with a logical expiry (a fail-safe window, see
+/// [`crate::policy`]) decodes to its value whatever the time: this is a
+/// codec, not a cache.
 pub fn decode<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     check_size("stored value", bytes.len(), MAX_VALUE_SIZE)?;
-    decode_payload(bytes)
+    decode_entry(bytes).map(|d| d.value)
+}
+
+/// A decoded value with the logical expiry it was written with, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Decoded<T> {
+    pub(crate) value: T,
+    /// Milliseconds since the Unix epoch after which the value is stale.
+    pub(crate) fresh_until: Option<u64>,
+}
+
+impl<T> Decoded<T> {
+    /// Whether the value is fresh at `now` (milliseconds since the epoch).
+    pub(crate) fn is_fresh(&self, now: u64) -> bool {
+        self.fresh_until.is_none_or(|until| now < until)
+    }
+}
+
+/// Milliseconds since the Unix epoch, the clock logical expiries use (so
+/// that every process sharing a store agrees).
+pub(crate) fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Decodes an entry, timed or not, with no size check.
+pub(crate) fn decode_entry<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<Decoded<T>> {
+    if bytes.first() != Some(&FORMAT_TIMED) {
+        return Ok(Decoded {
+            value: decode_payload(bytes)?,
+            fresh_until: None,
+        });
+    }
+    let Some((header, inner)) = bytes.split_first_chunk::<HEADER>() else {
+        return Err(Error::new(ErrorKind::Codec, "stored value is truncated"));
+    };
+    if inner.first() == Some(&FORMAT_TIMED) {
+        return Err(Error::new(
+            ErrorKind::Codec,
+            "stored value has two logical expiries",
+        ));
+    }
+    let mut until = [0u8; 8];
+    until.copy_from_slice(&header[1..]);
+    Ok(Decoded {
+        value: decode_payload(inner)?,
+        fresh_until: Some(u64::from_le_bytes(until)),
+    })
+}
+
+/// `value` encoded after its logical expiry `fresh_until` (milliseconds
+/// since the Unix epoch), unsigned.
+pub(crate) fn encode_timed<T: Serialize + ?Sized>(
+    value: &T,
+    fresh_until: u64,
+    codec: Codec,
+    max: usize,
+) -> Result<BytesMut> {
+    let inner = encode_unsigned(value, codec, max)?;
+    let mut out = BytesMut::with_capacity(HEADER + inner.len() + TAG_LEN);
+    out.put_u8(FORMAT_TIMED);
+    out.put_u64_le(fresh_until);
+    out.extend_from_slice(&inner);
+    check_size("encoded value", out.len(), max)?;
+    Ok(out)
 }
 
 /// Decodes an envelope or a decimal integer, whatever its length.
@@ -349,16 +422,44 @@ impl Format {
         Ok(bytes.freeze())
     }
 
-    /// Decodes bytes read from under the full key `key`, checking the size
-    /// bound and, if signing is on, the tag before anything is decoded.
+    /// [`encode`](Self::encode) with a logical expiry (milliseconds since
+    /// the Unix epoch), inside the signed bytes when signing is on.
+    pub(crate) fn encode_timed<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        fresh_until: u64,
+    ) -> Result<Bytes> {
+        let mut bytes = encode_timed(value, fresh_until, self.codec, self.max_size)?;
+        if let Some(signer) = &self.signer {
+            let tag = sign(signer.clone(), key, &bytes);
+            bytes.extend_from_slice(&tag);
+            check_size("encoded value", bytes.len(), self.max_size)?;
+        }
+        Ok(bytes.freeze())
+    }
+
+    /// Decodes bytes read from under the full key `key` (ignoring a logical
+    /// expiry).
+    #[cfg(test)]
     pub(crate) fn decode<T: Serialize + DeserializeOwned>(
         &self,
         key: &str,
         bytes: &[u8],
     ) -> Result<T> {
+        self.decode_entry(key, bytes).map(|d| d.value)
+    }
+
+    /// Decodes bytes read from under the full key `key`, checking the size
+    /// bound and, if signing is on, the tag before anything is decoded.
+    pub(crate) fn decode_entry<T: Serialize + DeserializeOwned>(
+        &self,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<Decoded<T>> {
         check_size("stored value", bytes.len(), self.max_size)?;
         let Some(signer) = &self.signer else {
-            return decode_payload(bytes);
+            return decode_entry(bytes);
         };
         let Some(split) = bytes.len().checked_sub(TAG_LEN) else {
             return Err(Error::new(
@@ -375,7 +476,7 @@ impl Format {
                 "stored value's signature does not match: written without this signing key, moved from another key, or altered",
             )
         })?;
-        decode_payload(payload)
+        decode_entry(payload)
     }
 }
 

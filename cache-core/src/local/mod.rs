@@ -15,7 +15,7 @@ pub(crate) mod table;
 use crate::backend::memory::{Probe, Stored};
 use crate::backend::{MemoryBackend, Ttl};
 use crate::cache::{CacheValue, StoreValue};
-use crate::codec::{self, Format};
+use crate::codec::{self, Decoded, Format};
 use crate::{Error, Result};
 
 pub(crate) use ident::{Form, Ident, TailBuf};
@@ -82,20 +82,55 @@ impl LocalTier {
     /// The value under `ident` as a `T`: a clone when it is kept as one;
     /// otherwise read the way a remote store would, through its bytes and
     /// the shape rule.
+    ///
+    /// A value written with a logical expiry (see [`crate::policy`]) is a
+    /// miss once that has passed.
     #[inline]
     pub(crate) fn read<T: CacheValue>(&self, ident: &Ident<'_>) -> Read<T> {
-        let decoded = match self.store.probe::<T>(ident) {
-            Probe::Missing => return Read::Miss,
-            Probe::Typed(value) => return Read::Hit(value),
-            Probe::Other(Stored::Typed(typed)) => {
-                typed.encode().and_then(|bytes| codec::decode(&bytes))
-            }
-            Probe::Other(Stored::Bytes(bytes)) => codec::decode(&bytes),
-        };
-        match decoded {
-            Ok(value) => Read::Hit(value),
-            Err(e) => Read::Refused(e),
+        match self.store.probe::<T>(ident) {
+            Probe::Missing => Read::Miss,
+            Probe::Typed(value) => Read::Hit(value),
+            Probe::Other(other) => match Self::decode_other::<T>(&other) {
+                Ok(d) if d.is_fresh(codec::now_millis()) => Read::Hit(d.value),
+                Ok(_) => Read::Miss,
+                Err(e) => Read::Refused(e),
+            },
         }
+    }
+
+    /// The value under `ident` as a `T` with its logical expiry, stale or
+    /// not: what a read-through call with a policy looks at.
+    pub(crate) fn read_entry<T: CacheValue>(&self, ident: &Ident<'_>) -> Read<Decoded<T>> {
+        match self.store.probe_entry::<T>(ident) {
+            Probe::Missing => Read::Miss,
+            Probe::Typed(d) => Read::Hit(d),
+            Probe::Other(other) => match Self::decode_other::<T>(&other) {
+                Ok(d) => Read::Hit(d),
+                Err(e) => Read::Refused(e),
+            },
+        }
+    }
+
+    /// A value kept otherwise than as a `T`, read through its bytes.
+    #[cold]
+    fn decode_other<T: CacheValue>(stored: &Stored) -> Result<Decoded<T>> {
+        match stored {
+            Stored::Typed(typed) => typed.encode().and_then(|bytes| codec::decode_entry(&bytes)),
+            Stored::Bytes(bytes) => codec::decode_entry(bytes),
+        }
+    }
+
+    /// Keeps `value` under `full` with its logical expiry.
+    pub(crate) fn insert_timed<T: StoreValue + ?Sized>(
+        &self,
+        full: &str,
+        value: &T,
+        fresh_until: u64,
+        format: &Format,
+        ttl: Ttl,
+    ) -> Result<()> {
+        self.store
+            .insert_timed(full, value.to_stored(), fresh_until, format, ttl)
     }
 
     /// Keeps the owned form of `value` under `full`.

@@ -96,6 +96,7 @@ pub async fn conformance_with(backend: Arc<dyn Backend>, expect: Expect) {
             suite.add_if_absent().await;
             suite.add_is_atomic().await;
             suite.delete().await;
+            suite.delete_if_equals().await;
             suite.many().await;
             suite.incr().await;
             suite.incr_is_atomic().await;
@@ -141,6 +142,25 @@ impl Suite {
             .set(key, value, ttl)
             .await
             .unwrap_or_else(|e| panic!("set `{key}` failed: {e}"));
+    }
+
+    async fn delete_if_equals(&self) {
+        let k = self.key("lock");
+        self.set(&k, b(b"token-1"), LONG).await;
+        assert!(
+            !self.backend.delete_if_equals(&k, b"token-2").await.unwrap(),
+            "delete_if_equals must leave a key holding another value"
+        );
+        assert_eq!(self.get(&k).await, Some(b(b"token-1")));
+        assert!(
+            self.backend.delete_if_equals(&k, b"token-1").await.unwrap(),
+            "delete_if_equals must remove a key holding the value"
+        );
+        assert_eq!(self.get(&k).await, None);
+        assert!(
+            !self.backend.delete_if_equals(&k, b"token-1").await.unwrap(),
+            "delete_if_equals of a missing key removes nothing"
+        );
     }
 
     async fn get_set_overwrite(&self) {

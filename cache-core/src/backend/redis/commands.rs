@@ -106,6 +106,18 @@ pub(super) fn tag_take_cmd(tag: &str) -> Cmd {
     cmd
 }
 
+/// Removes a key only if it holds `ARGV[1]`: releases a distributed lock
+/// without removing one that expired and was taken by another process.
+const DELETE_IF_EQUALS: &str = "if redis.call('GET',KEYS[1])==ARGV[1] then \
+return redis.call('DEL',KEYS[1]) end return 0";
+
+/// The command behind `delete_if_equals` (see [`DELETE_IF_EQUALS`]).
+pub(super) fn delete_if_equals_cmd(key: &str, expected: &[u8]) -> Cmd {
+    let mut cmd = ::redis::cmd("EVAL");
+    cmd.arg(DELETE_IF_EQUALS).arg(1).arg(key).arg(expected);
+    cmd
+}
+
 /// `<name> <key>`.
 pub(super) fn key_cmd(name: &str, key: &str) -> Cmd {
     let mut cmd = ::redis::cmd(name);

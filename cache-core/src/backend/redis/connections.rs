@@ -21,7 +21,6 @@
 //! cannot make connections (one built without `enable_io`: tokio panics in
 //! the connecting task) falls back to the shared connections.
 
-use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -480,9 +479,4 @@ impl Drop for Forget {
     }
 }
 
-/// `fut`, or `Err(Elapsed)` once `limit` has passed, timed by the crate's
-/// I/O runtime (the caller's runtime may have no timers).
-fn within<F: Future>(limit: Duration, fut: F) -> tokio::time::Timeout<F> {
-    let _io = io_handle().enter();
-    tokio::time::timeout(limit, fut)
-}
+use crate::runtime::timeout as within;

@@ -1,5 +1,5 @@
 //! A `crate` path that resolves but does not re-export cache-core's hidden
-//! `__private` module: one error, on the path.
+//! `__private` module: errors on the path, and nowhere else.
 
 /// Re-exports the macro only.
 mod facade {
