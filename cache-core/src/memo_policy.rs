@@ -60,6 +60,25 @@ impl<E> NoTimeoutError<E> for &TimeoutProbe<E> {
     }
 }
 
+/// Where a detached call stores, and its policy; `None` (logged) when its
+/// key could not be built: the function runs uncached.
+fn resolve(
+    cache: &Cache,
+    memo: &Memo,
+    target: Result<impl Into<Target>>,
+) -> Option<(Target, crate::Policy)> {
+    match target {
+        Ok(target) => Some((
+            target.into(),
+            policy_of(cache, memo, cache.ttl(memo.timeout())),
+        )),
+        Err(e) => {
+            key_error(memo, &e);
+            None
+        }
+    }
+}
+
 /// A memoized call of an async function with `refresh_ahead`,
 /// `stale_while_revalidate` or `soft_timeout`: `f` owns its arguments, so
 /// it can run in the background.
@@ -77,14 +96,9 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
 {
-    let Target { full, tags } = match target {
-        Ok(target) => target.into(),
-        Err(e) => {
-            key_error(memo, &e);
-            return f().await;
-        }
+    let Some((Target { full, tags }, policy)) = resolve(cache, memo, target) else {
+        return f().await;
     };
-    let policy = policy_of(cache, memo, cache.ttl(memo.timeout()));
     cache
         .compute_detached(
             full,
@@ -114,14 +128,9 @@ where
     E: Send + 'static,
     F: FnOnce() -> std::result::Result<T, E> + Send + 'static,
 {
-    let Target { full, tags } = match target {
-        Ok(target) => target.into(),
-        Err(e) => {
-            key_error(memo, &e);
-            return f();
-        }
+    let Some((Target { full, tags }, policy)) = resolve(cache, memo, target) else {
+        return f();
     };
-    let policy = policy_of(cache, memo, cache.ttl(memo.timeout()));
     let blocking = move || async move {
         match crate::runtime::io_handle().spawn_blocking(f).await {
             Ok(result) => result,

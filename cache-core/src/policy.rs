@@ -79,7 +79,7 @@ pub enum Lock {
 ///     .refresh_ahead(0.8)
 ///     .soft_timeout(Duration::from_millis(100))
 ///     .hard_timeout(Duration::from_secs(2));
-/// assert_eq!(policy.check(), Ok(()));
+/// assert!(policy.check().is_ok());
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Policy {

@@ -121,6 +121,84 @@ async fn hot(refresh_ahead: bool, secs: u64) -> (Vec<Duration>, usize) {
     (all, computations.load(std::sync::atomic::Ordering::Relaxed))
 }
 
+/// What callers of a `Result` function see while its database fails for
+/// `secs`: 50 tasks, `timeout = 1 s`, `fail_safe = 60 s` (throttle 1 s).
+/// Returns (calls during the outage, errors returned, database calls
+/// during the outage, time from recovery to the first fresh value).
+async fn outage(secs: u64) -> (usize, usize, usize, Duration) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let server = RedisServer::start();
+    let cache = server.cache("outage");
+    let policy = Policy::new()
+        .timeout(Duration::from_secs(1))
+        .fail_safe(Duration::from_secs(60));
+    let down = Arc::new(AtomicBool::new(false));
+    let version = Arc::new(AtomicUsize::new(1));
+    let db_calls = Arc::new(AtomicUsize::new(0));
+    let shared = (
+        Arc::clone(&down),
+        Arc::clone(&version),
+        Arc::clone(&db_calls),
+    );
+    let call = move |cache: Cache| {
+        let (down, version, db_calls) = (
+            Arc::clone(&shared.0),
+            Arc::clone(&shared.1),
+            Arc::clone(&shared.2),
+        );
+        async move {
+            cache
+                .try_get_or_set_with_policy("row", &policy, move || async move {
+                    db_calls.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    if down.load(Ordering::Relaxed) {
+                        Err(cache_core::Error::new(
+                            cache_core::ErrorKind::Backend,
+                            "database down",
+                        ))
+                    } else {
+                        Ok(version.load(Ordering::Relaxed))
+                    }
+                })
+                .await
+        }
+    };
+    call(cache.clone()).await.unwrap();
+    down.store(true, Ordering::Relaxed);
+    let db_before = db_calls.load(Ordering::Relaxed);
+    let until = Instant::now() + Duration::from_secs(secs);
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (cache, call) = (cache.clone(), call.clone());
+            tokio::spawn(async move {
+                let (mut calls, mut errors) = (0, 0);
+                while Instant::now() < until {
+                    calls += 1;
+                    if call(cache.clone()).await.is_err() {
+                        errors += 1;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                (calls, errors)
+            })
+        })
+        .collect();
+    let (mut calls, mut errors) = (0, 0);
+    for task in tasks {
+        let (c, e) = task.await.unwrap();
+        calls += c;
+        errors += e;
+    }
+    let db_during = db_calls.load(Ordering::Relaxed) - db_before;
+    version.store(2, Ordering::Relaxed);
+    down.store(false, Ordering::Relaxed);
+    let recovered = Instant::now();
+    while call(cache.clone()).await.ok() != Some(2) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    (calls, errors, db_during, recovered.elapsed())
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -142,6 +220,8 @@ fn main() {
     let without = rt.block_on(frozen(false));
     let (hot_with, computed_with) = rt.block_on(hot(true, secs));
     let (hot_without, computed_without) = rt.block_on(hot(false, secs));
+    let outage_secs = 10;
+    let (calls, errors, db_calls, fresh_after) = rt.block_on(outage(outage_secs));
     let waited = |s: &[Duration]| {
         s.iter()
             .filter(|d| **d >= Duration::from_millis(50))
@@ -171,5 +251,15 @@ fn main() {
             &format!("hot key, 50 tasks, {secs} s, no refresh ahead ({computed_without} computations, {} calls waited ≥ 50 ms)", waited(&hot_without)),
             hot_without
         )
+    );
+    println!();
+    println!("| fail-safe: a database down for {outage_secs} s, 50 tasks, `timeout = 1 s, fail_safe = 60 s` | result |");
+    println!("|---|---|");
+    println!("| calls during the outage | {calls} |");
+    println!("| errors returned to callers | {errors} |");
+    println!("| database calls during the outage (throttle 1 s) | {db_calls} |");
+    println!(
+        "| from recovery to the first fresh value | {:.2} s |",
+        fresh_after.as_secs_f64()
     );
 }

@@ -66,6 +66,10 @@ enum Op {
     Clear(usize),
     Memo(usize, u8, String),
     InvalidateMemo(usize, u8, String),
+    /// A read-through with a fail-safe policy (its entries carry a logical
+    /// expiry): the value under the key if it is of this type, or `V`,
+    /// stored.
+    ReadThrough(usize, usize, V),
 }
 
 fn value() -> impl Strategy<Value = V> {
@@ -102,7 +106,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (c.clone(), k.clone()).prop_map(|(c, k)| Op::Delete(c, k)),
         1 => c.clone().prop_map(Op::Clear),
         3 => (c.clone(), 0u8..4, "[:a]{0,3}").prop_map(|(c, a, s)| Op::Memo(c, a, s)),
-        1 => (c, 0u8..4, "[:a]{0,3}").prop_map(|(c, a, s)| Op::InvalidateMemo(c, a, s)),
+        1 => (c.clone(), 0u8..4, "[:a]{0,3}").prop_map(|(c, a, s)| Op::InvalidateMemo(c, a, s)),
+        2 => (c, k, value()).prop_map(|(c, k, v)| Op::ReadThrough(c, k, v)),
     ]
 }
 
@@ -141,6 +146,31 @@ async fn get(cache: &Cache, key: &str, ty: Ty) -> Option<V> {
         Ty::A => cache.get(key).await.unwrap().map(V::A),
         Ty::B => cache.get(key).await.unwrap().map(V::B),
         Ty::T => cache.get(key).await.unwrap().map(V::T),
+    }
+}
+
+async fn read_through(cache: &Cache, key: &str, v: &V) -> V {
+    let policy = cache_core::Policy::new()
+        .timeout(std::time::Duration::from_secs(600))
+        .fail_safe(std::time::Duration::from_secs(600));
+    macro_rules! read {
+        ($x:expr, $variant:path) => {{
+            let x = $x.clone();
+            $variant(
+                cache
+                    .get_or_set_with_policy(key, &policy, move || async move { x })
+                    .await,
+            )
+        }};
+    }
+    match v {
+        V::U(x) => read!(x, V::U),
+        V::F(x) => read!(x, V::F),
+        V::S(x) => read!(x, V::S),
+        V::Bytes(x) => read!(x, V::Bytes),
+        V::A(x) => read!(x, V::A),
+        V::B(x) => read!(x, V::B),
+        V::T(x) => read!(x, V::T),
     }
 }
 
@@ -196,6 +226,15 @@ async fn run(caches: &[Cache], ops: &[Op]) -> Result<(), TestCaseError> {
             Op::InvalidateMemo(c, a, s) => {
                 *MEMO_CACHE.lock().unwrap() = Some(caches[*c].clone());
                 describe_invalidate(*a, s.clone()).await.unwrap();
+            }
+            Op::ReadThrough(c, k, v) => {
+                let got = read_through(&caches[*c], KEYS[*k], v).await;
+                let want = match model.get(&(*c, *k)) {
+                    Some(held) if held.ty() == v.ty() => held.clone(),
+                    _ => v.clone(),
+                };
+                prop_assert_eq!(&got, &want, "{:?} in {:?}", op, PREFIXES[*c]);
+                model.insert((*c, *k), want);
             }
         }
     }

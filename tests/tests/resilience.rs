@@ -506,3 +506,32 @@ async fn on_a_cluster_fail_safe_and_the_distributed_lock_hold() {
         );
     }
 }
+
+static CONFIG_DOWN: AtomicBool = AtomicBool::new(false);
+static CONFIG_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// `#[cached]` takes the same options.
+#[cache_core::cached(cache = MEMO, timeout = 1, fail_safe = 60, fail_safe_throttle = 0)]
+fn site_config() -> Result<u64, String> {
+    let n = CONFIG_RUNS.fetch_add(1, Ordering::SeqCst) as u64;
+    if CONFIG_DOWN.load(Ordering::SeqCst) {
+        return Err("config service down".into());
+    }
+    Ok(n)
+}
+
+#[test]
+fn a_cached_function_with_fail_safe_serves_the_last_good_value() {
+    assert_eq!(site_config(), Ok(0));
+    CONFIG_DOWN.store(true, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(site_config(), Ok(0), "stale, not the error");
+    assert_eq!(site_config(), Ok(0));
+    assert_eq!(
+        CONFIG_RUNS.load(Ordering::SeqCst),
+        3,
+        "no throttle: each call past the timeout tries the source"
+    );
+    CONFIG_DOWN.store(false, Ordering::SeqCst);
+    assert_eq!(site_config(), Ok(3), "fresh once the source answers");
+}

@@ -164,7 +164,9 @@ impl Breaker {
         if let Some(f) = &self.state.on_change {
             f(true);
         }
-        let (store, state) = (Arc::clone(&self.store), Arc::clone(&self.state));
+        // The probe does not keep the store alive: once the last cache on
+        // it is dropped, it stops.
+        let (store, state) = (Arc::downgrade(&self.store), Arc::clone(&self.state));
         crate::runtime::io_handle().spawn(async move {
             loop {
                 tokio::time::sleep(state.pause).await;
@@ -172,6 +174,9 @@ impl Breaker {
                 if !current || !state.is_open() {
                     return; // closed by a ping, or a later opening probes
                 }
+                let Some(store) = store.upgrade() else {
+                    return;
+                };
                 match store.ping().await {
                     Ok(()) => {
                         state.close();
@@ -346,6 +351,23 @@ mod tests {
         assert_eq!(breaker.get("k").await.unwrap(), None);
         assert_eq!(changes.load(Ordering::SeqCst), 2);
         assert_eq!(breaker.state.opened(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_breaker_does_not_keep_its_store_alive_through_the_probe() {
+        let flaky = Arc::new(Flaky::default());
+        let breaker = Breaker::new(
+            Arc::new(Shared(Arc::clone(&flaky))),
+            Duration::from_millis(10),
+            None,
+        );
+        flaky.down.store(true, Ordering::SeqCst);
+        flaky.timeout.store(true, Ordering::SeqCst);
+        breaker.get("k").await.unwrap_err();
+        assert!(breaker.state.is_open());
+        drop(breaker);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(Arc::strong_count(&flaky), 1, "the store went with the breaker");
     }
 
     #[tokio::test]

@@ -255,10 +255,7 @@ impl Cache {
             let hard = policy
                 .hard_timeout
                 .filter(|_| fallback.is_some() || on_timeout.is_some());
-            let outcome = match hard {
-                Some(limit) => runtime::timeout(limit, f()).await.ok(),
-                None => Some(f().await),
-            };
+            let outcome = bounded(hard, f()).await;
             let value = self
                 .settle(
                     full, tags, policy, outcome, fallback, hard, on_timeout, &store_if,
@@ -380,25 +377,10 @@ impl Cache {
             .as_ref()
             .filter(|d| within(d, policy.fail_safe, now))
             .map(|d| d.value.clone());
-        let (Some(soft), Some(stale)) = (policy.soft_timeout, stale) else {
-            return self
-                .compute_policy(
-                    &full,
-                    &tags,
-                    &policy,
-                    coalesce,
-                    Seen::Read(found),
-                    |v: &T| store_if(v),
-                    on_timeout,
-                    f,
-                )
-                .await;
-        };
-        // The computation runs as a task that stores its own value; the
-        // caller waits for it at most the soft timeout.
         let this = self.clone();
         let key = full.clone();
-        let task = runtime::spawn(async move {
+        let soft = policy.soft_timeout;
+        let run = async move {
             this.compute_policy(
                 &key,
                 &tags,
@@ -410,7 +392,13 @@ impl Cache {
                 f,
             )
             .await
-        });
+        };
+        let (Some(soft), Some(stale)) = (soft, stale) else {
+            return run.await;
+        };
+        // The computation runs as a task that stores its own value; the
+        // caller waits for it at most the soft timeout.
+        let task = runtime::spawn(run);
         match select(task, std::pin::pin!(runtime::sleep(soft))).await {
             Either::Left((joined, _)) => match joined {
                 Ok(result) => result,
@@ -451,10 +439,7 @@ impl Cache {
             let Some(held) = this.try_lock_once(&full, &policy).await else {
                 return; // another process refreshes it
             };
-            let refreshed = match policy.hard_timeout {
-                Some(limit) => runtime::timeout(limit, f()).await.ok(),
-                None => Some(f().await),
-            };
+            let refreshed = bounded(policy.hard_timeout, f()).await;
             match &refreshed {
                 Some(Ok(value)) if store_if(value) => {
                     this.store_computed(&full, value, &policy, &tags).await;
@@ -475,6 +460,14 @@ impl Cache {
                 leader.finish(|| Arc::new(value));
             }
         });
+    }
+}
+
+/// `fut`'s output, or `None` once `limit` (if any) has passed.
+async fn bounded<F: Future>(limit: Option<Duration>, fut: F) -> Option<F::Output> {
+    match limit {
+        Some(limit) => runtime::timeout(limit, fut).await.ok(),
+        None => Some(fut.await),
     }
 }
 
