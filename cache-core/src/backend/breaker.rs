@@ -367,7 +367,11 @@ mod tests {
         assert!(breaker.state.is_open());
         drop(breaker);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(Arc::strong_count(&flaky), 1, "the store went with the breaker");
+        assert_eq!(
+            Arc::strong_count(&flaky),
+            1,
+            "the store went with the breaker"
+        );
     }
 
     #[tokio::test]

@@ -260,9 +260,12 @@ impl CacheBuilder {
     /// they return. See the README's "Near cache" section for the
     /// staleness bound and the cost on the server.
     ///
-    /// Needs a standalone Redis server (Redis 6 or later) for now; with any
-    /// other store [`build`](Self::build) fails with
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config).
+    /// Works on a standalone Redis server, a Sentinel master and a Redis
+    /// Cluster (Redis 6 or later); with any other store (memory, null, a
+    /// custom backend) [`build`](Self::build) fails with
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config). Reads with a
+    /// logical expiry (a fail-safe or stale-while-revalidate policy) go to
+    /// Redis, not through L1.
     ///
     /// ```no_run
     /// let cache = cache_core::Cache::builder()
