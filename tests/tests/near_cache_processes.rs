@@ -302,6 +302,11 @@ fn scenario(processes: u64, faults: bool) {
         }
     });
     let (valued, stale, invalidations) = check(&logs);
+    eprintln!(
+        "{processes} processes{}: {valued} reads returned a value, {} stale; {invalidations} invalidations",
+        if faults { " (kill + restart)" } else { "" },
+        stale.len()
+    );
     assert!(
         valued > 1000,
         "too few reads returned a value ({valued}) to say anything"
