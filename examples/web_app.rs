@@ -6,7 +6,8 @@
 //! | `GET /user/{id}` | `#[memoize(timeout = 120, cache = app.cache, tags = ["user:{user_id}"])]`: one entry per user, in the cache the state holds, tagged with the user |
 //! | `POST /user/{id}` | invalidate on change: update, then `cache.invalidate_tag("user:{id}")` drops every entry of that user |
 //! | `POST /clear-cache` | `cache.clear()`: removes this app's keys, and only those |
-//! | `GET /stats` | the cache's counters, and how many times the slow paths ran |
+//! | `GET /stats` | the cache's counters, per function too, and how many times the slow paths ran |
+//! | `GET /metrics` | the cache's metrics (feature `metrics` of cache-core) in the Prometheus text format, through `metrics-exporter-prometheus` |
 //!
 //! Configuration, from the environment:
 //!
@@ -42,6 +43,7 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use cache_core::http::CacheLayer;
 use cache_core::{memoize, Cache, ErrorKind};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -162,6 +164,8 @@ struct AppState {
     /// page's layer, `/clear-cache` and `/stats`.
     cache: Cache,
     home_renders: Arc<AtomicU64>,
+    /// Renders the metrics for `/metrics`.
+    metrics: PrometheusHandle,
 }
 
 fn router(state: AppState) -> Router {
@@ -176,6 +180,7 @@ fn router(state: AppState) -> Router {
         .route("/user/{id}", get(show_user).post(update_user))
         .route("/clear-cache", post(clear_cache))
         .route("/stats", get(stats))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -258,11 +263,23 @@ async fn clear_cache(State(app): State<AppState>) -> Response {
 async fn stats(State(app): State<AppState>) -> Json<Value> {
     Json(json!({
         "cache": app.cache.stats(),
+        "get_user_profile": get_user_profile_stats(&app),
+        "functions": app.cache.function_stats(),
         "slow_paths": {
             "home_renders": app.home_renders.load(Ordering::Relaxed),
             "profile_loads": app.db.queries(),
         },
     }))
+}
+
+/// The metrics in the Prometheus text format, for a scraper: the cache's
+/// `cache_lookups_total{cache_outcome="hit",…}`, `cache_store_duration_seconds`
+/// and the rest (see `cache_core::observe`).
+async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
 }
 
 /// A request body as JSON (`Content-Type: application/json`) or as an HTML
@@ -311,6 +328,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_ansi(stderr.is_terminal())
         .init();
 
+    // The metrics recorder first: a cache registers its metrics at its
+    // first event. Buckets make the durations Prometheus histograms, from
+    // a memory hit's microseconds to a slow computation's seconds.
+    let metrics = PrometheusBuilder::new()
+        .with_recommended_naming(true)
+        .set_buckets(&[
+            0.000_1, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ])?
+        .install_recorder()?;
+
     let cache_url = env_or("CACHE_URL", "memory://");
     let prefix = env_or("CACHE_KEY_PREFIX", "web_app:");
     let bind = env_or("BIND", "127.0.0.1:3000");
@@ -322,6 +349,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cache = Cache::builder()
         .url(&cache_url)
         .key_prefix(&prefix)
+        .name("web_app")
         .default_timeout(Duration::from_secs(300))
         .ignore_errors(true)
         .build()?;
@@ -341,6 +369,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         db: Arc::new(Database::with_sample_users()),
         cache,
         home_renders: Arc::default(),
+        metrics,
     };
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     // The first line on stdout, for whoever started us (tests use port 0).

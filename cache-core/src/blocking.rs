@@ -269,15 +269,20 @@ impl<'a> Blocking<'a> {
         let ttl = self.cache.ttl(timeout.into());
         let tags = self.cache.tag_keys(tags);
         let coalesce = Coalesce::for_blocking_call();
-        self.cache.block_on(self.cache.compute(
+        let span = crate::observe::spans::span!(self.cache, "cache.get_or_set");
+        let call = crate::observe::Call::api(span.clone());
+        let compute = self.cache.compute(
             &full,
             ttl,
             &tags,
             coalesce,
             Looked::No,
+            &call,
             |_| true,
             || async { f() },
-        ))
+        );
+        self.cache
+            .block_on(tracing::Instrument::instrument(compute, span))
     }
 
     /// See [`Cache::get_or_set_with`]; `f` is a plain closure here.

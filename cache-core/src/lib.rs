@@ -21,7 +21,8 @@
 //! The [`guide`] walks through caching functions with `#[cached]` and
 //! `#[memoize]`, invalidation, and the Flask-Caching equivalents; [`tags`]
 //! how to invalidate groups of entries at once; with the `tower` feature,
-//! `cache_core::http` caches whole HTTP responses.
+//! `cache_core::http` caches whole HTTP responses; [`observe`] lists the
+//! spans, statistics, metrics and events a cache reports.
 //!
 //! # Stores
 //!
@@ -44,6 +45,7 @@
 //! | `redis` | yes | [`backend::RedisBackend`] and the `redis://`, `redis+cluster://`, `redis+sentinel://` URLs and their TLS forms (redis-rs; TLS through rustls) |
 //! | `json` | no | [`Codec::Json`] |
 //! | `tower` | no | [`http`]: a tower layer that caches HTTP responses (axum, hyper) |
+//! | `metrics` | no | counters and histograms through the [`metrics`](https://docs.rs/metrics) facade (see [`observe`]) |
 //! | `testing` | no | [`testing`]: the backend conformance suite |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -65,6 +67,7 @@ mod local;
 mod memo;
 mod memo_policy;
 mod near;
+pub mod observe;
 pub mod policy;
 mod runtime;
 mod stats;
@@ -90,7 +93,7 @@ pub use cache::{
 pub use codec::Codec;
 pub use error::{Error, ErrorKind, Result};
 pub use policy::{Lock, Policy};
-pub use stats::Stats;
+pub use stats::{ErrorCounts, Latency, Stats};
 
 /// Re-exported so a custom [`Backend`] can be written with only this crate
 /// as a dependency.
@@ -118,7 +121,7 @@ pub mod __private {
     //! crate that re-exports it can offer the macros with `crate = path`.
     pub use crate::memo::*;
     pub use crate::memo_policy::*;
-    pub use crate::{global, Cache, Lock, Policy, Result};
+    pub use crate::{global, Cache, Lock, Policy, Result, Stats};
 
     /// A key argument: `Serialize`, with a compile error that says what to do.
     #[diagnostic::on_unimplemented(

@@ -3,7 +3,10 @@
 //! with any release of the macros, which pin this crate exactly.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
+
+use tracing::Instrument as _;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -11,6 +14,7 @@ use serde::Serialize;
 use crate::cache::{Coalesce, Looked, OnError};
 use crate::key::{self, EncodedArgs, KeyOut, StackKey};
 use crate::local::Ident;
+use crate::observe::{spans, Call, Emit, Function, Outcome};
 pub use crate::template::{padded_value, template_value, PaddedValue, Template, TemplateValue};
 use crate::{Cache, CacheValue, Result};
 
@@ -135,11 +139,22 @@ impl<A: Serialize + ?Sized> KeyArgs for Hashed<'_, A> {
 pub struct NotCached;
 
 /// Where one call's value is stored: its full key and, for a function
-/// with `tags = [...]`, the full index keys of its rendered tags.
-#[derive(Debug)]
+/// with `tags = [...]`, the full index keys of its rendered tags; and what
+/// the call reports its outcome to.
 pub struct Target {
     pub(crate) full: String,
     pub(crate) tags: Vec<String>,
+    pub(crate) function: Option<Arc<Function>>,
+    pub(crate) span: tracing::Span,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("full", &self.full)
+            .field("tags", &self.tags)
+            .finish_non_exhaustive()
+    }
 }
 
 impl From<String> for Target {
@@ -148,6 +163,19 @@ impl From<String> for Target {
         Self {
             full,
             tags: Vec::new(),
+            function: None,
+            span: tracing::Span::none(),
+        }
+    }
+}
+
+impl Target {
+    fn of_call(full: String, function: Arc<Function>, span: tracing::Span) -> Self {
+        Self {
+            full,
+            tags: Vec::new(),
+            function: Some(function),
+            span,
         }
     }
 }
@@ -171,18 +199,23 @@ where
     T: CacheValue,
 {
     let local = cache.local()?;
+    let span = spans::call(cache, memo.name, memo.owner);
     let mut encoded = EncodedArgs::new();
     match args.encode(&mut encoded) {
         Some(Ok(())) => {}
         Some(Err(e)) => return Some(Lookup::Miss(Err(e))),
-        None => return Some(text_lookup(cache, local, memo, args)),
+        None => return Some(text_lookup(cache, local, memo, args, span)),
     }
-    let group = local.memo_group(memo, || {
-        let mut text = String::from(cache.memo_prefix());
-        memo.write_prefix(&mut text);
-        text
-    });
-    let group = group.as_ref();
+    let memo_group = local.memo_group(
+        memo,
+        || {
+            let mut text = String::from(cache.memo_prefix());
+            memo.write_prefix(&mut text);
+            text
+        },
+        || cache.observer().functions.of(memo),
+    );
+    let group = memo_group.as_ref();
     let (form, tail) = encoded.tail();
     // Only a value kept as a `T` is a hit here; anything else (a miss,
     // bytes, another type) is read, decoded, logged and counted once by
@@ -190,19 +223,43 @@ where
     // A counted read: a value kept as a `T` is cloned, anything else (bytes,
     // another type of the same shape) is decoded, and what cannot be read
     // is logged; the computation that follows a miss does not read again.
+    // The miss is counted by the computation that follows, as a miss or as
+    // a coalesced wait.
     let ident = Ident::new(group, form, tail);
-    let hit = if cache.reads_timed(memo.policy) {
+    let found = if cache.reads_timed(memo.policy) {
         cache.read_local_fresh::<T>(local, &ident)
     } else {
-        cache.read_local::<T>(local, &ident)
+        cache.read_local_uncounted::<T>(local, &ident)
     };
-    if let Some(value) = hit {
+    if let Some(value) = found {
+        hit(cache, memo_group.function(), &span, || ident.text());
         return Some(Lookup::Hit(value));
     }
     let mut full = String::with_capacity(group.text().len() + 2 * tail.len() + 1);
     full.push_str(group.text());
     encoded.write_to(&mut full);
-    Some(Lookup::Missed(full.into()))
+    let function = Arc::clone(memo_group.function());
+    Some(Lookup::Missed(Target::of_call(full, function, span)))
+}
+
+/// Reports an in-process hit; `key` renders the key, only for a listener
+/// or a `trace` subscriber.
+#[inline]
+fn hit(cache: &Cache, function: &Function, span: &tracing::Span, key: impl Fn() -> String) {
+    spans::outcome(span, Outcome::Hit);
+    spans::key(span, &key);
+    if cache.observer().has_listener() {
+        heard_hit(cache, function, &key);
+    } else {
+        cache.outcome(Some(function), None, Outcome::Hit);
+    }
+}
+
+/// [`hit`] with a listener, which gets the key.
+#[cold]
+#[inline(never)]
+fn heard_hit(cache: &Cache, function: &Function, key: &dyn Fn() -> String) {
+    cache.outcome(Some(function), Some(&key()), Outcome::Hit);
 }
 
 /// The near cache's first look: on a hit (a value kept as a `T`) no
@@ -225,21 +282,28 @@ where
         Ok(()) => {}
         Err(e) => return Some(Lookup::Miss(Err(e))),
     }
-    let group = tier.memo_group(memo, || {
-        let mut text = String::from(cache.memo_prefix());
-        memo.write_prefix(&mut text);
-        text
-    });
-    let group = group.as_ref();
+    let span = spans::call(cache, memo.name, memo.owner);
+    let memo_group = tier.memo_group(
+        memo,
+        || {
+            let mut text = String::from(cache.memo_prefix());
+            memo.write_prefix(&mut text);
+            text
+        },
+        || cache.observer().functions.of(memo),
+    );
+    let group = memo_group.as_ref();
     let (form, tail) = encoded.tail();
-    if let Some(value) = tier.peek::<T>(&Ident::new(group, form, tail)) {
-        cache.inner.stats.hit();
+    let ident = Ident::new(group, form, tail);
+    if let Some(value) = tier.peek::<T>(&ident) {
+        hit(cache, memo_group.function(), &span, || ident.text());
         return Some(Lookup::Hit(value));
     }
     let mut full = String::with_capacity(group.text().len() + 2 * tail.len() + 1);
     full.push_str(group.text());
     encoded.write_to(&mut full);
-    Some(Lookup::Miss(Ok(Target::from(full))))
+    let function = Arc::clone(memo_group.function());
+    Some(Lookup::Miss(Ok(Target::of_call(full, function, span))))
 }
 
 /// [`local_lookup`] of a key that is not written as hex (a template): by
@@ -249,6 +313,7 @@ fn text_lookup<T: CacheValue>(
     local: &crate::local::LocalTier,
     memo: &Memo,
     args: &impl KeyArgs,
+    span: tracing::Span,
 ) -> Lookup<T> {
     let mut full = StackKey::new();
     full.push_str(cache.memo_prefix());
@@ -256,17 +321,30 @@ fn text_lookup<T: CacheValue>(
     if let Err(e) = args.write(&mut full) {
         return Lookup::Miss(Err(e));
     }
+    let function = cache.observer().functions.of(memo);
     let Ok(text) = std::str::from_utf8(full.as_bytes()) else {
-        return Lookup::Miss(Ok(full.into_string().into()));
+        return Lookup::Miss(Ok(Target::of_call(full.into_string(), function, span)));
     };
     let mut buf = crate::local::TailBuf::new();
-    match cache.read_local::<T>(local, &crate::local::ident::parse(text, &mut buf)) {
-        Some(value) => Lookup::Hit(value),
-        None => Lookup::Missed(text.to_owned().into()),
+    match cache.read_local_uncounted::<T>(local, &crate::local::ident::parse(text, &mut buf)) {
+        Some(value) => {
+            hit(cache, &function, &span, || text.to_owned());
+            Lookup::Hit(value)
+        }
+        None => Lookup::Missed(Target::of_call(text.to_owned(), function, span)),
     }
 }
 
-pub(crate) fn key_error(memo: &Memo, e: &crate::Error) {
+pub(crate) fn key_error(cache: &Cache, memo: &Memo, e: &crate::Error) {
+    let function = cache.observer().functions.of(memo);
+    cache.emit(
+        Some(&function),
+        None,
+        Emit::Error {
+            kind: e.kind(),
+            op: "key",
+        },
+    );
     tracing::warn!(function = memo.name, owner = memo.owner, error = %e, "cannot build the cache key; calling the function uncached");
 }
 
@@ -290,7 +368,12 @@ pub enum Lookup<T> {
 pub fn lookup<T: Value>(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Lookup<T> {
     local_lookup(cache, memo, args)
         .or_else(|| near_lookup(cache, memo, args))
-        .unwrap_or_else(|| Lookup::Miss(full_key(cache, memo, args).map(Target::from)))
+        .unwrap_or_else(|| {
+            Lookup::Miss(full_key(cache, memo, args).map(|full| {
+                let span = spans::call(cache, memo.name, memo.owner);
+                Target::of_call(full, cache.observer().functions.of(memo), span)
+            }))
+        })
 }
 
 /// The full index keys of a function's `tags = [...]`, rendered for one
@@ -341,6 +424,8 @@ pub fn tagged_key(
     Ok(Target {
         full: full_key(cache, memo, args)?,
         tags: render_tags(cache, tags)?,
+        function: None,
+        span: tracing::Span::none(),
     })
 }
 
@@ -363,30 +448,50 @@ where
         Lookup::Miss(Ok(target)) => (target, Looked::No),
         Lookup::Missed(target) => (target, Looked::Missed),
         Lookup::Miss(Err(e)) => {
-            key_error(memo, &e);
+            key_error(cache, memo, &e);
             return f();
         }
     };
     let ttl = cache.ttl(memo.timeout());
     let coalesce = Coalesce::for_blocking_call();
-    let Target { full, tags } = &target;
+    let Target {
+        full,
+        tags,
+        function,
+        span,
+    } = &target;
+    let call = Call::new(function.as_deref(), span.clone());
     if memo.policy.is_some() {
         let policy = policy_of(cache, memo, ttl);
-        return cache.block_on(cache.compute_policy(
-            full,
-            tags,
-            &policy,
-            coalesce,
-            seen(looked),
-            store_if,
-            on_timeout,
-            || async { f() },
-        ));
+        return cache.block_on(
+            cache
+                .compute_policy(
+                    full,
+                    tags,
+                    &policy,
+                    coalesce,
+                    seen(looked),
+                    &call,
+                    store_if,
+                    on_timeout,
+                    || async { f() },
+                )
+                .instrument(span.clone()),
+        );
     }
     cache.block_on(
-        cache.compute(full, ttl, tags, coalesce, looked, store_if, || async {
-            f()
-        }),
+        cache
+            .compute(
+                full,
+                ttl,
+                tags,
+                coalesce,
+                looked,
+                &call,
+                store_if,
+                || async { f() },
+            )
+            .instrument(span.clone()),
     )
 }
 
@@ -417,16 +522,25 @@ where
     T: Value,
     Fut: Future<Output = Result<T, E>>,
 {
-    let (Target { full, tags }, looked) = match lookup {
+    let (
+        Target {
+            full,
+            tags,
+            function,
+            span,
+        },
+        looked,
+    ) = match lookup {
         Lookup::Hit(v) => return Ok(v),
         Lookup::Miss(Ok(target)) => (target, Looked::No),
         Lookup::Missed(target) => (target, Looked::Missed),
         Lookup::Miss(Err(e)) => {
-            key_error(memo, &e);
+            key_error(cache, memo, &e);
             return f().await;
         }
     };
     let ttl = cache.ttl(memo.timeout());
+    let call = Call::new(function.as_deref(), span.clone());
     if memo.policy.is_some() {
         let policy = policy_of(cache, memo, ttl);
         return cache
@@ -436,14 +550,26 @@ where
                 &policy,
                 Coalesce::Wait,
                 seen(looked),
+                &call,
                 store_if,
                 on_timeout,
                 f,
             )
+            .instrument(span)
             .await;
     }
     cache
-        .compute(&full, ttl, &tags, Coalesce::Wait, looked, store_if, f)
+        .compute(
+            &full,
+            ttl,
+            &tags,
+            Coalesce::Wait,
+            looked,
+            &call,
+            store_if,
+            f,
+        )
+        .instrument(span)
         .await
 }
 
@@ -464,7 +590,7 @@ where
     let value = f()?;
     if store_if(&value) {
         match full.map(Into::into) {
-            Ok(Target { full, tags }) => {
+            Ok(Target { full, tags, .. }) => {
                 cache
                     .block_on(cache.store_full(
                         &full,
@@ -475,7 +601,7 @@ where
                     ))
                     .ok();
             }
-            Err(e) => key_error(memo, &e),
+            Err(e) => key_error(cache, memo, &e),
         }
     }
     Ok(value)
@@ -496,14 +622,14 @@ where
     let value = f().await?;
     if store_if(&value) {
         match full.map(Into::into) {
-            Ok(Target { full, tags }) => {
+            Ok(Target { full, tags, .. }) => {
                 let ttl = cache.ttl(memo.timeout());
                 cache
                     .store_full(&full, &value, ttl, &tags, OnError::Open)
                     .await
                     .ok();
             }
-            Err(e) => key_error(memo, &e),
+            Err(e) => key_error(cache, memo, &e),
         }
     }
     Ok(value)
@@ -540,6 +666,17 @@ pub async fn invalidate_all_async(cache: &Cache, memo: &Memo) -> Result<u64> {
     let mut prefix = String::from(cache.memo_prefix());
     memo.write_prefix(&mut prefix);
     cache.clear_full_prefix(&prefix).await
+}
+
+/// The statistics of the function in `cache`: `<fn>_stats`. Zero until
+/// the function ran with that cache.
+pub fn function_stats(cache: &Cache, memo: &Memo) -> crate::Stats {
+    cache
+        .observer()
+        .functions
+        .find(memo)
+        .map(|f| f.stats.snapshot())
+        .unwrap_or_default()
 }
 
 /// `<fn>_invalidate_all` for a sync function.

@@ -6,7 +6,9 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use crate::cache::{Coalesce, Seen};
+use tracing::Instrument as _;
+
+use crate::cache::{Coalesce, Report, Seen};
 use crate::memo::{key_error, policy_of, Memo, Target, Value};
 use crate::{Cache, Error, Result};
 
@@ -66,14 +68,18 @@ fn resolve(
     cache: &Cache,
     memo: &Memo,
     target: Result<impl Into<Target>>,
-) -> Option<(Target, crate::Policy)> {
+) -> Option<(Target, crate::Policy, Report)> {
     match target {
-        Ok(target) => Some((
-            target.into(),
-            policy_of(cache, memo, cache.ttl(memo.timeout())),
-        )),
+        Ok(target) => {
+            let report = Report {
+                function: Some(cache.observer().functions.of(memo)),
+                span: crate::observe::spans::call(cache, memo.name, memo.owner),
+            };
+            let policy = policy_of(cache, memo, cache.ttl(memo.timeout()));
+            Some((target.into(), policy, report))
+        }
         Err(e) => {
-            key_error(memo, &e);
+            key_error(cache, memo, &e);
             None
         }
     }
@@ -96,9 +102,10 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
 {
-    let Some((Target { full, tags }, policy)) = resolve(cache, memo, target) else {
+    let Some((Target { full, tags, .. }, policy, report)) = resolve(cache, memo, target) else {
         return f().await;
     };
+    let span = report.span.clone();
     cache
         .compute_detached(
             full,
@@ -106,10 +113,12 @@ where
             policy,
             Coalesce::Wait,
             Seen::Nothing,
+            report,
             Arc::new(store_if),
             on_timeout,
             f,
         )
+        .instrument(span)
         .await
 }
 
@@ -128,23 +137,29 @@ where
     E: Send + 'static,
     F: FnOnce() -> std::result::Result<T, E> + Send + 'static,
 {
-    let Some((Target { full, tags }, policy)) = resolve(cache, memo, target) else {
+    let Some((Target { full, tags, .. }, policy, report)) = resolve(cache, memo, target) else {
         return f();
     };
+    let span = report.span.clone();
     let blocking = move || async move {
         match crate::runtime::io_handle().spawn_blocking(f).await {
             Ok(result) => result,
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
     };
-    cache.block_on(cache.compute_detached(
-        full,
-        tags,
-        policy,
-        Coalesce::for_blocking_call(),
-        Seen::Nothing,
-        Arc::new(store_if),
-        on_timeout,
-        blocking,
-    ))
+    cache.block_on(
+        cache
+            .compute_detached(
+                full,
+                tags,
+                policy,
+                Coalesce::for_blocking_call(),
+                Seen::Nothing,
+                report,
+                Arc::new(store_if),
+                on_timeout,
+                blocking,
+            )
+            .instrument(span),
+    )
 }

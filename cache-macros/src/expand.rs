@@ -10,6 +10,7 @@
 //!   looks the key up, and on a miss moves the arguments into a closure
 //!   that calls `f_uncached` (through `::cache_core::__private`, or the
 //!   `__private` of the `crate = path` option);
+//! - `f_stats()`: the function's statistics in its cache (a plain `fn`);
 //! - `f_invalidate(key args…)`, `f_invalidate_all()`, `f_refresh(args…)`:
 //!   the helpers also take the arguments `cache = …` reads (`helpers.rs`).
 //!
@@ -72,12 +73,14 @@ impl Func<'_> {
         let main = self.main_fn();
         let invalidate = self.invalidate_fn();
         let invalidate_all = self.invalidate_all_fn();
+        let stats = self.stats_fn();
         let refresh = self.refresh_fn();
         let uncached = self.uncached_fn();
         quote! {
             #main
             #invalidate
             #invalidate_all
+            #stats
             #refresh
             #uncached
         }
@@ -520,6 +523,7 @@ mod tests {
         for helper in [
             "f_invalidate",
             "f_invalidate_all",
+            "f_stats",
             "f_refresh",
             "f_uncached",
         ] {

@@ -34,6 +34,7 @@ impl Func<'_> {
         };
         let invalidate = self.invalidate_head();
         let invalidate_all = self.invalidate_all_head();
+        let stats = self.stats_head();
         let refresh = self.refresh_head();
         let uncached = {
             let doc = self.uncached_doc();
@@ -46,6 +47,7 @@ impl Func<'_> {
             #item
             #allow #invalidate { #not_generated }
             #allow #invalidate_all { #not_generated }
+            #allow #stats { ::core::default::Default::default() }
             #allow #refresh { #call }
             #allow #uncached { #call }
         }

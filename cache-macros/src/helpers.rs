@@ -257,6 +257,53 @@ impl Func<'_> {
         }
     }
 
+    /// The docs, attributes and signature of `f_stats`: the parameters of
+    /// `f_invalidate_all`, always a plain `fn`.
+    pub(crate) fn stats_head(&self) -> TokenStream {
+        let name = self.helper_name("stats");
+        let vis = &self.item.vis;
+        let attrs = self.helper_attrs(false);
+        let private = self.private();
+        let params = self.helper_params(false);
+        let inputs = self.helper_inputs(&params);
+        let doc = self.doc(
+            &format!(
+                "The statistics of `{}` in its cache: hits, misses, coalesced waits, stale values served, errors, and how long its computations took. All zero until it first runs with that cache.{}",
+                self.fn_name(),
+                Self::cache_params_doc(&params),
+            ),
+            None,
+        );
+        let mut generics = self.sig().generics.clone();
+        generics.params = generics
+            .params
+            .into_iter()
+            .filter(|p| matches!(p, GenericParam::Lifetime(_)))
+            .collect();
+        generics.where_clause = None;
+        let generics = prune_lifetimes(&generics, params.iter().map(|p| &p.ty));
+        let generics = generics.to_token_stream();
+        quote! {
+            #doc
+            #(#attrs)*
+            #[allow(dead_code)]
+            #vis fn #name #generics (#(#inputs),*) -> #private::Stats
+        }
+    }
+
+    pub(crate) fn stats_fn(&self) -> TokenStream {
+        let private = self.private();
+        let head = self.stats_head();
+        let prelude = self.prelude(SelfUse::Borrowed);
+        let (cache, memo) = (local("cache"), local("memo"));
+        quote! {
+            #head {
+                #prelude
+                #private::function_stats(#cache, &#memo)
+            }
+        }
+    }
+
     /// The docs of `f_uncached`.
     pub(crate) fn uncached_doc(&self) -> TokenStream {
         self.doc(

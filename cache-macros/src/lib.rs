@@ -291,6 +291,7 @@ use crate::attr::Kind;
 /// |---|---|
 /// | `name_invalidate(key args…) -> cache_core::Result<bool>` | removes the entry of these arguments only; `true` if there was one |
 /// | `name_invalidate_all() -> cache_core::Result<u64>` | removes every entry of `name` (all argument lists, written by any process sharing the store) |
+/// | `name_stats() -> cache_core::Stats` | the function's statistics in its cache: hits, misses, coalesced waits, stale values served, errors, computation time (always a plain `fn`; takes what `cache = …` reads, as `_invalidate_all`) |
 /// | `name_refresh(args…) -> R` | runs the body and stores its result, replacing the entry |
 /// | `name_uncached(args…) -> R` | runs the body without touching the cache |
 ///

@@ -293,9 +293,9 @@ async fn get_or_set_with_is_fail_open() {
     }
     let stats = cache.stats();
     assert_eq!(stats.errors, 1, "the first failure opens the breaker");
-    assert_eq!(stats.circuit_opens, 1);
+    assert_eq!(stats.breaker_opened, 1);
     assert_eq!(
-        stats.circuit_skips, 5,
+        stats.breaker_skipped, 5,
         "every later read and write skips the store, counted: {stats:?}"
     );
 }

@@ -113,7 +113,7 @@ async fn child() {
                     assert_eq!(task.await.unwrap(), round as u64);
                 }
                 let stats = cache.stats();
-                let failures = stats.errors + stats.circuit_skips;
+                let failures = stats.errors + stats.breaker_skipped;
                 if failures > 0 {
                     eprintln!("round {round}: store failures {stats:?}");
                 }

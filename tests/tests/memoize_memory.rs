@@ -572,7 +572,7 @@ fn resilient_sync(id: u64) -> Result<u64, String> {
 async fn a_failing_backend_never_breaks_the_function() {
     let counted = || {
         let stats = DOWN.stats();
-        stats.errors + stats.circuit_skips
+        stats.errors + stats.breaker_skipped
     };
     let before = counted();
     for round in 1..=3 {

@@ -380,7 +380,7 @@ async fn a_stopped_redis_never_breaks_the_function_and_caching_resumes_after_a_r
     server.stop();
     let failed = || {
         let stats = cache.stats();
-        stats.errors + stats.circuit_skips
+        stats.errors + stats.breaker_skipped
     };
     let before = failed();
     assert_eq!(checked_profile(3).await, 2, "no store: the body runs");

@@ -469,3 +469,97 @@ fn with_a_near_cache_hits_stay_in_process_and_another_instance_s_update_reaches_
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The samples of a Prometheus text scrape: `name{labels}` (labels sorted,
+/// as `k="v"` joined by `,`) to value, checked to be a number. Comment
+/// lines are checked for form.
+fn prometheus_samples(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut samples = std::collections::BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        if let Some(comment) = line.strip_prefix('#') {
+            assert!(
+                comment.starts_with(" HELP ") || comment.starts_with(" TYPE "),
+                "{line}"
+            );
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        value
+            .parse::<f64>()
+            .unwrap_or_else(|e| panic!("{line}: {e}"));
+        let series = match series.split_once('{') {
+            Some((name, labels)) => {
+                let labels = labels.strip_suffix('}').unwrap_or_else(|| panic!("{line}"));
+                let mut labels: Vec<&str> = labels.split(',').collect();
+                labels.sort_unstable();
+                format!("{name}{{{}}}", labels.join(","))
+            }
+            None => series.to_owned(),
+        };
+        samples.insert(series, value.to_owned());
+    }
+    samples
+}
+
+#[test]
+fn metrics_endpoint_serves_the_cache_metrics_in_the_prometheus_format() {
+    let redis = RedisServer::start();
+    let app = WebApp::start(Some(&redis.url()));
+    for _ in 0..3 {
+        assert_eq!(app.get("/user/1")["id"], 1);
+    }
+    assert_eq!(app.get("/user/2")["id"], 2);
+
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .expect("the app must answer");
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()[reqwest::header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let text = response.text().unwrap();
+    let samples = prometheus_samples(&text);
+    let function = r#"cache_function="web_app::get_user_profile",cache_name="web_app""#;
+    let sample = |series: &str| {
+        samples
+            .get(series)
+            .cloned()
+            .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+    };
+    let lookups = |outcome: &str| {
+        sample(&format!(
+            r#"cache_lookups_total{{{function},cache_outcome="{outcome}",cache_store="redis"}}"#
+        ))
+    };
+    assert_eq!(lookups("hit"), "2");
+    assert_eq!(lookups("miss"), "2");
+    assert_eq!(
+        sample(&format!(
+            r#"cache_compute_duration_seconds_count{{{function},cache_store="redis"}}"#
+        )),
+        "2"
+    );
+    // Each computation takes the example's 300 ms slow path.
+    assert!(
+        sample(&format!(
+            r#"cache_compute_duration_seconds_sum{{{function},cache_store="redis"}}"#
+        ))
+        .parse::<f64>()
+        .unwrap()
+            >= 0.6
+    );
+    let store_gets = sample(
+        r#"cache_store_duration_seconds_count{cache_name="web_app",cache_operation="get",cache_store="redis"}"#,
+    );
+    assert!(store_gets.parse::<u64>().unwrap() >= 4, "{store_gets}");
+    assert!(text.contains("# TYPE cache_store_duration_seconds histogram"));
+    // The same counts in `/stats`, per function.
+    let stats = app.get("/stats");
+    assert_eq!(stats["get_user_profile"]["hits"], 2);
+    assert_eq!(stats["functions"]["web_app::get_user_profile"]["misses"], 2);
+    assert!(warnings(&app.stop()).is_empty());
+}

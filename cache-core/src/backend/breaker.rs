@@ -56,11 +56,13 @@ impl State {
     }
 
     /// Calls refused while open, since the cache was built.
+    #[cfg(test)]
     pub(crate) fn skipped(&self) -> u64 {
         self.skipped.load(Ordering::Relaxed)
     }
 
     /// Times the breaker opened, since the cache was built.
+    #[cfg(test)]
     pub(crate) fn opened(&self) -> u64 {
         self.opened.load(Ordering::Relaxed)
     }

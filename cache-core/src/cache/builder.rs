@@ -47,6 +47,9 @@ pub struct CacheBuilder {
     spread: bool,
     /// Whether the store never fails (null).
     infallible: bool,
+    store: &'static str,
+    name: Option<String>,
+    listener: Option<Arc<dyn crate::observe::Listener>>,
 }
 
 /// How long the circuit breaker stays open before each probe, unless set.
@@ -68,6 +71,9 @@ impl Default for CacheBuilder {
             breaker: None,
             spread: false,
             infallible: false,
+            store: "memory",
+            name: None,
+            listener: None,
         }
     }
 }
@@ -83,6 +89,8 @@ impl fmt::Debug for CacheBuilder {
             .field("max_value_size", &self.max_value_size)
             .field("signed", &self.signing_key.is_some())
             .field("near_cache", &self.near_cache)
+            .field("name", &self.name)
+            .field("listener", &self.listener.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -107,6 +115,7 @@ impl CacheBuilder {
                 .is_some_and(crate::backend::RedisBackend::is_cluster);
         }
         self.infallible = any.is::<crate::NullBackend>();
+        self.store = crate::observe::store_label(&backend);
         self.backend = Some(config::Parsed {
             backend: Arc::new(backend),
             memory,
@@ -125,7 +134,9 @@ impl CacheBuilder {
     /// # Ok::<(), cache_core::Error>(())
     /// ```
     pub fn url(mut self, url: impl Into<String>) -> Self {
-        self.url = Some(url.into());
+        let url = url.into();
+        self.store = store_of_url(&url);
+        self.url = Some(url);
         self.backend = None;
         self
     }
@@ -176,6 +187,37 @@ impl CacheBuilder {
     /// ```
     pub fn ignore_errors(mut self, ignore: bool) -> Self {
         self.ignore_errors = ignore;
+        self
+    }
+
+    /// The name of this cache in spans, metrics (`cache.name`) and events
+    /// (default: the key prefix). Name each cache of an application
+    /// differently to tell them apart on a dashboard.
+    ///
+    /// ```
+    /// let cache = cache_core::Cache::builder().name("sessions").build()?;
+    /// assert_eq!(cache.name(), "sessions");
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Calls `listener` for every [`Event`](crate::observe::Event) of this
+    /// cache: hits, misses, coalesced waits, stale values served, writes,
+    /// invalidations, errors and circuit-breaker transitions. Without one,
+    /// events cost nothing beyond the statistics.
+    ///
+    /// ```
+    /// use cache_core::observe::Event;
+    /// let cache = cache_core::Cache::builder()
+    ///     .listener(|event: &Event<'_>| eprintln!("{} {:?}", event.kind.as_str(), event.key))
+    ///     .build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn listener(mut self, listener: impl crate::observe::Listener) -> Self {
+        self.listener = Some(Arc::new(listener));
         self
     }
 
@@ -366,15 +408,37 @@ impl CacheBuilder {
         let keys = crate::key::Namespace::new(&self.prefix);
         let near = super::near::build(&parsed, self.near_cache, &keys)?;
         let (backend, local) = (parsed.backend, parsed.memory);
-        let (backend, breaker) = if local.is_some() || infallible || pause.is_zero() {
-            (backend, None)
-        } else {
-            let breaker = crate::backend::breaker::Breaker::new(backend, pause, None);
-            let state = breaker.state();
-            (Arc::new(breaker) as Arc<dyn Backend>, Some(state))
-        };
-        Ok(Cache {
-            inner: Arc::new(Inner {
+        let guarded = !(local.is_some() || infallible || pause.is_zero());
+        let name = self.name.unwrap_or_else(|| self.prefix.clone());
+        let observer =
+            crate::observe::Observer::new(name.into_boxed_str(), self.store, self.listener);
+        let format =
+            Format::new(self.codec).configure(self.max_value_size, self.signing_key.as_deref())?;
+        let inner = Arc::new_cyclic(|cache: &std::sync::Weak<Inner>| {
+            let (backend, breaker) = if guarded {
+                // The breaker's transitions are events of the cache.
+                let cache = cache.clone();
+                let on_change = move |open: bool| {
+                    if let Some(inner) = cache.upgrade() {
+                        let event = if open {
+                            crate::observe::Emit::BreakerOpened
+                        } else {
+                            crate::observe::Emit::BreakerClosed
+                        };
+                        Cache { inner }.emit(None, None, event);
+                    }
+                };
+                let breaker = crate::backend::breaker::Breaker::new(
+                    backend,
+                    pause,
+                    Some(Box::new(on_change)),
+                );
+                let state = breaker.state();
+                (Arc::new(breaker) as Arc<dyn Backend>, Some(state))
+            } else {
+                (backend, None)
+            };
+            Inner {
                 backend,
                 near,
                 local: local.map(|memory| crate::local::LocalTier::new(memory, &keys)),
@@ -382,9 +446,9 @@ impl CacheBuilder {
                 prefix: self.prefix.into_boxed_str(),
                 default_ttl: self.default_ttl,
                 ignore_errors: self.ignore_errors,
-                format: Format::new(self.codec)
-                    .configure(self.max_value_size, self.signing_key.as_deref())?,
+                format,
                 stats: Counters::default(),
+                observer,
                 flights: Flights::default(),
                 policy: self.policy,
                 policy_timed: self.policy.is_timed(),
@@ -393,8 +457,9 @@ impl CacheBuilder {
                 warned: AtomicBool::new(false),
                 warnings: super::outage::RateLimit::default(),
                 decode_warnings: super::outage::RateLimit::default(),
-            }),
-        })
+            }
+        });
+        Ok(Cache { inner })
     }
 }
 
@@ -417,5 +482,15 @@ fn is_cluster_url(url: &str) -> bool {
     {
         let _ = url;
         false
+    }
+}
+
+/// The store label of a URL (see [`crate::observe`]).
+fn store_of_url(url: &str) -> &'static str {
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    match scheme.to_ascii_lowercase().as_str() {
+        "memory" => "memory",
+        "null" => "null",
+        _ => "redis",
     }
 }

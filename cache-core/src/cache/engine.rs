@@ -13,6 +13,7 @@ use crate::flight::Join;
 use crate::key::key_for_message;
 use crate::local::ident::{self, TailBuf};
 use crate::local::{Form, Ident, LocalTier, Read};
+use crate::observe::{Call, Emit, Outcome};
 use crate::Result;
 
 use super::{Cache, CacheValue, OnError, StoreValue};
@@ -62,8 +63,11 @@ impl Cache {
     /// macros. `full` includes the prefix; a computed value is stored with
     /// `tags` (full tag index keys, see [`Cache::tag_keys`]). `store_if`
     /// decides whether a computed value is stored; `coalesce` says whether
-    /// a miss may wait for another caller's computation. Fail-open: store
-    /// errors are logged and counted, never returned.
+    /// a miss may wait for another caller's computation; `call` is what the
+    /// call's outcome is reported to (its function, its span). Each call
+    /// has one outcome: a hit, a coalesced wait or a miss (the caller
+    /// computes). Fail-open: store errors are logged and counted, never
+    /// returned.
     #[expect(
         clippy::too_many_arguments,
         reason = "the one crate-private engine behind every read-through call"
@@ -75,6 +79,7 @@ impl Cache {
         tags: &[String],
         coalesce: Coalesce,
         looked: Looked,
+        call: &Call<'_>,
         store_if: impl Fn(&T) -> bool,
         f: F,
     ) -> Result<T, E>
@@ -91,7 +96,7 @@ impl Cache {
                 Looked::Missed => super::resilient::Seen::Uncounted,
             };
             return self
-                .compute_policy(full, tags, &policy, coalesce, seen, store_if, None, f)
+                .compute_policy(full, tags, &policy, coalesce, seen, call, store_if, None, f)
                 .await;
         }
         let mut f = Some(f);
@@ -101,7 +106,8 @@ impl Cache {
             let wait = coalesce == Coalesce::Wait;
             let mark = (wait && !self.is_local()).then(|| self.inner.flights.mark(full));
             if looked == Looked::No {
-                if let Some(v) = self.lookup_full::<T>(full).await {
+                if let Some(v) = self.lookup_uncounted::<T>(full).await {
+                    self.call_outcome(call, full, Outcome::Hit);
                     return Ok(v);
                 }
             }
@@ -112,6 +118,7 @@ impl Cache {
                         match flight.wait().await {
                             Some(shared) => {
                                 if let Some(v) = shared.downcast_ref::<T>() {
+                                    self.call_outcome(call, full, Outcome::Coalesced);
                                     return Ok(v.clone());
                                 }
                                 None // another type under the same key: compute alone
@@ -126,11 +133,13 @@ impl Cache {
                         // stripe) ended since ours began.
                         if let Some(local) = &self.inner.local {
                             if let Some(v) = local.peek_text::<T>(full) {
+                                self.call_outcome(call, full, Outcome::Hit);
                                 leader.finish(|| Arc::new(v.clone()));
                                 return Ok(v);
                             }
                         } else if mark.is_some_and(|m| self.inner.flights.ended_since(m)) {
                             if let Some(v) = self.read_remote::<T>(full).await {
+                                self.call_outcome(call, full, Outcome::Hit);
                                 leader.finish(|| Arc::new(v.clone()));
                                 return Ok(v);
                             }
@@ -144,7 +153,8 @@ impl Cache {
             let f = f
                 .take()
                 .expect("the computation runs at most once: the loop returns after it");
-            let value = f().await?;
+            self.call_outcome(call, full, Outcome::Miss);
+            let value = self.computed(call, f()).await?;
             if store_if(&value) {
                 self.store_full(full, &value, ttl, tags, OnError::Open)
                     .await
@@ -157,17 +167,18 @@ impl Cache {
         }
     }
 
-    /// A read that never fails: errors are logged, counted and become misses.
-    pub(crate) async fn lookup_full<T>(&self, full: &str) -> Option<T>
+    /// A read that never fails and is not counted as a hit or a miss (the
+    /// caller counts its outcome): errors are logged, counted and become
+    /// misses.
+    pub(crate) async fn lookup_uncounted<T>(&self, full: &str) -> Option<T>
     where
         T: CacheValue,
     {
         if let Some(local) = &self.inner.local {
             let mut buf = TailBuf::new();
-            return self.read_local::<T>(local, &ident::parse(full, &mut buf));
+            return self.read_local_uncounted::<T>(local, &ident::parse(full, &mut buf));
         }
-        let value = self.read_remote::<T>(full).await;
-        self.counted(value)
+        self.read_remote::<T>(full).await
     }
 
     /// A read of a remote store that never fails and is not counted as a
@@ -184,7 +195,7 @@ impl Cache {
                 None
             });
         }
-        let result = self.inner.backend.get(full).await;
+        let result = self.timed("get", self.inner.backend.get(full)).await;
         self.observe(&result);
         match result {
             Ok(bytes) => bytes.and_then(|b| self.decode_logged(full, &b)),
@@ -242,7 +253,9 @@ impl Cache {
             };
             match encoded {
                 Ok(bytes) if tags.is_empty() => {
-                    let result = self.inner.backend.set(full, bytes, ttl).await;
+                    let result = self
+                        .timed("set", self.inner.backend.set(full, bytes, ttl))
+                        .await;
                     self.observe(&result);
                     result
                 }
@@ -255,7 +268,7 @@ impl Cache {
         };
         self.near_forget(full);
         if result.is_ok() {
-            self.inner.stats.set(1);
+            self.emit(None, Some(full), Emit::Set(1));
         }
         result
     }
@@ -301,11 +314,11 @@ impl Cache {
     }
 
     pub(super) async fn remove_full(&self, full: &str) -> Result<bool> {
-        let result = self.inner.backend.delete(full).await;
+        let result = self.timed("delete", self.inner.backend.delete(full)).await;
         self.near_forget(full);
         self.observe(&result);
         if let Ok(existed) = result {
-            self.inner.stats.deleted(u64::from(existed));
+            self.emit(None, Some(full), Emit::Deleted(u64::from(existed)));
         }
         result
     }
@@ -313,13 +326,15 @@ impl Cache {
     /// [`remove_full`](Self::remove_full) of several full keys: how many
     /// existed.
     pub(super) async fn remove_many_full(&self, full: &[&str]) -> Result<u64> {
-        let result = self.inner.backend.delete_many(full).await;
+        let result = self
+            .timed("delete_many", self.inner.backend.delete_many(full))
+            .await;
         for key in full {
             self.near_forget(key);
         }
         self.observe(&result);
         if let Ok(n) = result {
-            self.inner.stats.deleted(n);
+            self.emit(None, None, Emit::Deleted(n));
         }
         result
     }
@@ -329,8 +344,19 @@ impl Cache {
     where
         T: CacheValue,
     {
+        let span = crate::observe::spans::span!(self, "cache.get");
         let ident = Ident::new(local.plain_group(), Form::Plain, key.as_bytes());
-        self.read_local::<T>(local, &ident)
+        let value = self.read_local::<T>(local, &ident);
+        crate::observe::spans::key(&span, || ident.text());
+        crate::observe::spans::outcome(
+            &span,
+            if value.is_some() {
+                Outcome::Hit
+            } else {
+                Outcome::Miss
+            },
+        );
+        value
     }
 
     /// [`Cache::set`] on the memory store: no future, no key text.
@@ -346,7 +372,7 @@ impl Cache {
     {
         match local.insert_plain(key, value, &self.inner.format, ttl) {
             Ok(()) => {
-                self.inner.stats.set(1);
+                self.emit(None, None, Emit::Set(1));
                 Ok(())
             }
             Err(e) => self.on_error(OnError::Configured, e, "set", &self.full_key(key), ()),
@@ -365,7 +391,7 @@ impl Cache {
     }
 
     #[inline]
-    pub(super) fn read_local_uncounted<T>(&self, local: &LocalTier, ident: &Ident<'_>) -> Option<T>
+    pub(crate) fn read_local_uncounted<T>(&self, local: &LocalTier, ident: &Ident<'_>) -> Option<T>
     where
         T: CacheValue,
     {
@@ -388,11 +414,12 @@ impl Cache {
     /// Counts a read as a hit or a miss.
     #[inline]
     pub(super) fn counted<T>(&self, value: Option<T>) -> Option<T> {
-        if value.is_some() {
-            self.inner.stats.hit();
+        let outcome = if value.is_some() {
+            Outcome::Hit
         } else {
-            self.inner.stats.miss();
-        }
+            Outcome::Miss
+        };
+        self.outcome(None, None, outcome);
         value
     }
 
@@ -425,7 +452,14 @@ impl Cache {
         match decoded {
             Ok(v) => Some(v),
             Err(e) => {
-                self.inner.stats.error();
+                self.emit(
+                    None,
+                    Some(&lossy(full)),
+                    Emit::Error {
+                        kind: e.kind(),
+                        op: "get",
+                    },
+                );
                 let ty = std::any::type_name::<T>();
                 if self.inner.decode_warnings.due() {
                     tracing::warn!(

@@ -54,7 +54,9 @@ impl Cache {
                 .collect());
         }
         let refs: Vec<&str> = full.iter().map(String::as_str).collect();
-        let result = self.inner.backend.get_many(&refs).await;
+        let result = self
+            .timed("get_many", self.inner.backend.get_many(&refs))
+            .await;
         self.observe(&result);
         match result {
             Ok(values) => Ok(values
@@ -98,7 +100,7 @@ impl Cache {
                     return self.on_error(OnError::Configured, e, "set", key, ());
                 }
             }
-            self.inner.stats.set(items.len() as u64);
+            self.emit(None, None, crate::observe::Emit::Set(items.len() as u64));
             return Ok(());
         }
         let mut encoded = Vec::with_capacity(items.len());
@@ -111,14 +113,16 @@ impl Cache {
                 }
             }
         }
-        let result = self.inner.backend.set_many(&encoded, ttl).await;
+        let result = self
+            .timed("set_many", self.inner.backend.set_many(&encoded, ttl))
+            .await;
         for (key, _) in &encoded {
             self.near_forget(key);
         }
         self.observe(&result);
         match result {
             Ok(()) => {
-                self.inner.stats.set(items.len() as u64);
+                self.emit(None, None, crate::observe::Emit::Set(items.len() as u64));
                 Ok(())
             }
             Err(e) => self.on_error(OnError::Configured, e, "set_many", &batch(&full), ()),
@@ -186,18 +190,20 @@ impl Cache {
     }
 
     async fn clear_full_prefixes(&self, prefixes: &[&str]) -> Result<u64> {
-        let result = self.inner.backend.clear_prefixes(prefixes).await;
+        let result = self
+            .timed("clear", self.inner.backend.clear_prefixes(prefixes))
+            .await;
         self.near_flush();
         self.observe(&result);
         match result {
             Ok(n) => {
-                self.inner.stats.deleted(n);
+                self.emit(None, None, crate::observe::Emit::Deleted(n));
                 Ok(n)
             }
             Err(e) => {
                 // Reported whatever the error policy: a caller who clears
                 // must know the stale entries are still there.
-                self.inner.stats.error();
+                self.error_event(&e, "clear", "");
                 let shown: Vec<String> = prefixes
                     .iter()
                     .map(|p| format!("`{}*`", key_for_message(p)))

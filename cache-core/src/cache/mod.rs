@@ -28,7 +28,7 @@ pub(crate) use engine::{Coalesce, Looked};
 pub use global::{global, init};
 pub use near::NearCacheStats;
 pub(crate) use outage::OnError;
-pub(crate) use resilient::Seen;
+pub(crate) use resilient::{Report, Seen};
 
 use std::fmt;
 
@@ -192,6 +192,8 @@ pub(crate) struct Inner {
     pub(crate) ignore_errors: bool,
     pub(crate) format: Format,
     pub(crate) stats: Counters,
+    /// Its name, store label, listener and per-function statistics.
+    pub(crate) observer: crate::observe::Observer,
     pub(crate) flights: Flights,
     /// The default policy of read-through calls.
     pub(crate) policy: crate::Policy,
@@ -225,6 +227,7 @@ impl fmt::Debug for Cache {
             .field("format", &self.inner.format)
             .field("in_memory", &self.inner.local.is_some())
             .field("near_cache", &self.inner.near.is_some())
+            .field("name", &self.inner.observer.name)
             .finish_non_exhaustive()
     }
 }
@@ -309,7 +312,9 @@ impl Cache {
         &*self.inner.backend
     }
 
-    /// A snapshot of the counters.
+    /// A snapshot of the counters of the whole cache (see [`Stats`]);
+    /// [`function_stats`](Cache::function_stats) splits them by memoized
+    /// function.
     ///
     /// ```
     /// let stats = cache_core::Cache::default().stats();
@@ -317,9 +322,8 @@ impl Cache {
     /// ```
     pub fn stats(&self) -> Stats {
         let mut stats = self.inner.stats.snapshot();
-        if let Some(breaker) = &self.inner.breaker {
-            stats.circuit_skips = breaker.skipped();
-            stats.circuit_opens = breaker.opened();
+        for function in self.inner.observer.functions.all() {
+            stats.add(&function.stats.snapshot());
         }
         stats
     }

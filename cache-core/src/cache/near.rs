@@ -100,8 +100,7 @@ impl Cache {
         let tier = self.near()?.tier();
         let ident = Ident::new(tier.plain_group(), Form::Plain, key.as_bytes());
         let value = tier.peek::<T>(&ident)?;
-        self.inner.stats.hit();
-        Some(value)
+        self.counted(Some(value))
     }
 
     /// A read of `full` through the near cache: a typed hit, or the store's

@@ -23,7 +23,9 @@ impl Cache {
                 })
                 .collect();
         }
-        let result = self.inner.backend.get_many(full).await;
+        let result = self
+            .timed("get_many", self.inner.backend.get_many(full))
+            .await;
         self.observe(&result);
         match result {
             Ok(values) => values
@@ -51,7 +53,9 @@ impl Cache {
         } else {
             match self.inner.format.encode(full, value) {
                 Ok(bytes) => {
-                    let result = self.inner.backend.add(full, bytes, ttl).await;
+                    let result = self
+                        .timed("add", self.inner.backend.add(full, bytes, ttl))
+                        .await;
                     self.observe(&result);
                     result
                 }
@@ -60,7 +64,11 @@ impl Cache {
         };
         match result {
             Ok(stored) => {
-                self.inner.stats.set(u64::from(stored));
+                self.emit(
+                    None,
+                    Some(full),
+                    crate::observe::Emit::Set(u64::from(stored)),
+                );
                 Some(stored)
             }
             Err(e) => {
@@ -72,11 +80,11 @@ impl Cache {
 
     /// Counts a lookup that found a value.
     pub(crate) fn count_hit(&self) {
-        self.inner.stats.hit();
+        self.outcome(None, None, crate::observe::Outcome::Hit);
     }
 
     /// Counts a lookup that found nothing.
     pub(crate) fn count_miss(&self) {
-        self.inner.stats.miss();
+        self.outcome(None, None, crate::observe::Outcome::Miss);
     }
 }

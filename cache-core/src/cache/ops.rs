@@ -7,6 +7,8 @@ use std::time::Duration;
 use crate::{Error, ErrorKind, Result};
 
 use super::{Cache, CacheValue, OnError, StoreValue};
+use crate::observe::{spans, Emit};
+use tracing::Instrument as _;
 
 /// No tags, for the read-throughs without them.
 const NO_TAGS: [&str; 0] = [];
@@ -28,10 +30,10 @@ impl Cache {
     /// # }
     /// ```
     pub async fn ping(&self) -> Result<()> {
-        let result = self.inner.backend.ping().await;
+        let result = self.timed("ping", self.inner.backend.ping()).await;
         self.observe(&result);
-        if result.is_err() {
-            self.inner.stats.error();
+        if let Err(e) = &result {
+            self.error_event(e, "ping", "");
             self.inner.degraded.store(true, Ordering::Relaxed);
         }
         result
@@ -60,19 +62,26 @@ impl Cache {
         if let Some(value) = self.near_hit::<T>(key) {
             return Ok(Some(value));
         }
+        let span = spans::span!(self, "cache.get");
         let full = self.full_key(key);
-        if let Some(near) = self.near() {
-            return match self.read_near::<T>(near, &full).await {
-                Ok(value) => Ok(self.counted(value)),
+        spans::key(&span, || full.clone());
+        let read = async {
+            if let Some(near) = self.near() {
+                return match self.read_near::<T>(near, &full).await {
+                    Ok(value) => Ok(self.counted(value)),
+                    Err(e) => self.on_error(OnError::Configured, e, "get", &full, None),
+                };
+            }
+            let result = self.timed("get", self.inner.backend.get(&full)).await;
+            self.observe(&result);
+            match result {
+                Ok(bytes) => Ok(self.decode_counted(&full, bytes.as_deref())),
                 Err(e) => self.on_error(OnError::Configured, e, "get", &full, None),
-            };
-        }
-        let result = self.inner.backend.get(&full).await;
-        self.observe(&result);
-        match result {
-            Ok(bytes) => Ok(self.decode_counted(&full, bytes.as_deref())),
-            Err(e) => self.on_error(OnError::Configured, e, "get", &full, None),
-        }
+            }
+        };
+        let value = read.instrument(span.clone()).await;
+        spans::lookup(&span, &value);
+        value
     }
 
     /// Whether `key` holds a live value.
@@ -89,7 +98,7 @@ impl Cache {
     /// ```
     pub async fn has(&self, key: &str) -> Result<bool> {
         let full = self.full_key(key);
-        let result = self.inner.backend.contains(&full).await;
+        let result = self.timed("has", self.inner.backend.contains(&full)).await;
         self.observe(&result);
         result.or_else(|e| self.on_error(OnError::Configured, e, "has", &full, false))
     }
@@ -118,11 +127,15 @@ impl Cache {
         T: StoreValue + ?Sized,
     {
         let ttl = self.ttl(timeout.into());
+        let span = spans::span!(self, "cache.set");
+        spans::key(&span, || self.full_key(key));
         if let Some(local) = &self.inner.local {
+            let _entered = span.enter();
             return self.set_local(local, key, value, ttl);
         }
         let full = self.full_key(key);
         self.store_full(&full, value, ttl, &[], OnError::Configured)
+            .instrument(span)
             .await
     }
 
@@ -154,7 +167,9 @@ impl Cache {
         } else {
             match self.inner.format.encode(&full, value) {
                 Ok(bytes) => {
-                    let result = self.inner.backend.add(&full, bytes, ttl).await;
+                    let result = self
+                        .timed("add", self.inner.backend.add(&full, bytes, ttl))
+                        .await;
                     self.near_forget(&full);
                     self.observe(&result);
                     result
@@ -164,7 +179,7 @@ impl Cache {
         };
         match result {
             Ok(stored) => {
-                self.inner.stats.set(u64::from(stored));
+                self.emit(None, Some(&full), Emit::Set(u64::from(stored)));
                 Ok(stored)
             }
             Err(e) => self.on_error(OnError::Configured, e, "add", &full, false),
@@ -185,7 +200,11 @@ impl Cache {
     /// ```
     pub async fn delete(&self, key: &str) -> Result<bool> {
         let full = self.full_key(key);
-        self.delete_full(&full, OnError::Configured).await
+        let span = spans::span!(self, "cache.delete");
+        spans::key(&span, || full.clone());
+        self.delete_full(&full, OnError::Configured)
+            .instrument(span)
+            .await
     }
 
     /// Adds `delta` to the integer under `key` atomically and returns the
@@ -209,9 +228,12 @@ impl Cache {
     pub async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
         let full = self.full_key(key);
         let result = self
-            .inner
-            .backend
-            .incr(&full, delta, self.inner.default_ttl)
+            .timed(
+                "incr",
+                self.inner
+                    .backend
+                    .incr(&full, delta, self.inner.default_ttl),
+            )
             .await;
         self.near_forget(&full);
         self.observe(&result);

@@ -76,13 +76,14 @@ impl Cache {
     /// A store that fails some calls and answers others (full with
     /// `noeviction`, a read-only replica) starts an "outage" at every
     /// failure: warnings are also spaced by [`WARN_INTERVAL`].
-    pub(super) fn note_error(&self, error: &Error, op: &str, key: &str) {
+    pub(super) fn note_error(&self, error: &Error, op: &'static str, key: &str) {
         if error.kind() == crate::ErrorKind::CircuitOpen {
-            // Counted by the breaker; its opening was logged once.
+            // Counted as a skip; the breaker's opening was logged once.
+            self.emit(None, Some(key), crate::observe::Emit::BreakerSkipped { op });
             tracing::trace!(op, key = %key_for_message(key), "store call skipped: circuit breaker open");
             return;
         }
-        self.inner.stats.error();
+        self.error_event(error, op, key);
         let new_outage = !self.inner.degraded.swap(true, Ordering::Relaxed);
         if new_outage && self.inner.warnings.due() {
             self.inner.warned.store(true, Ordering::Relaxed);
@@ -90,10 +91,11 @@ impl Cache {
                 op,
                 key = %key_for_message(key),
                 error = %Chain(error),
+                error.type = crate::observe::kind_label(error.kind()),
                 "cache backend error; cache calls that fail are skipped while it lasts (further errors are logged at debug level until it recovers)"
             );
         } else {
-            tracing::debug!(op, key = %key_for_message(key), error = %Chain(error), "cache backend error");
+            tracing::debug!(op, key = %key_for_message(key), error = %Chain(error), error.type = crate::observe::kind_label(error.kind()), "cache backend error");
         }
     }
 
@@ -104,7 +106,7 @@ impl Cache {
         &self,
         policy: OnError,
         error: Error,
-        op: &str,
+        op: &'static str,
         key: &str,
         fallback: T,
     ) -> Result<T> {
@@ -117,10 +119,26 @@ impl Cache {
             self.note_error(&error, op, key);
             Ok(fallback)
         } else {
-            if error.kind() != crate::ErrorKind::CircuitOpen {
-                self.inner.stats.error();
+            if error.kind() == crate::ErrorKind::CircuitOpen {
+                self.emit(None, Some(key), crate::observe::Emit::BreakerSkipped { op });
+            } else {
+                self.error_event(&error, op, key);
             }
+            tracing::debug!(op, key = %key_for_message(key), error = %Chain(&error), error.type = crate::observe::kind_label(error.kind()), "cache backend error returned to the caller");
             Err(error.context(format_args!("{op} `{}`", key_for_message(key))))
         }
+    }
+
+    /// Reports a store or codec error to every consumer (statistics by
+    /// kind, metrics, listener).
+    pub(crate) fn error_event(&self, error: &Error, op: &'static str, key: &str) {
+        self.emit(
+            None,
+            (!key.is_empty()).then_some(key),
+            crate::observe::Emit::Error {
+                kind: error.kind(),
+                op,
+            },
+        );
     }
 }

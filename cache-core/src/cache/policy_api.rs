@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use crate::{Error, Policy};
 
-use super::resilient::Seen;
+use tracing::Instrument as _;
+
+use super::resilient::{Report, Seen};
 use super::{Cache, CacheValue, Coalesce};
 
 impl Cache {
@@ -105,16 +107,23 @@ impl Cache {
     {
         let policy = self.resolve(Some(policy));
         let full = self.full_key(key);
+        let span = crate::observe::spans::span!(self, "cache.get_or_set");
+        let report = Report {
+            function: None,
+            span: span.clone(),
+        };
         self.compute_detached(
             full,
             Vec::new(),
             policy,
             Coalesce::Wait,
             Seen::Nothing,
+            report,
             Arc::new(|_: &T| true),
             on_timeout,
             f,
         )
+        .instrument(span)
         .await
     }
 }

@@ -21,6 +21,7 @@ use crate::policy::{Lock, Policy, DEFAULT_FAIL_SAFE_THROTTLE};
 use crate::{runtime, Error, ErrorKind};
 
 use super::{Cache, CacheValue, Coalesce, OnError};
+use crate::observe::{Call, Function, Outcome};
 
 /// Turns a hard timeout into the computation's error type, for
 /// computations that can fail; `None` for those that cannot (they are
@@ -30,12 +31,19 @@ pub(crate) type OnTimeout<E> = Option<fn(Error) -> E>;
 /// Decides whether a computed value is stored.
 pub(crate) type StoreIf<T> = Arc<dyn Fn(&T) -> bool + Send + Sync>;
 
+/// Where a detached call reports its outcome: its function (if any) and
+/// its span, owned (the computation may outlive the call).
+pub(crate) struct Report {
+    pub(crate) function: Option<Arc<Function>>,
+    pub(crate) span: tracing::Span,
+}
+
 /// What the caller of [`Cache::compute_policy`] already read.
 pub(crate) enum Seen<T> {
     /// Nothing yet: the engine reads.
     Nothing,
-    /// A miss, counted, by a read that could not see stale values: the
-    /// engine reads again, uncounted.
+    /// A miss by a read that could not see stale values: the engine reads
+    /// again.
     Uncounted,
     /// The entry as read (and counted), fresh or not.
     Read(Option<Decoded<T>>),
@@ -60,8 +68,8 @@ impl Cache {
     }
 
     /// A typed read of the memory store that sees values kept with a
-    /// logical expiry as themselves (no decoding): a fresh value is a hit,
-    /// a stale one a miss. Counted.
+    /// logical expiry as themselves (no decoding): a fresh value, or none.
+    /// Uncounted (the call reports its outcome).
     pub(crate) fn read_local_fresh<T: CacheValue>(
         &self,
         local: &crate::local::LocalTier,
@@ -72,7 +80,7 @@ impl Cache {
             Read::Miss => None,
             Read::Refused(e) => self.logged::<T>(ident.text().as_bytes(), Err(e)),
         };
-        self.counted(value)
+        value
     }
 
     /// The physical TTL and the logical expiry of a value computed now.
@@ -91,17 +99,13 @@ impl Cache {
         }
     }
 
-    /// The entry under `full` with its logical expiry, fresh or stale:
-    /// counted as a hit when fresh, a miss otherwise. Errors are logged
-    /// and counted, and are misses.
-    pub(crate) async fn read_entry<T: CacheValue>(&self, full: &str) -> Option<Decoded<T>> {
-        let found = self.read_entry_uncounted(full).await;
-        let fresh = found.as_ref().is_some_and(|d| d.is_fresh(now_millis()));
-        self.counted(fresh.then_some(()));
-        found
-    }
-
-    async fn read_entry_uncounted<T: CacheValue>(&self, full: &str) -> Option<Decoded<T>> {
+    /// The entry under `full` with its logical expiry, fresh or stale,
+    /// uncounted (the call reports its one outcome). Errors are logged and
+    /// counted, and are misses.
+    pub(crate) async fn read_entry_uncounted<T: CacheValue>(
+        &self,
+        full: &str,
+    ) -> Option<Decoded<T>> {
         if let Some(local) = &self.inner.local {
             let mut buf = TailBuf::new();
             return match local.read_entry::<T>(&ident::parse(full, &mut buf)) {
@@ -191,6 +195,7 @@ impl Cache {
         policy: &Policy,
         coalesce: Coalesce,
         seen: Seen<T>,
+        call: &Call<'_>,
         store_if: impl Fn(&T) -> bool,
         on_timeout: OnTimeout<E>,
         f: F,
@@ -201,12 +206,12 @@ impl Cache {
         Fut: Future<Output = Result<T, E>>,
     {
         let found = match seen {
-            Seen::Nothing => self.read_entry::<T>(full).await,
-            Seen::Uncounted => self.read_entry_uncounted::<T>(full).await,
+            Seen::Nothing | Seen::Uncounted => self.read_entry_uncounted::<T>(full).await,
             Seen::Read(found) => found,
         };
         let now = now_millis();
         if let Some(d) = found.as_ref().filter(|d| d.is_fresh(now)) {
+            self.call_outcome(call, full, Outcome::Hit);
             return Ok(d.value.clone());
         }
         let fallback = found.filter(|d| within(d, policy.fail_safe, now));
@@ -218,11 +223,13 @@ impl Cache {
                         let Some(shared) = flight.wait().await else {
                             // The leader gave up: its value may be stored anyway.
                             if let Some(d) = self.fresh_uncounted::<T>(full).await {
+                                self.call_outcome(call, full, Outcome::Coalesced);
                                 return Ok(d);
                             }
                             continue;
                         };
                         if let Some(v) = shared.downcast_ref::<T>() {
+                            self.call_outcome(call, full, Outcome::Coalesced);
                             return Ok(v.clone());
                         }
                         None // another type under the key: compute alone
@@ -230,6 +237,7 @@ impl Cache {
                     Join::Leader(leader) => {
                         // A computation may have finished between our read and our join.
                         if let Some(v) = self.fresh_uncounted::<T>(full).await {
+                            self.call_outcome(call, full, Outcome::Hit);
                             leader.finish(|| Arc::new(v.clone()));
                             return Ok(v);
                         }
@@ -241,6 +249,8 @@ impl Cache {
             };
             let held = match self.distributed_lock::<T>(full, policy).await {
                 Locked::Value(v) => {
+                    // Another process computed it: this caller waited.
+                    self.call_outcome(call, full, Outcome::Coalesced);
                     if let Some(leader) = leader {
                         leader.finish(|| Arc::new(v.clone()));
                     }
@@ -255,7 +265,7 @@ impl Cache {
             let hard = policy
                 .hard_timeout
                 .filter(|_| fallback.is_some() || on_timeout.is_some());
-            let outcome = bounded(hard, f()).await;
+            let outcome = bounded(hard, self.computed(call, f())).await;
             let value = self
                 .settle(
                     full, tags, policy, outcome, fallback, hard, on_timeout, &store_if,
@@ -345,6 +355,7 @@ impl Cache {
         policy: Policy,
         coalesce: Coalesce,
         seen: Seen<T>,
+        report: Report,
         store_if: StoreIf<T>,
         on_timeout: OnTimeout<E>,
         f: F,
@@ -356,20 +367,29 @@ impl Cache {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
         let found = match seen {
-            Seen::Nothing => self.read_entry::<T>(&full).await,
-            Seen::Uncounted => self.read_entry_uncounted::<T>(&full).await,
+            Seen::Nothing | Seen::Uncounted => self.read_entry_uncounted::<T>(&full).await,
             Seen::Read(found) => found,
         };
         let now = now_millis();
+        let reported = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let function = report.function.clone();
+        let call = Call {
+            function: function.as_deref(),
+            span: report.span.clone(),
+            reported: Some(Arc::clone(&reported)),
+        };
         if let Some(d) = &found {
             let fresh = d.is_fresh(now);
             if (fresh && refresh_due(d, &policy, self.ttl(policy.timeout), now))
                 || (!fresh && within(d, policy.stale_while_revalidate, now))
             {
+                let outcome = if fresh { Outcome::Hit } else { Outcome::Stale };
+                self.call_outcome(&call, &full, outcome);
                 self.refresh_in_background(full, tags, policy, store_if, f);
                 return Ok(d.value.clone());
             }
             if fresh {
+                self.call_outcome(&call, &full, Outcome::Hit);
                 return Ok(d.value.clone());
             }
         }
@@ -381,12 +401,18 @@ impl Cache {
         let key = full.clone();
         let soft = policy.soft_timeout;
         let run = async move {
+            let call = Call {
+                function: report.function.as_deref(),
+                span: report.span,
+                reported: Some(reported),
+            };
             this.compute_policy(
                 &key,
                 &tags,
                 &policy,
                 coalesce,
                 Seen::Read(found),
+                &call,
                 |v: &T| store_if(v),
                 on_timeout,
                 f,
@@ -406,6 +432,7 @@ impl Cache {
                 Err(_) => Ok(stale), // the runtime is shutting down
             },
             Either::Right(((), _)) => {
+                self.call_outcome(&call, &full, Outcome::Stale);
                 tracing::debug!(key = %key_for_message(&full), "computation past its soft timeout: serving the stale value while it finishes in the background");
                 Ok(stale)
             }

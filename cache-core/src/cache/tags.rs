@@ -8,6 +8,7 @@ use bytes::Bytes;
 use crate::backend::Ttl;
 use crate::key::key_for_message;
 use crate::Result;
+use tracing::Instrument as _;
 
 use super::{Cache, CacheValue, Coalesce, Looked, OnError, StoreValue};
 
@@ -57,7 +58,12 @@ impl Cache {
         tags: &[String],
     ) -> Result<()> {
         let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
-        let result = self.inner.backend.set_tagged(full, bytes, ttl, &tags).await;
+        let result = self
+            .timed(
+                "set",
+                self.inner.backend.set_tagged(full, bytes, ttl, &tags),
+            )
+            .await;
         self.observe(&result);
         if result.is_err() {
             self.forget_refused(full).await;
@@ -175,8 +181,20 @@ impl Cache {
         let full = self.full_key(key);
         let ttl = self.ttl(timeout.into());
         let tags = self.tag_keys(tags);
-        self.compute(&full, ttl, &tags, Coalesce::Wait, Looked::No, |_| true, f)
-            .await
+        let span = crate::observe::spans::span!(self, "cache.get_or_set");
+        let call = crate::observe::Call::api(span.clone());
+        self.compute(
+            &full,
+            ttl,
+            &tags,
+            Coalesce::Wait,
+            Looked::No,
+            &call,
+            |_| true,
+            f,
+        )
+        .instrument(span)
+        .await
     }
 
     /// Removes every entry of this cache listed under `tag` (written with
@@ -213,7 +231,9 @@ impl Cache {
     /// ```
     pub async fn invalidate_tag(&self, tag: &str) -> Result<u64> {
         let index = self.tag_key(tag);
-        let taken = self.inner.backend.take_tag(&index).await;
+        let taken = self
+            .timed("invalidate_tag", self.inner.backend.take_tag(&index))
+            .await;
         self.observe(&taken);
         let keys = match taken {
             Ok(keys) => keys,

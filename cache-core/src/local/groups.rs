@@ -5,9 +5,12 @@
 
 use std::sync::OnceLock;
 
+use std::sync::Arc;
+
 use super::ident::{Group, GroupRef, Interner};
 use crate::key::Namespace;
 use crate::memo::Memo;
+use crate::observe::Function;
 
 /// Slots for memoized functions; a function that finds its probe sequence
 /// full builds its group on each call instead (correct, a little slower).
@@ -20,6 +23,8 @@ struct Site {
     name: &'static str,
     version: u32,
     group: Group,
+    /// The function's statistics in this cache.
+    function: Arc<Function>,
 }
 
 impl Site {
@@ -36,18 +41,28 @@ pub(crate) struct Groups {
     sites: Box<[OnceLock<Site>]>,
 }
 
-/// A memoized function's group: kept by the cache, or built for this call.
+/// A memoized function's group and statistics: kept by the cache, or
+/// built for this call.
 pub(crate) enum MemoGroup<'a> {
-    Kept(GroupRef<'a>),
-    Built(Group),
+    Kept(GroupRef<'a>, &'a Arc<Function>),
+    Built(Group, Arc<Function>),
 }
 
 impl MemoGroup<'_> {
     #[inline]
     pub(crate) fn as_ref(&self) -> GroupRef<'_> {
         match self {
-            Self::Kept(group) => *group,
-            Self::Built(group) => group.as_ref(),
+            Self::Kept(group, _) => *group,
+            Self::Built(group, _) => group.as_ref(),
+        }
+    }
+
+    /// The function's statistics in this cache.
+    #[inline]
+    pub(crate) fn function(&self) -> &Arc<Function> {
+        match self {
+            Self::Kept(_, function) => function,
+            Self::Built(_, function) => function,
         }
     }
 }
@@ -66,13 +81,15 @@ impl Groups {
         self.plain.as_ref()
     }
 
-    /// The group of `memo`'s keys; `text` writes it.
+    /// The group of `memo`'s keys; `text` writes it, `function` finds the
+    /// function's statistics.
     #[inline]
     pub(crate) fn memoized(
         &self,
         memo: &Memo,
         interner: &Interner,
         text: impl Fn() -> String,
+        function: impl Fn() -> Arc<Function>,
     ) -> MemoGroup<'_> {
         let start = slot_of(memo);
         for probe in 0..PROBES {
@@ -84,13 +101,14 @@ impl Groups {
                     name: memo.name,
                     version: memo.version,
                     group: Group::new(&text(), interner),
+                    function: function(),
                 }),
             };
             if site.is(memo) {
-                return MemoGroup::Kept(site.group.as_ref());
+                return MemoGroup::Kept(site.group.as_ref(), &site.function);
             }
         }
-        MemoGroup::Built(Group::new(&text(), interner))
+        MemoGroup::Built(Group::new(&text(), interner), function())
     }
 }
 

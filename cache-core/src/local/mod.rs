@@ -53,14 +53,17 @@ impl LocalTier {
         self.groups.plain()
     }
 
-    /// The group of `memo`'s keys in this cache; `text` writes it.
+    /// The group of `memo`'s keys in this cache; `text` writes it,
+    /// `function` finds its statistics.
     #[inline]
     pub(crate) fn memo_group(
         &self,
         memo: &crate::memo::Memo,
         text: impl Fn() -> String,
+        function: impl Fn() -> std::sync::Arc<crate::observe::Function>,
     ) -> groups::MemoGroup<'_> {
-        self.groups.memoized(memo, self.store.interner(), text)
+        self.groups
+            .memoized(memo, self.store.interner(), text, function)
     }
 
     /// The value under `ident` if it is kept as a `T`, cloned in place:

@@ -35,6 +35,8 @@ async fn main() {
     assert_eq!(square(3), 9);
     assert_eq!(square(3), 9);
     assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+    let stats = square_stats();
+    assert_eq!((stats.hits, stats.misses, stats.compute.count), (1, 1, 1));
     assert!(square_invalidate(3).unwrap());
     assert!(!square_invalidate(3).unwrap());
     assert_eq!(square_refresh(4), 16);
@@ -43,6 +45,8 @@ async fn main() {
 
     assert_eq!(cube(2).await, 8);
     assert_eq!(cube(2).await, 8);
+    assert_eq!(cube_stats().hits, 1);
+    assert_eq!(private_fn_stats().misses, 0, "not called yet");
     assert_eq!(RUNS.load(Ordering::SeqCst), 4); // square: 3, refresh(4), uncached(5); cube: 2
     assert!(cube_invalidate(2).await.unwrap());
     assert_eq!(cube_refresh(3).await, 27);

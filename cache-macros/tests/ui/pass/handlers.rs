@@ -116,6 +116,8 @@ async fn main() {
     let Json(again) = get_user(s(), Path(5)).await;
     assert_eq!(first, again, "the second call is a hit");
     assert_eq!(get_user(s(), Path(6)).await.0.load, 2, "another id misses");
+    let stats = get_user_stats(&state);
+    assert_eq!((stats.hits, stats.misses), (1, 2));
     assert!(get_user_invalidate(&state, 5).await.unwrap());
     assert!(!get_user_invalidate(&state, 5).await.unwrap());
     assert_eq!(get_user(s(), Path(5)).await.0.load, 3);

@@ -102,6 +102,7 @@ async fn main() {
     assert_eq!(repo.name(1).await, "user 1");
     assert_eq!(repo.name(1).await, "user 1");
     assert_eq!(repo.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(repo.name_stats().hits, 1);
     assert!(repo.name_invalidate(1).await.unwrap());
     assert_eq!(repo.name_refresh(1).await, "user 1");
     assert_eq!(repo.name_invalidate_all().await.unwrap(), 1);
