@@ -13,7 +13,7 @@
 //!
 //! | variable | default | |
 //! |---|---|---|
-//! | `CACHE_URL` | `memory://` | the store, e.g. `redis://127.0.0.1:6379/0` |
+//! | `CACHE_URL` | `memory://` | the store, e.g. `redis://127.0.0.1:6379/0`; add `?near_cache=32MiB` for a near cache (hits served in process, kept coherent by Redis invalidations) |
 //! | `CACHE_KEY_PREFIX` | `web_app:` | every key of this app starts with it |
 //! | `BIND` | `127.0.0.1:3000` | the address to listen on (port `0`: any free port) |
 //! | `RUST_LOG` | `info` | the log filter (logs go to stderr) |
@@ -21,6 +21,7 @@
 //! ```text
 //! cargo run --example web_app
 //! CACHE_URL=redis://127.0.0.1:6379/0 cargo run --example web_app
+//! CACHE_URL='redis://127.0.0.1:6379/0?near_cache=32MiB' cargo run --example web_app
 //! curl -s localhost:3000/user/1; curl -s localhost:3000/stats
 //! ```
 //!

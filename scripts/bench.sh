@@ -39,7 +39,7 @@ echo "==> redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/') o
 export BENCH_REDIS_URL="redis://127.0.0.1:$port/0"
 # Interleaved results accumulate runs: start afresh.
 rm -rf target/criterion/paired
-cargo bench --bench memory --bench redis --bench footprint --bench codec --bench http
+cargo bench --bench memory --bench redis --bench near --bench footprint --bench codec --bench http
 for _ in $(seq 2 "${PAIRED_RUNS:-5}"); do
     BENCH_PAIRED=only cargo bench --bench redis
 done

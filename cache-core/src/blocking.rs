@@ -48,6 +48,9 @@ impl<'a> Blocking<'a> {
         if let Some(local) = self.cache.local() {
             return Ok(self.cache.get_local(local, key));
         }
+        if let Some(value) = self.cache.near_hit(key) {
+            return Ok(Some(value));
+        }
         self.cache.block_on(self.cache.get(key))
     }
 

@@ -6,9 +6,25 @@ use crate::backend::scheme::{self, Store};
 use crate::backend::{Backend, MemoryBackend, NullBackend};
 use crate::{Error, Result};
 
+/// A store named by a URL, with the concrete views the cache uses.
+pub(crate) struct Parsed {
+    pub(crate) backend: Arc<dyn Backend>,
+    /// The typed view of the memory store.
+    pub(crate) memory: Option<MemoryBackend>,
+    /// The Redis store (for a near cache in front of it).
+    #[cfg(feature = "redis")]
+    pub(crate) redis: Option<crate::backend::RedisBackend>,
+}
+
 /// Parses `url` into a backend (and the typed view of it when it is the
 /// memory store).
+#[cfg(test)]
 pub(crate) fn backend_from_url(url: &str) -> Result<(Arc<dyn Backend>, Option<MemoryBackend>)> {
+    parse_url(url).map(|parsed| (parsed.backend, parsed.memory))
+}
+
+/// Parses `url` into a store.
+pub(crate) fn parse_url(url: &str) -> Result<Parsed> {
     let Some((name, rest)) = url.split_once("://") else {
         // Not quoted: without `://` there is no telling where a password is.
         return Err(Error::config(
@@ -47,21 +63,35 @@ pub(crate) fn backend_from_url(url: &str) -> Result<(Arc<dyn Backend>, Option<Me
                 }
             }
             let memory = MemoryBackend::with_capacity(capacity);
-            Ok((Arc::new(memory.clone()), Some(memory)))
+            Ok(Parsed {
+                backend: Arc::new(memory.clone()),
+                memory: Some(memory),
+                #[cfg(feature = "redis")]
+                redis: None,
+            })
         }
-        Store::Null => Ok((Arc::new(NullBackend), None)),
+        Store::Null => Ok(Parsed {
+            backend: Arc::new(NullBackend),
+            memory: None,
+            #[cfg(feature = "redis")]
+            redis: None,
+        }),
         Store::Redis { .. } => redis_backend(url),
     }
 }
 
 #[cfg(feature = "redis")]
-fn redis_backend(url: &str) -> Result<(Arc<dyn Backend>, Option<MemoryBackend>)> {
+fn redis_backend(url: &str) -> Result<Parsed> {
     let backend = crate::backend::RedisBackend::from_url(url)?;
-    Ok((Arc::new(backend), None))
+    Ok(Parsed {
+        backend: Arc::new(backend.clone()),
+        memory: None,
+        redis: Some(backend),
+    })
 }
 
 #[cfg(not(feature = "redis"))]
-fn redis_backend(url: &str) -> Result<(Arc<dyn Backend>, Option<MemoryBackend>)> {
+fn redis_backend(url: &str) -> Result<Parsed> {
     Err(Error::config(format!(
         "`{}` needs Redis support, which is not built in: enable the `redis` feature of cache-core",
         redact(url)

@@ -66,6 +66,7 @@ pub mod key;
 mod local;
 mod memo;
 mod memo_policy;
+mod near;
 pub mod observe;
 pub mod policy;
 mod runtime;
@@ -86,8 +87,8 @@ pub use backend::RedisBackend;
 pub use backend::{Backend, MemoryBackend, NullBackend, Ttl};
 pub use blocking::Blocking;
 pub use cache::{
-    global, init, Cache, CacheBuilder, CacheValue, KeyValue, StoreValue, DEFAULT_BREAKER_PAUSE,
-    DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT,
+    global, init, Cache, CacheBuilder, CacheValue, KeyValue, NearCacheStats, StoreValue,
+    DEFAULT_BREAKER_PAUSE, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT,
 };
 pub use codec::Codec;
 pub use error::{Error, ErrorKind, Result};

@@ -264,6 +264,52 @@ fn heard_hit(cache: &Cache, function: &Function, key: &dyn Fn() -> String) {
     cache.outcome(Some(function), Some(&key()), Outcome::Hit);
 }
 
+/// The near cache's first look: on a hit (a value kept as a `T`) no
+/// allocation, no future, no decoding, no key text; otherwise the key, for
+/// the read of the store that follows. `None` without a near cache, or for
+/// a key not written as hex (a template: the read that follows looks in
+/// the near cache by the key's text).
+#[inline]
+fn near_lookup<T>(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Option<Lookup<T>>
+where
+    T: CacheValue,
+{
+    let tier = cache.near()?.tier();
+    if cache.reads_timed(memo.policy) {
+        // Kept with a logical expiry: read through the policy's path.
+        return None;
+    }
+    let mut encoded = EncodedArgs::new();
+    match args.encode(&mut encoded)? {
+        Ok(()) => {}
+        Err(e) => return Some(Lookup::Miss(Err(e))),
+    }
+    let span = spans::call(cache, memo.name, memo.owner);
+    let memo_group = tier.memo_group(
+        memo,
+        || {
+            let mut text = String::from(cache.memo_prefix());
+            memo.write_prefix(&mut text);
+            text
+        },
+        || cache.observer().functions.of(memo),
+    );
+    let group = memo_group.as_ref();
+    let (form, tail) = encoded.tail();
+    let ident = Ident::new(group, form, tail);
+    if let Some(value) = tier.peek::<T>(&ident) {
+        hit(cache, memo_group.function(), &span, || ident.text());
+        return Some(Lookup::Hit(value));
+    }
+    let mut full = String::with_capacity(group.text().len() + 2 * tail.len() + 1);
+    full.push_str(group.text());
+    encoded.write_to(&mut full);
+    let function = Arc::clone(memo_group.function());
+    Some(Lookup::Miss(Ok(Box::new(Target::of_call(
+        full, function, span,
+    )))))
+}
+
 /// [`local_lookup`] of a key that is not written as hex (a template): by
 /// the key's text.
 fn text_lookup<T: CacheValue>(
@@ -328,16 +374,18 @@ pub enum Lookup<T> {
 /// Looks a call up; pass the result to [`call_sync`] or [`call_async`].
 #[inline]
 pub fn lookup<T: Value>(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Lookup<T> {
-    local_lookup(cache, memo, args).unwrap_or_else(|| {
-        Lookup::Miss(full_key(cache, memo, args).map(|full| {
-            let span = spans::call(cache, memo.name, memo.owner);
-            Box::new(Target::of_call(
-                full,
-                cache.observer().functions.of(memo),
-                span,
-            ))
-        }))
-    })
+    local_lookup(cache, memo, args)
+        .or_else(|| near_lookup(cache, memo, args))
+        .unwrap_or_else(|| {
+            Lookup::Miss(full_key(cache, memo, args).map(|full| {
+                let span = spans::call(cache, memo.name, memo.owner);
+                Box::new(Target::of_call(
+                    full,
+                    cache.observer().functions.of(memo),
+                    span,
+                ))
+            }))
+        })
 }
 
 /// The full index keys of a function's `tags = [...]`, rendered for one

@@ -424,6 +424,52 @@ fn default_memory_store_caches_and_invalidates_on_a_form_update() {
     assert!(warnings(&app.stop()).is_empty());
 }
 
+fn keyspace_hits(redis: &RedisServer) -> u64 {
+    redis
+        .cli(&["INFO", "stats"])
+        .lines()
+        .find_map(|l| l.strip_prefix("keyspace_hits:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("INFO stats has keyspace_hits")
+}
+
+#[test]
+fn with_a_near_cache_hits_stay_in_process_and_another_instance_s_update_reaches_it() {
+    let redis = RedisServer::start();
+    let url = format!("{}?near_cache=8MiB", redis.url());
+    let (a, b) = (WebApp::start(Some(&url)), WebApp::start(Some(&url)));
+    assert_eq!(a.get("/user/5")["name"], "Barbara Liskov");
+    // Reads until L1 holds the entry (the first read's own write evicts it).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let before = keyspace_hits(&redis);
+        for _ in 0..10 {
+            assert_eq!(a.get("/user/5")["name"], "Barbara Liskov");
+        }
+        if keyspace_hits(&redis) == before {
+            break; // ten GET /user/5 without a Redis read
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "GET /user/5 kept reading Redis with a near cache"
+        );
+    }
+    assert_eq!(a.profile_loads(5), 1);
+
+    // B's update invalidates the user's tag in Redis: A's L1 drops the
+    // entry, and A loads the user again.
+    b.post("/user/5", &json!({ "name": "Barbara H. Liskov" }));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while a.profile_loads(5) < 2 {
+        a.get("/user/5");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "A kept serving user 5 from its near cache after B's update"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The samples of a Prometheus text scrape: `name{labels}` (labels sorted,
 /// as `k="v"` joined by `,`) to value, checked to be a number. Comment
 /// lines are checked for form.

@@ -657,6 +657,11 @@ impl MemoryBackend {
             .is_some_and(|entry| self.live(&entry))
     }
 
+    /// Removes every entry.
+    pub(crate) fn clear_all(&self) {
+        self.inner.table.retain(|_, _| false);
+    }
+
     fn increment(&self, key: &str, delta: i64, ttl: Ttl) -> Result<i64> {
         let result = self.increment_locked(key, delta, ttl);
         self.after_write();

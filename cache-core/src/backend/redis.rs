@@ -44,6 +44,7 @@ mod commands;
 mod connections;
 mod error;
 mod lazy;
+mod near;
 mod options;
 mod retry;
 mod scan;
@@ -205,6 +206,8 @@ struct Inner {
     has_password: bool,
     timeouts: Timeouts,
     pooling: Pooling,
+    /// The URL's `near_cache` bound.
+    near_cache: Option<u64>,
 }
 
 impl fmt::Debug for RedisBackend {
@@ -241,6 +244,7 @@ impl RedisBackend {
                 has_password: settings.password.is_some(),
                 timeouts: settings.timeouts,
                 pooling: settings.pooling,
+                near_cache: settings.near_cache,
             }),
         })
     }

@@ -30,7 +30,8 @@ use super::{Cache, Inner, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT};
 /// ```
 #[must_use]
 pub struct CacheBuilder {
-    backend: Option<(Arc<dyn Backend>, Option<MemoryBackend>)>,
+    backend: Option<config::Parsed>,
+    near_cache: Option<u64>,
     url: Option<String>,
     prefix: String,
     default_ttl: Ttl,
@@ -58,6 +59,7 @@ impl Default for CacheBuilder {
     fn default() -> Self {
         Self {
             backend: None,
+            near_cache: None,
             url: None,
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
             default_ttl: Ttl::After(DEFAULT_TIMEOUT),
@@ -86,6 +88,7 @@ impl fmt::Debug for CacheBuilder {
             .field("codec", &self.codec)
             .field("max_value_size", &self.max_value_size)
             .field("signed", &self.signing_key.is_some())
+            .field("near_cache", &self.near_cache)
             .field("name", &self.name)
             .field("listener", &self.listener.is_some())
             .finish_non_exhaustive()
@@ -102,16 +105,23 @@ impl CacheBuilder {
     /// ```
     pub fn backend(mut self, backend: impl Backend) -> Self {
         let any = &backend as &dyn Any;
-        let local = any.downcast_ref::<MemoryBackend>().cloned();
+        let memory = any.downcast_ref::<MemoryBackend>().cloned();
+        #[cfg(feature = "redis")]
+        let redis = any.downcast_ref::<crate::backend::RedisBackend>().cloned();
         #[cfg(feature = "redis")]
         {
-            self.spread = any
-                .downcast_ref::<crate::backend::RedisBackend>()
+            self.spread = redis
+                .as_ref()
                 .is_some_and(crate::backend::RedisBackend::is_cluster);
         }
         self.infallible = any.is::<crate::NullBackend>();
         self.store = crate::observe::store_label(&backend);
-        self.backend = Some((Arc::new(backend), local));
+        self.backend = Some(config::Parsed {
+            backend: Arc::new(backend),
+            memory,
+            #[cfg(feature = "redis")]
+            redis,
+        });
         self.url = None;
         self
     }
@@ -275,6 +285,43 @@ impl CacheBuilder {
         self
     }
 
+    /// Keeps up to `max_bytes` of values in process, in front of the remote
+    /// store: a near cache (L1). A hit in it returns the typed value with
+    /// no I/O and no decoding, as a memory-store hit does; the URL option
+    /// `near_cache=32MiB` does the same.
+    ///
+    /// L1 stays coherent with the store through Redis server-assisted
+    /// client-side caching: one more connection per cache, with
+    /// `CLIENT TRACKING ON BCAST` on the cache's key prefix, whose
+    /// invalidation messages evict from L1 whatever any process writes,
+    /// deletes, invalidates or clears, and whatever expires. An entry is
+    /// filled only from a read whose key was not invalidated while it was in
+    /// flight, expires no later than the Redis entry, and L1 is flushed
+    /// (and unused) whenever the invalidation connection is lost, until
+    /// tracking is back. The process's own writes evict their key before
+    /// they return. See the README's "Near cache" section for the
+    /// staleness bound and the cost on the server.
+    ///
+    /// Works on a standalone Redis server, a Sentinel master and a Redis
+    /// Cluster (Redis 6 or later); with any other store (memory, null, a
+    /// custom backend) [`build`](Self::build) fails with
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config). Reads with a
+    /// logical expiry (a fail-safe or stale-while-revalidate policy) go to
+    /// Redis, not through L1.
+    ///
+    /// ```no_run
+    /// let cache = cache_core::Cache::builder()
+    ///     .url("redis://127.0.0.1:6379/0")
+    ///     .near_cache(32 << 20)
+    ///     .key_prefix("app")
+    ///     .build()?;
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn near_cache(mut self, max_bytes: u64) -> Self {
+        self.near_cache = Some(max_bytes);
+        self
+    }
+
     /// The default [`Policy`](crate::Policy) of read-through calls
     /// (memoized functions, `get_or_set_with*`): fail-safe stale values,
     /// refresh ahead, computation timeouts, the distributed lock. Each
@@ -333,12 +380,17 @@ impl CacheBuilder {
     /// assert!(err.to_string().contains("max_capacity"));
     /// ```
     pub fn build(self) -> Result<Cache> {
-        let (backend, local) = match (self.backend, self.url.as_deref()) {
+        let parsed = match (self.backend, self.url.as_deref()) {
             (Some(b), _) => b,
-            (None, Some(url)) => config::backend_from_url(url)?,
+            (None, Some(url)) => config::parse_url(url)?,
             (None, None) => {
                 let memory = MemoryBackend::new();
-                (Arc::new(memory.clone()) as Arc<dyn Backend>, Some(memory))
+                config::Parsed {
+                    backend: Arc::new(memory.clone()),
+                    memory: Some(memory),
+                    #[cfg(feature = "redis")]
+                    redis: None,
+                }
             }
         };
         self.policy.check()?;
@@ -353,8 +405,10 @@ impl CacheBuilder {
         } else {
             DEFAULT_BREAKER_PAUSE
         });
-        let guarded = !(local.is_some() || infallible || pause.is_zero());
         let keys = crate::key::Namespace::new(&self.prefix);
+        let near = super::near::build(&parsed, self.near_cache, &keys)?;
+        let (backend, local) = (parsed.backend, parsed.memory);
+        let guarded = !(local.is_some() || infallible || pause.is_zero());
         let name = self.name.unwrap_or_else(|| self.prefix.clone());
         let listens = self.listener.is_some();
         let observer =
@@ -408,6 +462,7 @@ impl CacheBuilder {
             Inner {
                 backend,
                 evictions,
+                near,
                 local: local.map(|memory| crate::local::LocalTier::new(memory, &keys)),
                 keys,
                 prefix: self.prefix.into_boxed_str(),

@@ -187,8 +187,14 @@ impl Cache {
     /// are misses.
     pub(super) async fn read_remote<T>(&self, full: &str) -> Option<T>
     where
-        T: Serialize + DeserializeOwned,
+        T: CacheValue,
     {
+        if let Some(near) = self.near() {
+            return self.read_near::<T>(near, full).await.unwrap_or_else(|e| {
+                self.note_error(&e, "get", full);
+                None
+            });
+        }
         let result = self.timed("get", self.inner.backend.get(full)).await;
         self.observe(&result);
         match result {
@@ -260,6 +266,7 @@ impl Cache {
                 }
             }
         };
+        self.near_forget(full);
         if result.is_ok() {
             self.emit(None, Some(full), Emit::Set(1));
         }
@@ -271,7 +278,9 @@ impl Cache {
     /// it, so the old value must not be served. Best effort: the error the
     /// caller gets is the refusal.
     pub(super) async fn forget_refused(&self, full: &str) {
-        if let Err(e) = self.inner.backend.delete(full).await {
+        let deleted = self.inner.backend.delete(full).await;
+        self.near_forget(full);
+        if let Err(e) = deleted {
             tracing::debug!(key = %key_for_message(full), error = %e, "could not remove the value a refused write replaces");
         }
     }
@@ -306,6 +315,7 @@ impl Cache {
 
     pub(super) async fn remove_full(&self, full: &str) -> Result<bool> {
         let result = self.timed("delete", self.inner.backend.delete(full)).await;
+        self.near_forget(full);
         self.observe(&result);
         if let Ok(existed) = result {
             self.emit(None, Some(full), Emit::Deleted(u64::from(existed)));
@@ -319,6 +329,9 @@ impl Cache {
         let result = self
             .timed("delete_many", self.inner.backend.delete_many(full))
             .await;
+        for key in full {
+            self.near_forget(key);
+        }
         self.observe(&result);
         if let Ok(n) = result {
             self.emit(None, None, Emit::Deleted(n));

@@ -116,6 +116,9 @@ impl Cache {
         let result = self
             .timed("set_many", self.inner.backend.set_many(&encoded, ttl))
             .await;
+        for (key, _) in &encoded {
+            self.near_forget(key);
+        }
         self.observe(&result);
         match result {
             Ok(()) => {
@@ -190,6 +193,7 @@ impl Cache {
         let result = self
             .timed("clear", self.inner.backend.clear_prefixes(prefixes))
             .await;
+        self.near_flush();
         self.observe(&result);
         match result {
             Ok(n) => {

@@ -14,6 +14,7 @@ mod engine;
 mod global;
 mod lock;
 mod many;
+mod near;
 #[cfg(feature = "tower")]
 mod open;
 mod ops;
@@ -25,6 +26,7 @@ mod tags;
 pub use builder::{CacheBuilder, DEFAULT_BREAKER_PAUSE};
 pub(crate) use engine::{Coalesce, Looked};
 pub use global::{global, init};
+pub use near::NearCacheStats;
 pub(crate) use outage::OnError;
 pub(crate) use resilient::{Report, Seen};
 
@@ -185,6 +187,8 @@ pub(crate) struct Inner {
     /// [`MemoryBackend`]: values go in and out as Rust values, with no codec
     /// and no future.
     local: Option<LocalTier>,
+    /// The near cache (L1) in front of a remote store, when enabled.
+    near: Option<crate::near::Near>,
     /// The prefix as configured (what [`Cache::key_prefix`] returns).
     pub(crate) prefix: Box<str>,
     /// The namespace's keys: `<namespace>|` for keys given to the `Cache`
@@ -229,6 +233,7 @@ impl fmt::Debug for Cache {
             .field("ignore_errors", &self.inner.ignore_errors)
             .field("format", &self.inner.format)
             .field("in_memory", &self.inner.local.is_some())
+            .field("near_cache", &self.inner.near.is_some())
             .field("name", &self.inner.observer.name)
             .finish_non_exhaustive()
     }

@@ -59,10 +59,19 @@ impl Cache {
         if let Some(local) = &self.inner.local {
             return Ok(self.get_local(local, key));
         }
+        if let Some(value) = self.near_hit::<T>(key) {
+            return Ok(Some(value));
+        }
         let span = spans::span!(self, "cache.get");
         let full = self.full_key(key);
         spans::key(&span, || full.clone());
         let read = async {
+            if let Some(near) = self.near() {
+                return match self.read_near::<T>(near, &full).await {
+                    Ok(value) => Ok(self.counted(value)),
+                    Err(e) => self.on_error(OnError::Configured, e, "get", &full, None),
+                };
+            }
             let result = self.timed("get", self.inner.backend.get(&full)).await;
             self.observe(&result);
             match result {
@@ -161,6 +170,7 @@ impl Cache {
                     let result = self
                         .timed("add", self.inner.backend.add(&full, bytes, ttl))
                         .await;
+                    self.near_forget(&full);
                     self.observe(&result);
                     result
                 }
@@ -225,6 +235,7 @@ impl Cache {
                     .incr(&full, delta, self.inner.default_ttl),
             )
             .await;
+        self.near_forget(&full);
         self.observe(&result);
         result.or_else(|e| self.on_error(OnError::Strict, e, "incr", &full, 0))
     }

@@ -158,6 +158,18 @@ const ROWS: &[Row] = &[
 /// The same comparisons measured interleaved (see `cache_tests::paired`): `(what, id under target/criterion/paired, theirs, target)`.
 const PAIRED: &[(&str, &str, &str, f64)] = &[
     (
+        "Redis memoized hit served from the near cache (L1) vs the memory-store hit, fn(u64)->String(100), async",
+        "near_hit_vs_memory_hit",
+        "memory_store_hit",
+        1.5,
+    ),
+    (
+        "Redis `Cache::get` hit served from the near cache (L1) vs the memory store's `get`, String(100)",
+        "near_get_vs_memory_get",
+        "memory_store_get",
+        1.5,
+    ),
+    (
         "memory hit fn(u64)->u64, sync",
         "hit_u64_sync_vs_cached",
         "cached_sync",
@@ -414,6 +426,51 @@ fn line(out: &mut String, what: &str, ours: f64, theirs: f64, name: &str, ratio:
     );
 }
 
+/// The near cache's lag and Zipf figures (`near.json`, written by the
+/// `near` bench).
+fn near_section(root: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(root.join("near.json")).ok()?;
+    let n: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let num = |k: &str| n[k].as_f64().unwrap_or(f64::NAN);
+    let ms = |k: &str| num(k) / 1000.0;
+    let t = |k: &str| human(num(k) * 1000.0);
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "| near cache: invalidation lag, {} updates each, loopback | p50 | p99 | max | target | |\n|---|---|---|---|---|---|\n\
+         | `set` returned in A → B's L1 no longer holds the old value | {} | {} | {} | p99 ≤ 5 ms | {} |\n\
+         | `set` called in A → B's L1 no longer holds the old value | {} | {} | {} | (report) | |\n\
+         | `<fn>_invalidate` returned in A → B's L1 no longer holds the old value | {} | {} | {} | p99 ≤ 5 ms | {} |\n\
+         | Redis memoized hit without a near cache (one round trip), for scale | {} | | | | |\n\n\
+         | near cache: {} tasks, Zipf(1.0) over {} keys, 1% writes, {} s each | ops/s | reads served without a `GET` |\n|---|---|---|\n\
+         | L1 off | {:.0} | {:.1}% |\n\
+         | L1 on ({} MiB) | {:.0} ({:.2}× off) | {:.1}% |\n",
+        n["updates"],
+        t("lag_set_p50_us"),
+        t("lag_set_p99_us"),
+        t("lag_set_max_us"),
+        if ms("lag_set_p99_us") <= 5.0 { "met" } else { "missed" },
+        t("lag_set_from_call_p50_us"),
+        t("lag_set_from_call_p99_us"),
+        t("lag_set_from_call_max_us"),
+        t("lag_invalidate_p50_us"),
+        t("lag_invalidate_p99_us"),
+        t("lag_invalidate_max_us"),
+        if ms("lag_invalidate_p99_us") <= 5.0 { "met" } else { "missed" },
+        human(num("remote_hit_ns")),
+        n["zipf_tasks"],
+        n["zipf_keys"],
+        n["zipf_seconds"],
+        num("zipf_off_ops"),
+        num("zipf_off_local") * 100.0,
+        n["zipf_on_bound_mib"],
+        num("zipf_on_ops"),
+        num("zipf_on_ops") / num("zipf_off_ops"),
+        num("zipf_on_local") * 100.0,
+    );
+    Some(out)
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let root = PathBuf::from(args.next().unwrap_or_else(|| "target/criterion".into()));
@@ -490,6 +547,10 @@ fn main() {
             num("ours_hit_ratio"),
             num("bare_hit_ratio"),
         );
+    }
+    if let Some(near) = near_section(&root) {
+        out.push('\n');
+        out.push_str(&near);
     }
     if let Some(extra) = extra {
         out.push('\n');

@@ -384,6 +384,7 @@ impl RedisBackendBuilder {
             certificates,
             timeouts,
             pooling,
+            near_cache: parsed.options.near_cache,
         })
     }
 

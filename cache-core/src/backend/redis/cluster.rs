@@ -27,6 +27,12 @@ pub(super) struct Cluster {
     seeds: Box<str>,
     timeouts: Timeouts,
     connection: Lazy<ClusterConnection, RedisError>,
+    /// How to reach one node by itself (the near cache's invalidation
+    /// channels): `rediss` or `redis`, credentials, certificates.
+    scheme: &'static str,
+    username: Option<String>,
+    password: Option<String>,
+    certificates: Option<::redis::TlsCertificates>,
 }
 
 impl Cluster {
@@ -59,7 +65,31 @@ impl Cluster {
             seeds: seeds.into_boxed_str(),
             timeouts: settings.timeouts,
             connection: Lazy::new(),
+            scheme: settings.scheme(),
+            username: settings.username.clone(),
+            password: settings.password.clone(),
+            certificates: settings.certificates.clone(),
         })
+    }
+
+    /// A RESP3 client for the node at `address` (`host:port`) by itself.
+    pub(super) fn node_resp3_client(&self, address: &str) -> Result<::redis::Client> {
+        use ::redis::IntoConnectionInfo;
+        let invalid = |e| super::error::config_error(address, e);
+        let info = format!("{}://{address}/0", self.scheme)
+            .into_connection_info()
+            .map_err(invalid)?;
+        let info = super::settings::with_credentials(
+            info,
+            self.username.as_deref(),
+            self.password.as_deref(),
+        );
+        let redis = info
+            .redis_settings()
+            .clone()
+            .set_protocol(::redis::ProtocolVersion::RESP3);
+        super::tls::client(info.set_redis_settings(redis), self.certificates.clone())
+            .map_err(invalid)
     }
 
     /// The seed nodes, `host:port,host:port`.

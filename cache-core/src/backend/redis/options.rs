@@ -22,6 +22,8 @@ pub(super) struct UrlOptions {
     pub(super) protocol: Option<String>,
     pub(super) connections: Option<NonZeroUsize>,
     pub(super) connection_runtime: Option<ConnectionRuntime>,
+    /// The bound of the near cache (L1) of the caches built on this URL.
+    pub(super) near_cache: Option<u64>,
 }
 
 impl UrlOptions {
@@ -56,10 +58,17 @@ impl UrlOptions {
                             ))
                         })?);
                 }
+                "near_cache" => {
+                    options.near_cache = Some(crate::config::parse_size(&value).ok_or_else(|| {
+                        Error::config(format!(
+                            "`{shown}`: near_cache `{value}` is not a size (examples: 32MiB, 512KiB, 1GiB)"
+                        ))
+                    })?);
+                }
                 other => {
                     return Err(Error::config(format!(
                         "`{shown}`: unknown option `{other}` for Redis (known: connect_timeout, \
-                         response_timeout, protocol, connections, connection_runtime)"
+                         response_timeout, protocol, connections, connection_runtime, near_cache)"
                     )))
                 }
             }

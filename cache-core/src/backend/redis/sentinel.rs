@@ -54,6 +54,9 @@ struct Shared {
     timeouts: Timeouts,
     pooling: Pooling,
     current: Lazy<Arc<Server>, Error>,
+    /// Called whenever the master is forgotten (the near caches' flush:
+    /// reads may go to another server from now on).
+    on_forget: std::sync::Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
 }
 
 struct SentinelNode {
@@ -116,6 +119,7 @@ impl Sentinel {
                 timeouts: settings.timeouts,
                 pooling: settings.pooling,
                 current: Lazy::new(),
+                on_forget: std::sync::Mutex::new(Vec::new()),
             }),
             watchers: OnceLock::new(),
         })
@@ -143,6 +147,22 @@ impl Sentinel {
             "Redis master `{}` (sentinels {})",
             self.shared.service, self.shared.sentinel_list
         )
+    }
+
+    /// The current master, found first if needed.
+    pub(super) async fn current_master(&self) -> Result<Arc<Server>> {
+        self.master().await
+    }
+
+    /// Calls `listener` whenever the master is forgotten (after a
+    /// `+switch-master`, or a failure a failover explains), before any
+    /// request can reach another server.
+    pub(super) fn on_forget(&self, listener: Box<dyn Fn() + Send + Sync>) {
+        self.shared
+            .on_forget
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(listener);
     }
 
     /// Sends `request` to the current master (found first if needed). On
@@ -235,6 +255,7 @@ impl Sentinel {
                 .current
                 .reset_if(|current| Arc::ptr_eq(current, server))
         {
+            self.shared.forgotten();
             tracing::info!(
                 service = &*self.shared.service,
                 master = server.address(),
@@ -254,6 +275,23 @@ impl Drop for Sentinel {
 }
 
 impl Shared {
+    /// Forgets the master, and tells the listeners.
+    fn forget(&self) {
+        self.current.reset();
+        self.forgotten();
+    }
+
+    /// Tells the listeners the master was forgotten.
+    fn forgotten(&self) {
+        let listeners = self
+            .on_forget
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for listener in listeners.iter() {
+            listener();
+        }
+    }
+
     /// Asks the sentinels in turn for the master, until one names a server
     /// that answers `ROLE` as a master.
     async fn find_master(self: Arc<Self>) -> Result<Arc<Server>> {
@@ -396,7 +434,7 @@ async fn watch_sentinel(shared: Weak<Shared>, index: usize) {
             if subscribed_before {
                 // A switch may have happened while we were not listening.
                 if let Some(shared) = shared.upgrade() {
-                    shared.current.reset();
+                    shared.forget();
                 }
             }
             subscribed_before = true;
@@ -415,7 +453,7 @@ async fn watch_sentinel(shared: Weak<Shared>, index: usize) {
                         switch = payload.as_str(),
                         "a sentinel announced a new Redis master"
                     );
-                    shared.current.reset();
+                    shared.forget();
                 }
             }
         }

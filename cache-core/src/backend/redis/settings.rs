@@ -64,6 +64,8 @@ pub(super) struct Settings {
     pub(super) certificates: Option<::redis::TlsCertificates>,
     pub(super) timeouts: Timeouts,
     pub(super) pooling: Pooling,
+    /// The near cache bound the URL asks for (`near_cache=32MiB`).
+    pub(super) near_cache: Option<u64>,
 }
 
 impl Settings {

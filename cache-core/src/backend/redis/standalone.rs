@@ -20,6 +20,9 @@ pub(super) struct Server {
     peer: Box<str>,
     timeouts: Timeouts,
     connections: Connections,
+    /// What the near cache's invalidation channel connects with.
+    info: ConnectionInfo,
+    certificates: Option<::redis::TlsCertificates>,
 }
 
 impl Server {
@@ -32,10 +35,12 @@ impl Server {
         pooling: Pooling,
         describe: impl FnOnce(&str) -> String,
     ) -> std::result::Result<Self, RedisError> {
-        let client = client(info, certificates)?;
-        let info = client.get_connection_info();
+        let client = client(info, certificates.clone())?;
+        let info = client.get_connection_info().clone();
         let address = format!("{}/{}", host_port(info.addr()), info.redis_settings().db());
         Ok(Self {
+            info,
+            certificates,
             peer: describe(&address).into_boxed_str(),
             address: address.into_boxed_str(),
             connections: Connections::new(client, timeouts, pooling.connections, pooling.runtime),
@@ -50,6 +55,20 @@ impl Server {
     /// What messages call it: `Redis at host:port/db`.
     pub(super) fn peer(&self) -> &str {
         &self.peer
+    }
+
+    /// A RESP3 client for this server (the near cache's invalidation
+    /// channel: push messages need RESP3).
+    pub(super) fn resp3_client(&self) -> std::result::Result<::redis::Client, RedisError> {
+        let redis = self
+            .info
+            .redis_settings()
+            .clone()
+            .set_protocol(::redis::ProtocolVersion::RESP3);
+        client(
+            self.info.clone().set_redis_settings(redis),
+            self.certificates.clone(),
+        )
     }
 
     pub(super) fn is_connected(&self) -> bool {
