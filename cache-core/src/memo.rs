@@ -199,12 +199,14 @@ where
     T: CacheValue,
 {
     let local = cache.local()?;
-    let span = spans::call(cache, memo.name, memo.owner);
     let mut encoded = EncodedArgs::new();
     match args.encode(&mut encoded) {
         Some(Ok(())) => {}
         Some(Err(e)) => return Some(Lookup::Miss(Err(e))),
-        None => return Some(text_lookup(cache, local, memo, args, span)),
+        None => {
+            let span = spans::call(cache, memo.name, memo.owner);
+            return Some(text_lookup(cache, local, memo, args, span));
+        }
     }
     let memo_group = local.memo_group(
         memo,
@@ -232,9 +234,13 @@ where
         cache.read_local_uncounted::<T>(local, &ident)
     };
     if let Some(value) = found {
+        // The span exists only for a subscriber that enables it: a hit
+        // with none builds nothing.
+        let span = spans::call(cache, memo.name, memo.owner);
         hit(cache, memo_group.function(), &span, || ident.text());
         return Some(Lookup::Hit(value));
     }
+    let span = spans::call(cache, memo.name, memo.owner);
     let mut full = String::with_capacity(group.text().len() + 2 * tail.len() + 1);
     full.push_str(group.text());
     encoded.write_to(&mut full);
@@ -374,18 +380,19 @@ pub enum Lookup<T> {
 /// Looks a call up; pass the result to [`call_sync`] or [`call_async`].
 #[inline]
 pub fn lookup<T: Value>(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Lookup<T> {
-    local_lookup(cache, memo, args)
-        .or_else(|| near_lookup(cache, memo, args))
-        .unwrap_or_else(|| {
-            Lookup::Miss(full_key(cache, memo, args).map(|full| {
-                let span = spans::call(cache, memo.name, memo.owner);
-                Box::new(Target::of_call(
-                    full,
-                    cache.observer().functions.of(memo),
-                    span,
-                ))
-            }))
-        })
+    if let Some(found) = local_lookup(cache, memo, args) {
+        return found;
+    }
+    near_lookup(cache, memo, args).unwrap_or_else(|| {
+        Lookup::Miss(full_key(cache, memo, args).map(|full| {
+            let span = spans::call(cache, memo.name, memo.owner);
+            Box::new(Target::of_call(
+                full,
+                cache.observer().functions.of(memo),
+                span,
+            ))
+        }))
+    })
 }
 
 /// The full index keys of a function's `tags = [...]`, rendered for one
