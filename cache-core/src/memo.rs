@@ -208,15 +208,7 @@ where
             return Some(text_lookup(cache, local, memo, args, span));
         }
     }
-    let memo_group = local.memo_group(
-        memo,
-        || {
-            let mut text = String::from(cache.memo_prefix());
-            memo.write_prefix(&mut text);
-            text
-        },
-        || cache.observer().functions.of(memo),
-    );
+    let memo_group = group_of(cache, local, memo);
     let group = memo_group.as_ref();
     let (form, tail) = encoded.tail();
     // Only a value kept as a `T` is a hit here; anything else (a miss,
@@ -248,6 +240,26 @@ where
     Some(Lookup::Missed(Box::new(Target::of_call(
         full, function, span,
     ))))
+}
+
+/// The group of `memo`'s keys in `tier` (the memory store or the near
+/// cache), made on first use with the function's key prefix and its
+/// statistics.
+#[inline]
+fn group_of<'a>(
+    cache: &Cache,
+    tier: &'a crate::local::LocalTier,
+    memo: &Memo,
+) -> crate::local::groups::MemoGroup<'a> {
+    tier.memo_group(
+        memo,
+        || {
+            let mut text = String::from(cache.memo_prefix());
+            memo.write_prefix(&mut text);
+            text
+        },
+        || cache.observer().functions.of(memo),
+    )
 }
 
 /// Reports an in-process hit; `key` renders the key, only for a listener
@@ -291,15 +303,7 @@ where
         Err(e) => return Some(Lookup::Miss(Err(e))),
     }
     let span = spans::call(cache, memo.name, memo.owner);
-    let memo_group = tier.memo_group(
-        memo,
-        || {
-            let mut text = String::from(cache.memo_prefix());
-            memo.write_prefix(&mut text);
-            text
-        },
-        || cache.observer().functions.of(memo),
-    );
+    let memo_group = group_of(cache, tier, memo);
     let group = memo_group.as_ref();
     let (form, tail) = encoded.tail();
     let ident = Ident::new(group, form, tail);
