@@ -1,7 +1,6 @@
 //! The in-process store, on [`quick_cache`]: bounded by bytes, per-entry TTL,
 //! and typed values that a hit returns without decoding.
 
-use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
@@ -9,17 +8,22 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use quick_cache::Weighter;
-use serde::Serialize;
 
 use crate::backend::{Backend, Ttl};
-use crate::codec::{self, Codec, Format};
+use crate::codec;
 use crate::key::key_for_message;
 use crate::local::clock;
 use crate::local::ident::{parse, Ident, Interner, TableKey, TailBuf};
-use crate::local::table::{take_evicted, Evictions, Table};
+use crate::local::table::{Evictions, Table};
 use crate::{Error, ErrorKind, Result};
 
 mod tags;
+mod typed;
+mod watch;
+
+pub(crate) use typed::TypedValue;
+pub(crate) use watch::Sink;
+use watch::Watcher;
 
 /// Bytes counted for each entry on top of its key and value: the map slot,
 /// the entry header and allocator slack.
@@ -76,15 +80,6 @@ struct Inner {
     watchers: std::sync::RwLock<Vec<Watcher>>,
 }
 
-/// Told of a key evicted for capacity (`false`) or found expired (`true`),
-/// for keys under its prefixes.
-pub(crate) type Sink = dyn Fn(&str, bool) + Send + Sync;
-
-struct Watcher {
-    prefixes: Vec<String>,
-    sink: std::sync::Weak<Sink>,
-}
-
 /// A stored value with its expiry and weight.
 #[derive(Clone)]
 pub(crate) struct Entry {
@@ -133,62 +128,6 @@ pub(crate) enum Probe<T> {
     Other(Stored),
     /// Nothing live.
     Missing,
-}
-
-/// A Rust value kept in the memory store, type-erased.
-pub(crate) trait TypedValue: Send + Sync {
-    fn as_any(&self) -> &(dyn Any + Send + Sync);
-    fn encode(&self) -> Result<Bytes>;
-    fn integer(&self) -> Option<i128>;
-}
-
-pub(crate) struct Typed<T> {
-    pub(crate) value: T,
-    pub(crate) codec: Codec,
-}
-
-impl<T: Serialize + Send + Sync + 'static> TypedValue for Typed<T> {
-    fn as_any(&self) -> &(dyn Any + Send + Sync) {
-        &self.value
-    }
-    fn encode(&self) -> Result<Bytes> {
-        codec::encode(&self.value, self.codec)
-    }
-    fn integer(&self) -> Option<i128> {
-        codec::integer_value(&self.value)
-    }
-}
-
-/// A value with its logical expiry (milliseconds since the Unix epoch):
-/// what the memory store keeps for an entry written with a fail-safe
-/// window or refresh ahead (see [`crate::policy`]).
-#[derive(Clone)]
-pub(crate) struct Timed<T> {
-    pub(crate) value: T,
-    pub(crate) fresh_until: u64,
-}
-
-struct TypedTimed<T> {
-    timed: Timed<T>,
-    codec: Codec,
-}
-
-impl<T: Serialize + Send + Sync + 'static> TypedValue for TypedTimed<T> {
-    fn as_any(&self) -> &(dyn Any + Send + Sync) {
-        &self.timed
-    }
-    fn encode(&self) -> Result<Bytes> {
-        codec::encode_timed(
-            &self.timed.value,
-            self.timed.fresh_until,
-            self.codec,
-            codec::MAX_VALUE_SIZE,
-        )
-        .map(bytes::BytesMut::freeze)
-    }
-    fn integer(&self) -> Option<i128> {
-        None
-    }
 }
 
 #[derive(Clone)]
@@ -268,73 +207,6 @@ impl MemoryBackend {
                 evictions,
                 watchers: std::sync::RwLock::default(),
             }),
-        }
-    }
-
-    /// Tells `sink` of every key under one of `prefixes` that is evicted
-    /// for capacity or found expired, for as long as `sink` lives.
-    pub(crate) fn watch(&self, prefixes: Vec<String>, sink: &Arc<Sink>) {
-        let mut watchers = self
-            .inner
-            .watchers
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        watchers.retain(|w| w.sink.strong_count() > 0);
-        watchers.push(Watcher {
-            prefixes,
-            sink: Arc::downgrade(sink),
-        });
-        self.inner.evictions.watch();
-    }
-
-    /// Tells the watchers of `key`. Called with no lock held.
-    #[cold]
-    fn notify(&self, key: &str, expired: bool) {
-        // Called with the list released: a listener may write to the store.
-        let sinks: Vec<Arc<Sink>> = self
-            .inner
-            .watchers
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .filter(|w| w.prefixes.iter().any(|p| key.starts_with(p.as_str())))
-            .filter_map(|w| w.sink.upgrade())
-            .collect();
-        for sink in sinks {
-            sink(key, expired);
-        }
-    }
-
-    /// After a write: tells the watchers of what it evicted.
-    #[inline]
-    fn after_write(&self) {
-        if self.inner.evictions.watched() {
-            for key in take_evicted() {
-                self.notify(&key.text(), false);
-            }
-        }
-    }
-
-    /// A read found `ident` expired: with watchers, removes it (if it is
-    /// still expired) and tells them, once.
-    #[inline]
-    fn seen_expired(&self, ident: &Ident<'_>) {
-        if self.inner.evictions.watched() {
-            self.expire(ident);
-        }
-    }
-
-    #[cold]
-    fn expire(&self, ident: &Ident<'_>) {
-        let removed = {
-            let mut shard = self.inner.table.write(ident.hash());
-            match shard.get(ident) {
-                Some(entry) if !self.live(entry) => shard.remove(ident).is_some(),
-                _ => false,
-            }
-        };
-        if removed {
-            self.notify(&ident.text(), true);
         }
     }
 
@@ -426,184 +298,29 @@ impl MemoryBackend {
         &self.inner.interner
     }
 
-    /// The live value under `ident`: a `T` cloned in place when it is kept
-    /// as one (the hit path: no reference count, no decoding), what is kept
-    /// otherwise, or nothing.
-    #[inline]
-    pub(crate) fn probe<T: Clone + 'static>(&self, ident: &Ident<'_>) -> Probe<T> {
-        let mut expired = false;
-        let found = self
-            .inner
-            .table
-            .with(ident, |entry| {
-                if !self.live(entry) {
-                    expired = true;
-                    return Probe::Missing;
-                }
-                match &entry.value {
-                    Stored::Typed(typed) => match typed.as_any().downcast_ref::<T>() {
-                        Some(value) => Probe::Typed(value.clone()),
-                        None => Probe::Other(entry.value.clone()),
-                    },
-                    Stored::Bytes(_) => Probe::Other(entry.value.clone()),
-                }
-            })
-            .unwrap_or(Probe::Missing);
-        if expired {
-            self.seen_expired(ident);
-        }
-        found
-    }
-
     /// The live value under the key `key`, if any.
     pub(crate) fn lookup(&self, key: &str) -> Option<Stored> {
         let mut buf = TailBuf::new();
-        let ident = parse(key, &mut buf);
-        let found = self.inner.table.with(&ident, |entry| {
-            self.live(entry).then(|| entry.value.clone())
-        });
-        if found.as_ref().is_some_and(Option::is_none) {
-            self.seen_expired(&ident);
-        }
-        found.flatten()
+        self.read_live(&parse(key, &mut buf), |entry| entry.value.clone())
     }
 
-    /// An entry holding a typed value, weighed by its encoded size plus its
-    /// inline size.
-    fn typed_entry<T: Serialize + Send + Sync + 'static>(
-        &self,
-        ident: &Ident<'_>,
-        value: T,
-        format: &Format,
-        ttl: Ttl,
-    ) -> Result<Entry> {
-        self.typed_entry_until(ident, value, None, format, ttl)
-    }
-
-    /// [`typed_entry`](Self::typed_entry), kept with a logical expiry
-    /// when `fresh_until` is set.
-    fn typed_entry_until<T: Serialize + Send + Sync + 'static>(
-        &self,
-        ident: &Ident<'_>,
-        value: T,
-        fresh_until: Option<u64>,
-        format: &Format,
-        ttl: Ttl,
-    ) -> Result<Entry> {
-        let encoded = codec::encoded_len(&value);
-        if encoded > format.max_size {
-            return Err(Error::new(
-                ErrorKind::TooLarge,
-                format!(
-                    "value for `{}` is {encoded} bytes encoded, more than the {} bytes allowed (max_value_size)",
-                    key_for_message(&ident.text()),
-                    format.max_size
-                ),
-            ));
-        }
-        let weight = encoded as u64 + std::mem::size_of::<T>() as u64;
-        let codec = format.codec;
-        let value = match fresh_until {
-            None => Stored::Typed(Arc::new(Typed { value, codec })),
-            Some(fresh_until) => Stored::Typed(Arc::new(TypedTimed {
-                timed: Timed { value, fresh_until },
-                codec,
-            })),
-        };
-        self.entry(ident, value, weight, ttl)
-    }
-
-    /// Stores a typed value with its logical expiry.
-    pub(crate) fn insert_timed<T: Serialize + Send + Sync + 'static>(
-        &self,
-        key: &str,
-        value: T,
-        fresh_until: u64,
-        format: &Format,
-        ttl: Ttl,
-    ) -> Result<()> {
-        let mut buf = TailBuf::new();
-        let ident = parse(key, &mut buf);
-        self.put(
-            &ident,
-            self.typed_entry_until(&ident, value, Some(fresh_until), format, ttl),
-        )
-    }
-
-    /// What a read-through call with a policy looks at: a value kept as a
-    /// `T` or as a timed `T`, cloned in place.
-    pub(crate) fn probe_entry<T: Clone + 'static>(
-        &self,
-        ident: &Ident<'_>,
-    ) -> Probe<codec::Decoded<T>> {
+    /// `read` of the live entry under `ident`, in place; `None` when there
+    /// is none. An expired entry found here is told to the watchers.
+    #[inline]
+    fn read_live<R>(&self, ident: &Ident<'_>, read: impl FnOnce(&Entry) -> R) -> Option<R> {
         let mut expired = false;
-        let found = self
-            .inner
-            .table
-            .with(ident, |entry| {
-                if !self.live(entry) {
-                    expired = true;
-                    return Probe::Missing;
-                }
-                if let Stored::Typed(typed) = &entry.value {
-                    let any = typed.as_any();
-                    if let Some(value) = any.downcast_ref::<T>() {
-                        return Probe::Typed(codec::Decoded {
-                            value: value.clone(),
-                            fresh_until: None,
-                        });
-                    }
-                    if let Some(timed) = any.downcast_ref::<Timed<T>>() {
-                        return Probe::Typed(codec::Decoded {
-                            value: timed.value.clone(),
-                            fresh_until: Some(timed.fresh_until),
-                        });
-                    }
-                }
-                Probe::Other(entry.value.clone())
-            })
-            .unwrap_or(Probe::Missing);
+        let found = self.inner.table.with(ident, |entry| {
+            if self.live(entry) {
+                Some(read(entry))
+            } else {
+                expired = true;
+                None
+            }
+        });
         if expired {
             self.seen_expired(ident);
         }
-        found
-    }
-
-    /// Stores a typed value.
-    pub(crate) fn insert_typed<T: Serialize + Send + Sync + 'static>(
-        &self,
-        key: &str,
-        value: T,
-        format: &Format,
-        ttl: Ttl,
-    ) -> Result<()> {
-        let mut buf = TailBuf::new();
-        self.insert_typed_at(&parse(key, &mut buf), value, format, ttl)
-    }
-
-    /// Stores a typed value under `ident`.
-    pub(crate) fn insert_typed_at<T: Serialize + Send + Sync + 'static>(
-        &self,
-        ident: &Ident<'_>,
-        value: T,
-        format: &Format,
-        ttl: Ttl,
-    ) -> Result<()> {
-        self.put(ident, self.typed_entry(ident, value, format, ttl))
-    }
-
-    /// Stores a typed value only if `key` holds no live value.
-    pub(crate) fn add_typed<T: Serialize + Send + Sync + 'static>(
-        &self,
-        key: &str,
-        value: T,
-        format: &Format,
-        ttl: Ttl,
-    ) -> Result<bool> {
-        let mut buf = TailBuf::new();
-        let ident = parse(key, &mut buf);
-        let entry = self.typed_entry(&ident, value, format, ttl)?;
-        Ok(self.insert_if_absent(&ident, entry))
+        found.flatten()
     }
 
     fn insert_bytes(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
@@ -778,6 +495,7 @@ impl Backend for MemoryBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::{Codec, Format};
     use std::time::Duration;
 
     fn mocked(capacity: u64) -> (MemoryBackend, Arc<quanta::Mock>) {
