@@ -292,6 +292,12 @@ impl Policy {
         }
     }
 
+    /// This policy with the timeout `ttl` resolved to.
+    pub(crate) fn with_ttl(mut self, ttl: crate::Ttl) -> Self {
+        self.timeout = Some(ttl.duration().unwrap_or(Duration::ZERO));
+        self
+    }
+
     /// Whether entries carry their logical expiry: a window past it.
     pub(crate) fn is_timed(&self) -> bool {
         self.fail_safe.is_some()

@@ -474,6 +474,7 @@ impl CacheBuilder {
                 flights: Flights::default(),
                 policy: self.policy,
                 policy_timed: self.policy.is_timed(),
+                policy_plain: self.policy.is_plain(),
                 breaker,
                 degraded: AtomicBool::new(false),
                 warned: AtomicBool::new(false),

@@ -88,13 +88,11 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        if !self.inner.policy.is_plain() {
-            let mut policy = self.inner.policy;
-            policy.timeout = Some(ttl.duration().unwrap_or(std::time::Duration::ZERO));
-            let seen = match looked {
-                Looked::No => super::resilient::Seen::Nothing,
-                Looked::Missed => super::resilient::Seen::Uncounted,
-            };
+        if !self.inner.policy_plain {
+            // An in-process miss (`looked`) could not see stale values: the
+            // policy's engine reads again.
+            let policy = self.inner.policy.with_ttl(ttl);
+            let seen = super::resilient::Seen::Nothing;
             return self
                 .compute_policy(full, tags, &policy, coalesce, seen, call, store_if, None, f)
                 .await;

@@ -115,7 +115,7 @@ impl Cache {
                 Some(Some(held)) => {
                     // The previous holder stores its value before it
                     // releases the lock: look once more, under the lock.
-                    if let Some(value) = self.fresh_uncounted::<T>(full).await {
+                    if let Some(value) = self.fresh_value::<T>(full).await {
                         self.release_lock(&held).await;
                         return Locked::Value(value);
                     }
@@ -126,7 +126,7 @@ impl Cache {
             }
             runtime::sleep(pause).await;
             pause = (pause * 2).min(MAX_PAUSE);
-            if let Some(value) = self.fresh_uncounted::<T>(full).await {
+            if let Some(value) = self.fresh_value::<T>(full).await {
                 return Locked::Value(value);
             }
             if Instant::now() >= deadline {

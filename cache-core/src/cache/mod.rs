@@ -206,6 +206,8 @@ pub(crate) struct Inner {
     pub(crate) policy: crate::Policy,
     /// Whether it keeps stale values (entries carry a logical expiry).
     pub(crate) policy_timed: bool,
+    /// Whether it changes nothing (read-throughs take the plain engine).
+    pub(crate) policy_plain: bool,
     /// The circuit breaker in front of a remote store, if any.
     pub(crate) breaker: Option<Arc<crate::backend::breaker::State>>,
     /// Whether the last backend call failed: errors are logged at `warn`

@@ -40,12 +40,10 @@ pub(crate) struct Report {
 
 /// What the caller of [`Cache::compute_policy`] already read.
 pub(crate) enum Seen<T> {
-    /// Nothing yet: the engine reads.
+    /// Nothing the engine can use (or a miss by a read that could not see
+    /// stale values): the engine reads.
     Nothing,
-    /// A miss by a read that could not see stale values: the engine reads
-    /// again.
-    Uncounted,
-    /// The entry as read (and counted), fresh or not.
+    /// The entry as read, fresh or not.
     Read(Option<Decoded<T>>),
 }
 
@@ -102,10 +100,7 @@ impl Cache {
     /// The entry under `full` with its logical expiry, fresh or stale,
     /// uncounted (the call reports its one outcome). Errors are logged and
     /// counted, and are misses.
-    pub(crate) async fn read_entry_uncounted<T: CacheValue>(
-        &self,
-        full: &str,
-    ) -> Option<Decoded<T>> {
+    pub(crate) async fn read_entry<T: CacheValue>(&self, full: &str) -> Option<Decoded<T>> {
         if let Some(local) = &self.inner.local {
             let mut buf = TailBuf::new();
             return match local.read_entry::<T>(&ident::parse(full, &mut buf)) {
@@ -206,7 +201,7 @@ impl Cache {
         Fut: Future<Output = Result<T, E>>,
     {
         let found = match seen {
-            Seen::Nothing | Seen::Uncounted => self.read_entry_uncounted::<T>(full).await,
+            Seen::Nothing => self.read_entry::<T>(full).await,
             Seen::Read(found) => found,
         };
         let now = now_millis();
@@ -222,7 +217,7 @@ impl Cache {
                     Join::Follower(flight) => {
                         let Some(shared) = flight.wait().await else {
                             // The leader gave up: its value may be stored anyway.
-                            if let Some(d) = self.fresh_uncounted::<T>(full).await {
+                            if let Some(d) = self.fresh_value::<T>(full).await {
                                 self.call_outcome(call, full, Outcome::Coalesced);
                                 return Ok(d);
                             }
@@ -236,7 +231,7 @@ impl Cache {
                     }
                     Join::Leader(leader) => {
                         // A computation may have finished between our read and our join.
-                        if let Some(v) = self.fresh_uncounted::<T>(full).await {
+                        if let Some(v) = self.fresh_value::<T>(full).await {
                             self.call_outcome(call, full, Outcome::Hit);
                             leader.finish(|| Arc::new(v.clone()));
                             return Ok(v);
@@ -333,9 +328,9 @@ impl Cache {
         })
     }
 
-    /// A fresh value under `full`, uncounted (a second look).
-    pub(super) async fn fresh_uncounted<T: CacheValue>(&self, full: &str) -> Option<T> {
-        self.read_entry_uncounted::<T>(full)
+    /// A fresh value under `full` (a second look).
+    pub(super) async fn fresh_value<T: CacheValue>(&self, full: &str) -> Option<T> {
+        self.read_entry::<T>(full)
             .await
             .filter(|d| d.is_fresh(now_millis()))
             .map(|d| d.value)
@@ -367,7 +362,7 @@ impl Cache {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
         let found = match seen {
-            Seen::Nothing | Seen::Uncounted => self.read_entry_uncounted::<T>(&full).await,
+            Seen::Nothing => self.read_entry::<T>(&full).await,
             Seen::Read(found) => found,
         };
         let now = now_millis();

@@ -252,7 +252,7 @@ where
                     tags,
                     &policy,
                     coalesce,
-                    seen(looked),
+                    crate::cache::Seen::Nothing,
                     &call,
                     store_if,
                     on_timeout,
@@ -279,16 +279,8 @@ where
 
 /// A function's policy with the cache's defaults, and its timeout.
 pub(crate) fn policy_of(cache: &Cache, memo: &Memo, ttl: crate::Ttl) -> crate::Policy {
-    let mut policy = cache.resolve(memo.policy);
-    policy.timeout = Some(ttl.duration().unwrap_or(Duration::ZERO));
-    policy
-}
-
-fn seen<T>(looked: Looked) -> crate::cache::Seen<T> {
-    match looked {
-        Looked::No => crate::cache::Seen::Nothing,
-        Looked::Missed => crate::cache::Seen::Uncounted,
-    }
+    let policy = cache.resolve(memo.policy);
+    policy.with_ttl(ttl)
 }
 
 /// A memoized call of an async function; see [`call_sync`].
@@ -331,7 +323,7 @@ where
                 &tags,
                 &policy,
                 Coalesce::Wait,
-                seen(looked),
+                crate::cache::Seen::Nothing,
                 &call,
                 store_if,
                 on_timeout,
