@@ -16,6 +16,7 @@
 // Sizes and ratios are display values.
 #![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
 
+use cache_tests::zipf::Zipf;
 use std::process::Command;
 
 use cache_core::{Cache, MemoryBackend};
@@ -32,39 +33,6 @@ fn resident() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
-}
-
-/// splitmix64: a few clear lines instead of a dependency.
-fn next_random(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// Samples ranks 0..n with probability proportional to 1/(rank+1): the
-/// cumulative weights, searched with a uniform draw.
-struct Zipf(Vec<f64>);
-
-impl Zipf {
-    fn new(n: u64) -> Self {
-        let mut total = 0.0;
-        Self(
-            (1..=n)
-                .map(|k| {
-                    total += 1.0 / k as f64;
-                    total
-                })
-                .collect(),
-        )
-    }
-
-    fn sample(&self, state: &mut u64) -> u64 {
-        let total = self.0.last().copied().unwrap_or(0.0);
-        let u = (next_random(state) >> 11) as f64 / (1u64 << 53) as f64 * total;
-        self.0.partition_point(|&c| c < u) as u64
-    }
 }
 
 fn value(key: u64) -> Vec<u8> {

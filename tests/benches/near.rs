@@ -20,6 +20,7 @@
 
 #![allow(clippy::cast_precision_loss, clippy::unused_async)]
 
+use cache_tests::zipf::{next_random, Zipf};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -256,38 +257,6 @@ fn lag(rt: &tokio::runtime::Runtime) -> (Vec<Duration>, Vec<Duration>, Vec<Durat
         after_invalidate.push(evicted_after(&b, Instant::now()));
     }
     (after_set, from_call, after_invalidate)
-}
-
-/// splitmix64.
-fn next_random(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// Ranks 0..n with probability proportional to 1/(rank+1).
-struct Zipf(Vec<f64>);
-
-impl Zipf {
-    fn new(n: u64) -> Self {
-        let mut total = 0.0;
-        Self(
-            (1..=n)
-                .map(|k| {
-                    total += 1.0 / k as f64;
-                    total
-                })
-                .collect(),
-        )
-    }
-
-    fn sample(&self, state: &mut u64) -> u64 {
-        let total = self.0.last().copied().unwrap_or(0.0);
-        let u = (next_random(state) >> 11) as f64 / (1u64 << 53) as f64 * total;
-        self.0.partition_point(|&c| c < u) as u64
-    }
 }
 
 /// `GET` calls the server has answered so far.

@@ -29,3 +29,4 @@ pub mod paired;
 pub mod redis_cluster;
 pub mod redis_sentinel;
 pub mod redis_server;
+pub mod zipf;
