@@ -201,7 +201,8 @@ pub enum Lookup<T> {
     Missed(Box<Target>),
 }
 
-/// Looks a call up; pass the result to [`call_sync`] or [`call_async`].
+/// Looks a call up; pass the result to [`call_sync`](super::call_sync) or
+/// [`call_async`](super::call_async).
 #[inline]
 pub fn lookup<T: Value>(cache: &Cache, memo: &Memo, args: &impl KeyArgs) -> Lookup<T> {
     if let Some(found) = local_lookup(cache, memo, args) {
